@@ -1,0 +1,158 @@
+"""The model catalogue (models/catalog.yaml): names, files, official URLs, hashes, labels."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from edgecam.errors import ModelError, UsageError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_MODELS = PACKAGE_DIR.parent / "models"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    key: str
+    file: str
+    url: str
+    sha256: Optional[str] = None
+    member: Optional[str] = None
+    archive_sha256: Optional[str] = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: str                      # classify | detect
+    family: str                    # v1 | v2 | v3-small | v3-large
+    alpha: float
+    size: int                      # input pixels (square)
+    base: int                      # family base resolution: rho = size / base
+    file: str
+    url: str
+    labels: LabelSpec
+    sha256: Optional[str] = None
+    member: Optional[str] = None
+    archive_sha256: Optional[str] = None
+    madds_m: Optional[float] = None
+    params_m: Optional[float] = None
+    alt_url: Optional[str] = None  # also published uncompressed here (used first when set)
+
+    @property
+    def rho(self) -> float:
+        return self.size / self.base
+
+
+def _catalog_path() -> Path:
+    packaged = PACKAGE_DIR / "catalogue" / "catalog.yaml"
+    return packaged if packaged.is_file() else CHECKOUT_MODELS / "catalog.yaml"
+
+
+def _fmt_alpha(a: float) -> str:
+    return f"{a:g}" if a != 1 else "1.0"
+
+
+@functools.lru_cache(maxsize=1)
+def catalogue() -> Dict[str, ModelSpec]:
+    data = yaml.safe_load(_catalog_path().read_text(encoding="utf-8"))
+    labels = {k: LabelSpec(key=k, **v) for k, v in data["labels"].items()}
+    out: Dict[str, ModelSpec] = {}
+    fam = data["v1_family"]
+    for a in fam["alphas"]:
+        for s in fam["sizes"]:
+            key = f"{_fmt_alpha(a)}_{s}"
+            fmt = dict(alpha=_fmt_alpha(a), size=s)
+            coral = key in fam["coral"]
+            out[f"v1_{key}"] = ModelSpec(
+                name=f"v1_{key}", task="classify", family="v1", alpha=float(a), size=s,
+                base=fam["base"], file=fam["file"].format(**fmt), url=fam["url"].format(**fmt),
+                member=fam["member"].format(**fmt), labels=labels[fam["labels"]],
+                sha256=fam["sha256"].get(key), madds_m=fam["madds_m"].get(key),
+                params_m=fam["params_m"].get(a),
+                alt_url=fam["coral_url"].format(**fmt) if coral else None)
+    aliases = {}
+    for name, entry in data["models"].items():
+        if "alias" in entry:
+            aliases[name] = entry["alias"]
+            continue
+        entry = dict(entry)
+        entry["labels"] = labels[entry["labels"]]
+        out[name] = ModelSpec(name=name, **entry)
+    for name, target in aliases.items():
+        out[name] = replace(out[target], name=name)
+    return out
+
+
+def default_model_dir() -> Path:
+    """$EDGECAM_MODEL_DIR, else models/ of the checkout (when writable), else ~/.local/share/edgecam/models."""
+    env = os.environ.get("EDGECAM_MODEL_DIR")
+    if env:
+        return Path(env)
+    if CHECKOUT_MODELS.is_dir() and os.access(CHECKOUT_MODELS, os.W_OK):
+        return CHECKOUT_MODELS
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "edgecam" / "models"
+
+
+def model_dir(configured: Optional[str]) -> Path:
+    return Path(configured).expanduser() if configured else default_model_dir()
+
+
+def looks_like_path(name: str) -> bool:
+    return name.endswith(".tflite") or os.sep in name or name.startswith(".")
+
+
+def get(name: str) -> ModelSpec:
+    cat = catalogue()
+    if name in cat:
+        return cat[name]
+    close = [n for n in cat if n.startswith(name.split("_")[0])][:8]
+    hint = f" (similar: {', '.join(close)})" if close else ""
+    raise UsageError(f"unknown model '{name}': `edgecam models list` shows the catalogue{hint}")
+
+
+def variants(spec: ModelSpec) -> List[ModelSpec]:
+    """Catalogue models that differ from ``spec`` only in input resolution (same task, family, α)."""
+    return sorted((m for m in catalogue().values()
+                   if m.task == spec.task and m.family == spec.family and m.alpha == spec.alpha
+                   and m.labels == spec.labels and m.name == _canonical(m)), key=lambda m: m.size)
+
+
+def _canonical(m: ModelSpec) -> str:
+    # skip aliases (v1 == v1_1.0_224) so each file is listed once
+    return m.name if m.name != "v1" else "v1_1.0_224"
+
+
+def variant_for_rho(spec: ModelSpec, rho: float) -> Optional[ModelSpec]:
+    """The catalogue variant whose input is rho * base pixels (nearest within 2 px), if any."""
+    want = rho * spec.base
+    for m in variants(spec):
+        if abs(m.size - want) <= 2:
+            return m if m.size != spec.size else spec
+    return None
+
+
+def model_path(spec: ModelSpec, directory: Path) -> Path:
+    return directory / spec.file
+
+
+def labels_path(spec: ModelSpec, directory: Path) -> Path:
+    return directory / spec.labels.file
+
+
+def is_provisioned(spec: ModelSpec, directory: Path) -> bool:
+    return model_path(spec, directory).is_file() and labels_path(spec, directory).is_file()
+
+
+def require_provisioned(spec: ModelSpec, directory: Path) -> None:
+    if not is_provisioned(spec, directory):
+        raise ModelError(f"model '{spec.name}' is not provisioned in {directory}: "
+                         f"run `edgecam models fetch {spec.name}` "
+                         f"(or `edgecam models fetch {spec.name} --from MIRROR_DIR` offline)")

@@ -1,0 +1,154 @@
+"""Inference: one wrapper over whichever TFLite interpreter is installed
+(ai-edge-litert, the maintained successor, else tflite-runtime), with XNNPACK threads."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edgecam.errors import ModelError, UsageError
+
+RUNTIME_MODULES = {
+    "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+}
+
+
+def interpreter_class(runtime: str = "auto") -> Tuple[str, type]:
+    """(runtime name, Interpreter class). ``auto`` prefers ai-edge-litert, then tflite-runtime."""
+    names = list(RUNTIME_MODULES) if runtime == "auto" else [runtime]
+    for name in names:
+        if name not in RUNTIME_MODULES:
+            raise UsageError(f"unknown runtime '{name}': use auto, ai_edge_litert or tflite_runtime")
+        try:
+            module = importlib.import_module(RUNTIME_MODULES[name])
+        except ImportError:
+            continue
+        return name, module.Interpreter
+    if runtime == "auto":
+        raise ModelError("no TFLite runtime is installed: `pip install ai-edge-litert` "
+                         "(or `pip install tflite-runtime` where ai-edge-litert has no wheel)")
+    pip_name = runtime.replace("_", "-")
+    raise ModelError(f"the runtime '{runtime}' forced by model.runtime is not installed: `pip install {pip_name}`")
+
+
+def check_model_file(path: Path) -> None:
+    """One clear sentence for a missing, empty, truncated or non-TFLite file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from None
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise ModelError(f"model file {path} is not a TFLite model (no TFL3 header)")
+
+
+def make_interpreter(path: Path, threads: int = 2, runtime: str = "auto"):
+    """A ready (allocated) interpreter for ``path``; ModelError for anything wrong with the file."""
+    check_model_file(path)
+    _, cls = interpreter_class(runtime)
+    try:
+        interp = cls(model_path=str(path), num_threads=threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model file {path} is corrupt or truncated ({first})") from None
+    return interp
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    height: int
+    width: int
+    dtype: type
+    scale: float        # real = scale * (q - zero_point); scale 0 = not quantized
+    zero_point: int
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    index: int
+    name: str
+    shape: Tuple[int, ...]
+
+
+class Engine:
+    """A TFLite model ready to run: ``run(tensor)`` returns dequantized float outputs."""
+
+    def __init__(self, path: Path, threads: int = 2, runtime: str = "auto"):
+        self.path = Path(path)
+        self.threads = threads
+        self.runtime, _ = interpreter_class(runtime)
+        self.interpreter = make_interpreter(self.path, threads, runtime)
+        self._read_details()
+        self.last_ms = 0.0
+
+    def _read_details(self) -> None:
+        d = self.interpreter.get_input_details()[0]
+        self._input_index = d["index"]
+        scale, zero = d.get("quantization", (0.0, 0))
+        _, h, w, _ = (int(x) for x in d["shape"])
+        self.input = InputSpec(h, w, d["dtype"], float(scale), int(zero))
+        self._outputs = self.interpreter.get_output_details()
+        self.outputs = [OutputInfo(o["index"], o["name"], tuple(int(x) for x in o["shape"]))
+                        for o in self._outputs]
+
+    def resize_input(self, height: int, width: int) -> bool:
+        """Try to run the model at another input size; False (and unchanged) when it can't."""
+        if (height, width) == (self.input.height, self.input.width):
+            return True
+        before = [o.shape for o in self.outputs]
+        old = (self.input.height, self.input.width)
+        try:
+            self.interpreter.resize_tensor_input(self._input_index, [1, height, width, 3], strict=False)
+            self.interpreter.allocate_tensors()
+            self._read_details()
+            ok = [o.shape for o in self.outputs] == before or self.task_outputs_flexible(before)
+            if ok:
+                self.run(np.zeros((1, height, width, 3), self.input.dtype))
+                return True
+        except (ValueError, RuntimeError):
+            pass
+        try:  # put it back the way it was
+            self.interpreter.resize_tensor_input(self._input_index, [1, old[0], old[1], 3], strict=False)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError):
+            self.interpreter = make_interpreter(self.path, self.threads, self.runtime)
+        self._read_details()
+        return False
+
+    def task_outputs_flexible(self, before) -> bool:
+        return False
+
+    def ops(self) -> List[dict]:
+        try:
+            return self.interpreter._get_ops_details()
+        except AttributeError:  # very old runtimes
+            return []
+
+    def tensor_details(self) -> List[dict]:
+        return self.interpreter.get_tensor_details()
+
+    def run(self, tensor: np.ndarray) -> List[np.ndarray]:
+        """Invoke on a (1, H, W, 3) tensor of the input dtype; outputs dequantized to float32."""
+        interp = self.interpreter
+        interp.set_tensor(self._input_index, tensor)
+        t0 = time.perf_counter()
+        interp.invoke()
+        self.last_ms = (time.perf_counter() - t0) * 1000.0
+        outs = []
+        for o in self._outputs:
+            arr = interp.get_tensor(o["index"])
+            scale, zero = o.get("quantization", (0.0, 0))
+            if scale and arr.dtype != np.float32:
+                arr = (arr.astype(np.float32) - zero) * scale
+            outs.append(arr)
+        return outs

@@ -1,0 +1,29 @@
+"""The errors edgecam reports to a person: one sentence and an exit code, never a traceback."""
+
+
+class EdgecamError(Exception):
+    """A problem the user can act on. ``str(err)`` is the one sentence shown."""
+
+    exit_code = 1
+
+
+class UsageError(EdgecamError):
+    """Bad command line or configuration (exit code 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A config key that is unknown, or a value of the wrong type or range (exit code 2)."""
+
+
+class ModelError(EdgecamError):
+    """A model that is missing, corrupt, or cannot run (exit code 1)."""
+
+
+class SourceError(EdgecamError):
+    """A camera, stream or file that cannot be opened or read (exit code 1)."""
+
+
+class OutputError(EdgecamError):
+    """An output that cannot be written (exit code 1)."""

@@ -1,0 +1,84 @@
+"""Label files: plain text, one label per line, with optional `id label` prefixes,
+background/`???` first lines and `???`/`n/a` gaps; or packed inside a model's TFLite metadata."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import List, Optional
+
+from edgecam.errors import ModelError
+
+_ID_PREFIX = re.compile(r"^\s*(\d+)[\s:]+(.*\S)\s*$")
+GAP_LABELS = {"???", "n/a", ""}
+
+
+class Labels:
+    """Maps a model's class id to a name. ``offset`` lines precede class id 0."""
+
+    def __init__(self, lines: List[str], offset: int = 0):
+        self.lines = lines
+        self.offset = offset
+
+    def __len__(self) -> int:
+        return len(self.lines) - self.offset
+
+    def __getitem__(self, class_id: int) -> str:
+        i = class_id + self.offset
+        if 0 <= i < len(self.lines) and self.lines[i] not in GAP_LABELS:
+            return self.lines[i]
+        return f"class {class_id}"
+
+    def is_gap(self, class_id: int) -> bool:
+        i = class_id + self.offset
+        return not 0 <= i < len(self.lines) or self.lines[i] in GAP_LABELS
+
+
+def parse_lines(text: str) -> List[str]:
+    raw = text.splitlines()
+    while raw and not raw[-1].strip():
+        raw.pop()
+    pairs = [_ID_PREFIX.match(line) for line in raw]
+    if raw and all(pairs):  # "0 person" style: place each label at its id
+        table = {int(m.group(1)): m.group(2) for m in pairs}
+        return [table.get(i, "???") for i in range(max(table) + 1)]
+    return [line.strip() for line in raw]
+
+
+def infer_offset(lines: List[str], num_classes: Optional[int], task: str) -> int:
+    """Where class id 0 sits in ``lines``: skip a background/`???` first line when the
+    model does not output it (detectors never do; a 1000-way classifier does not)."""
+    if not lines:
+        return 0
+    first = lines[0].lower()
+    if first not in ("???", "background", "__background__"):
+        return 0
+    if task == "detect":
+        return 1
+    return 1 if num_classes is not None and len(lines) == num_classes + 1 else 0
+
+
+def load_file(path: Path) -> List[str]:
+    try:
+        return parse_lines(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"label file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"label file {path} cannot be read ({exc})") from None
+
+
+def from_metadata(model_path: Path) -> Optional[List[str]]:
+    """Labels packed into a .tflite by the TFLite Metadata writer (a zip of associated files
+    appended to the flatbuffer), or None when the model carries none."""
+    try:
+        if not zipfile.is_zipfile(model_path):
+            return None
+        with zipfile.ZipFile(model_path) as z:
+            names = [n for n in z.namelist() if n.lower().endswith(".txt")]
+            pick = next((n for n in names if "label" in n.lower()), names[0] if names else None)
+            if pick is None:
+                return None
+            return parse_lines(z.read(pick).decode("utf-8", errors="replace"))
+    except (OSError, zipfile.BadZipFile):
+        return None
