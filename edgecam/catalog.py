@@ -75,7 +75,7 @@ def catalogue() -> Dict[str, ModelSpec]:
                 base=fam["base"], file=fam["file"].format(**fmt), url=fam["url"].format(**fmt),
                 member=fam["member"].format(**fmt), labels=labels[fam["labels"]],
                 sha256=fam["sha256"].get(key), madds_m=fam["madds_m"].get(key),
-                params_m=fam["params_m"].get(a),
+                params_m=fam["params_m"].get(_fmt_alpha(a)),
                 alt_url=fam["coral_url"].format(**fmt) if coral else None)
     aliases = {}
     for name, entry in data["models"].items():

@@ -45,6 +45,8 @@ class Progress:
         else:
             line = f"{self.label} {shown} {self.unit}"
         rate_txt = f" {rate * self.scale:.1f} {self.scale_unit or self.unit}/s"
+        if self.scale_unit:
+            line = line.replace(f" {self.unit} eta", " eta").rstrip()
         self.stream.write("\r" + line + rate_txt + (" " + self.extra if self.extra else "") + "\033[K")
         self.stream.flush()
 
