@@ -32,7 +32,7 @@ class ModelConfig:
 
 @dataclass
 class PreprocessConfig:
-    rho: float = 1.0                # resolution multiplier: input = rho * base (224 or 300) pixels
+    rho: Optional[float] = None     # resolution multiplier: input = rho * base (224 or 300) px; null = the model's own
     resize: str = "stretch"         # stretch | letterbox | crop
 
 

@@ -1,0 +1,77 @@
+"""The app: one config in, the pipeline run, a summary out."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from edgecam import catalog, display
+from edgecam.config import Config
+from edgecam.errors import EdgecamError
+from edgecam.model import Model, load_model
+from edgecam.pipeline import Hooks, LiveOutputs, StopFlag, run_file, run_live
+from edgecam.sources import open_source
+
+log = logging.getLogger("edgecam")
+
+
+def make_window(cfg: Config):
+    if cfg.output.display == "none":
+        return None
+    if not display.has_screen():
+        log.warning("no screen (DISPLAY is not set): running without a window (--display none)")
+        return None
+    return display.Window(fullscreen=cfg.output.display == "fullscreen")
+
+
+def run(cfg: Config, hooks: Hooks | None = None) -> int:
+    if hooks is None:
+        from edgecam.systemd import notifier_from_env
+        hooks = notifier_from_env()
+    model = load_model(cfg)
+    source = open_source(cfg.source, model.size)
+    stop = StopFlag()
+    stop.install()
+    window = web = outputs = None
+    try:
+        window = make_window(cfg)
+        if source.live:
+            if cfg.output.web:
+                from edgecam.web import WebView
+                web = WebView(cfg.output.web)
+            outputs = LiveOutputs(cfg, source, window, web)
+            summary = run_live(cfg, source, model, stop, outputs, hooks,
+                               switch_model=lambda m: next_model(cfg, m))
+        else:
+            summary = run_file(cfg, source, model, stop, hooks=hooks, window=window)
+    finally:
+        hooks.stopping()
+        if outputs is not None:
+            outputs.close()
+        elif window is not None:
+            window.close()
+        source.close()
+        stop.restore()
+    print(summary.format(), flush=True)
+    return 130 if stop.signal == signal.SIGINT else 0
+
+
+def next_model(cfg: Config, current: Model) -> Model | None:
+    """The next provisioned catalogue model of the same task (the `m` key)."""
+    directory = catalog.model_dir(cfg.model.dir)
+    names = sorted(n for n, s in catalog.catalogue().items()
+                   if s.task == current.task and n != "v1" and catalog.is_provisioned(s, directory))
+    if len(names) < 2:
+        return None
+    i = names.index(current.name) if current.name in names else -1
+    name = names[(i + 1) % len(names)]
+    from dataclasses import replace
+    try:
+        new = load_model(replace(cfg, model=replace(cfg.model, name=name),
+                                 preprocess=replace(cfg.preprocess, rho=None)))
+    except EdgecamError as exc:
+        log.warning("cannot switch to %s: %s", name, exc)
+        return None
+    log.info("switched model to %s", name)
+    return new

@@ -1,0 +1,184 @@
+"""Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|info`
+manages models; `edgecam bench` measures. Errors end in one sentence and an exit code:
+2 for usage and config, 1 for runtime problems; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from edgecam import __version__
+from edgecam.errors import EdgecamError, UsageError
+
+log = logging.getLogger("edgecam")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit 2, like every other usage error
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
+                "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|info`, "
+                "`edgecam bench`.")
+    p.add_argument("--version", action="version", version=f"edgecam {__version__}")
+    p.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml, $EDGECAM_CONFIG)")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", metavar="NAME|PATH", help="catalogue name (v2_ssd, v1_ssd, v1, v2, v3, v1_0.25_128, ...) or a .tflite file")
+    g.add_argument("--labels", metavar="PATH", help="label file (default: the catalogue's, or the model's metadata)")
+    g.add_argument("--model-dir", metavar="DIR", help="where provisioned models live")
+    g.add_argument("--runtime", choices=["auto", "ai_edge_litert", "tflite_runtime"])
+    g.add_argument("--threads", type=int, metavar="N", help="interpreter threads")
+    g.add_argument("--rho", type=float, metavar="FLOAT", help="resolution multiplier ρ: input = ρ x 224 (classifiers) or ρ x 300 (SSD)")
+    g.add_argument("--resize", choices=["stretch", "letterbox", "crop"], help="how a frame becomes the model input")
+    g.add_argument("--threshold", type=float, metavar="FLOAT", help="minimum detection score")
+    g.add_argument("--top-k", type=int, metavar="N", help="classes shown for a classifier")
+    g = p.add_argument_group("input and output")
+    g.add_argument("--source", metavar="PATH|URL|INDEX", help="auto, picamera2, 0, /dev/video0, rtsp://..., http://..., csi://0, a video file, an image or a folder")
+    g.add_argument("--realtime", action="store_true", default=None, help="play a video file at its own frame rate, as if live")
+    g.add_argument("--output", metavar="FILE", help="write the annotated video (.mp4, .avi)")
+    g.add_argument("--json", metavar="FILE", help="write one JSON line per frame ('-' for stdout)")
+    g.add_argument("--display", choices=["window", "fullscreen", "none"])
+    g.add_argument("--web", metavar="HOST:PORT", help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
+    g.add_argument("--no-overlay", action="store_true", default=None, help="draw nothing on the frames")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _overrides(a: argparse.Namespace) -> dict:
+    o: dict = {}
+
+    def put(section: Optional[str], key: str, value) -> None:
+        if value is not None:
+            (o.setdefault(section, {}) if section else o)[key] = value
+
+    put("model", "name", a.model)
+    put("model", "labels", a.labels)
+    put("model", "dir", a.model_dir)
+    put("model", "runtime", a.runtime)
+    put("model", "threads", a.threads)
+    put("preprocess", "rho", a.rho)
+    put("preprocess", "resize", a.resize)
+    put("postprocess", "threshold", a.threshold)
+    put("postprocess", "top_k", a.top_k)
+    put("source", "uri", a.source)
+    put("source", "realtime", a.realtime)
+    put("output", "video", a.output)
+    put("output", "json", a.json)
+    put("output", "display", a.display)
+    put("output", "web", a.web)
+    put("overlay", "enabled", False if a.no_overlay else None)
+    put(None, "log_level", a.log_level)
+    return o
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def cmd_run(argv: List[str]) -> int:
+    from edgecam.app import run
+    from edgecam.config import load_config
+    args = _run_parser().parse_args(argv)
+    cfg = load_config(args.config, _overrides(args))
+    setup_logging(cfg.log_level)
+    return run(cfg)
+
+
+def cmd_models(argv: List[str]) -> int:
+    from edgecam import catalog
+    from edgecam.config import load_config
+    p = _Parser(prog="edgecam models", description="Manage models: list the catalogue, fetch (provision) models, inspect a model's cost.")
+    sub = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    pl = sub.add_parser("list", help="the catalogue, and what is provisioned")
+    pf = sub.add_parser("fetch", help="download (or copy from a mirror) and verify models")
+    pf.add_argument("names", nargs="*", metavar="NAME", help="catalogue names (default: the configured model); 'all' for every one")
+    pf.add_argument("--from", dest="mirror", metavar="DIR", help="provision from a local mirror folder instead of the network ($EDGECAM_MODEL_MIRROR)")
+    pf.add_argument("--force", action="store_true", help="fetch again even when present")
+    pi = sub.add_parser("info", help="parameters and mult-adds from the model's own graph (the cost lens)")
+    pi.add_argument("name", metavar="NAME|PATH")
+    pi.add_argument("--layers", action="store_true", help="one row per layer")
+    pi.add_argument("--json", action="store_true", help="print JSON")
+    for sp in (pl, pf, pi):
+        sp.add_argument("--config", metavar="PATH")
+        sp.add_argument("--model-dir", metavar="DIR")
+    a = p.parse_args(argv)
+    cfg = load_config(a.config, {"model": {"dir": a.model_dir}} if a.model_dir else None)
+    setup_logging(cfg.log_level)
+    directory = catalog.model_dir(cfg.model.dir)
+    if a.what == "list":
+        print(models_table(directory))
+        return 0
+    if a.what == "fetch":
+        from edgecam import fetch
+        names = a.names or [cfg.model.name]
+        if names == ["all"]:
+            names = sorted(catalog.catalogue())
+        specs = [catalog.get(n) for n in names]
+        mirror = Path(a.mirror).expanduser() if a.mirror else (Path(cfg.model.mirror) if cfg.model.mirror else fetch.mirror_from_env())
+        if mirror is not None and not mirror.is_dir():
+            raise UsageError(f"model mirror {mirror} is not a folder")
+        for spec in specs:
+            path = fetch.provision(spec, directory, mirror=mirror)
+            print(f"{spec.name}: {path}")
+        return 0
+    from edgecam import costs
+    target = a.name
+    if not catalog.looks_like_path(target) and not Path(target).is_file():
+        spec = catalog.get(target)
+        catalog.require_provisioned(spec, directory)
+        target = str(catalog.model_path(spec, directory))
+    cost = costs.analyze(Path(target))
+    print(json.dumps(cost.to_dict(), indent=1) if a.json else costs.format_report(cost, layers=a.layers))
+    return 0
+
+
+def models_table(directory: Path) -> str:
+    from edgecam import catalog
+    rows = [("name", "task", "α", "res", "ρ", "mult-adds", "params", "file", "here")]
+    for name, m in sorted(catalog.catalogue().items(), key=lambda kv: (kv[1].task, kv[1].family, kv[1].alpha, kv[1].size, kv[0])):
+        rows.append((name, m.task, f"{m.alpha:g}", f"{m.size}", f"{m.rho:.3g}",
+                     f"{m.madds_m:g}M" if m.madds_m else "-", f"{m.params_m:g}M" if m.params_m else "-",
+                     m.file, "yes" if catalog.is_provisioned(m, directory) else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append(f"models folder: {directory}   (provision: edgecam models fetch NAME [--from MIRROR_DIR])")
+    return "\n".join(lines)
+
+
+def cmd_bench(argv: List[str]) -> int:
+    from edgecam.bench import main as bench_main
+    return bench_main(argv)
+
+
+COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        command, argv = COMMANDS[argv[0]], argv[1:]
+    else:
+        command = cmd_run
+    try:
+        return command(argv)
+    except EdgecamError as err:
+        print(f"edgecam: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("edgecam: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1

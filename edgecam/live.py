@@ -1,0 +1,1 @@
+"""Live sources (cameras and streams): placeholder until the live-mode issue."""

@@ -1,0 +1,148 @@
+"""A model ready for the pipeline: resolve a catalogue name or .tflite path, apply ρ,
+load labels, and run preprocess -> inference -> postprocess on one frame."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from edgecam import catalog, labels as labelmod
+from edgecam.config import Config
+from edgecam.engine import Engine
+from edgecam.errors import ModelError, UsageError
+from edgecam.postprocess import (Classification, Detection, decode_detections, detection_roles,
+                                 is_detector, top_k)
+from edgecam.preprocess import Plan, plan, preprocess
+
+log = logging.getLogger("edgecam.model")
+
+
+@dataclass
+class Result:
+    frame: int
+    t: float
+    model: str
+    inference_ms: float
+    task: str
+    detections: List[Detection] = field(default_factory=list)
+    classes: List[Classification] = field(default_factory=list)
+    captured: float = 0.0          # monotonic capture time of the frame behind it
+
+    def to_json(self) -> dict:
+        d = {"frame": self.frame, "t": round(self.t, 4), "model": self.model,
+             "inference_ms": round(self.inference_ms, 2)}
+        if self.task == "detect":
+            d["detections"] = [x.to_json() for x in self.detections]
+        else:
+            d["classes"] = [x.to_json() for x in self.classes]
+        return d
+
+    def labels(self) -> List[str]:
+        if self.task == "detect":
+            return [d.label for d in self.detections]
+        return [self.classes[0].label] if self.classes else []
+
+
+class Model:
+    def __init__(self, name: str, engine: Engine, labels: labelmod.Labels, task: str,
+                 alpha: Optional[float], base: int, threshold: float, top_k: int, resize: str):
+        self.name = name
+        self.engine = engine
+        self.labels = labels
+        self.task = task
+        self.alpha = alpha
+        self.base = base
+        self.threshold = threshold
+        self.top_k = top_k
+        self.resize = resize
+        self.roles = detection_roles(engine.outputs, engine.ops()) if task == "detect" else {}
+        self._plans: Dict[Tuple[int, int], Plan] = {}
+        self.interpolation = cv2.INTER_LINEAR
+
+    @property
+    def size(self) -> int:
+        return self.engine.input.width
+
+    @property
+    def rho(self) -> float:
+        return self.size / self.base
+
+    def infer(self, image: np.ndarray, index: int = 0, t: float = 0.0, captured: float = 0.0,
+              interpolation: Optional[int] = None) -> Result:
+        h, w = image.shape[:2]
+        p = self._plans.get((w, h))
+        if p is None:
+            p = self._plans[(w, h)] = plan(w, h, self.engine.input.width, self.engine.input.height, self.resize)
+        tensor, transform = preprocess(image, self.engine.input, self.resize,
+                                       interpolation if interpolation is not None else self.interpolation, p)
+        outputs = self.engine.run(tensor)
+        r = Result(index, t, self.name, self.engine.last_ms, self.task, captured=captured)
+        if self.task == "detect":
+            r.detections = decode_detections(outputs, self.roles, self.labels, transform, self.threshold)
+        else:
+            r.classes = top_k(outputs[0], self.labels, self.top_k)
+        return r
+
+
+def _resolve_spec(cfg: Config) -> Tuple[Optional[catalog.ModelSpec], Path]:
+    name = cfg.model.name
+    if catalog.looks_like_path(name) or Path(name).is_file():
+        return None, Path(name).expanduser()
+    spec = catalog.get(name)
+    rho = cfg.preprocess.rho
+    if rho is not None and abs(spec.size - rho * spec.base) > 2:
+        variant = catalog.variant_for_rho(spec, rho)
+        if variant is not None:
+            log.info("rho=%g: using %s (%d px)", rho, variant.name, variant.size)
+            spec = variant
+    directory = catalog.model_dir(cfg.model.dir)
+    catalog.require_provisioned(spec, directory)
+    return spec, catalog.model_path(spec, directory)
+
+
+def supported_rhos(spec: Optional[catalog.ModelSpec], base: int, native: int) -> str:
+    sizes = sorted({m.size for m in catalog.variants(spec)} if spec else {native})
+    return ", ".join(f"{s / base:.3g} ({s}px)" for s in sizes)
+
+
+def load_model(cfg: Config) -> Model:
+    spec, path = _resolve_spec(cfg)
+    engine = Engine(path, threads=cfg.model.threads, runtime=cfg.model.runtime)
+    if spec is not None:
+        task, base, alpha, name = spec.task, spec.base, spec.alpha, spec.name
+    else:
+        task = "detect" if is_detector(engine.outputs, engine.ops()) else "classify"
+        base, alpha, name = (300 if task == "detect" else 224), None, path.stem
+    rho = cfg.preprocess.rho
+    if rho is not None:
+        want = int(round(rho * base))
+        if want != engine.input.width and not engine.resize_input(want, want):
+            raise UsageError(f"model '{name}' cannot run at rho={rho:g} ({want}px): "
+                             f"it supports rho = {supported_rhos(spec, base, engine.input.width)}")
+    num_classes = None
+    if task == "classify":
+        num_classes = int(np.prod(engine.outputs[0].shape))
+    lines, offset = _labels(cfg, spec, path, task, num_classes)
+    labels = labelmod.Labels(lines, offset)
+    return Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
+                 cfg.postprocess.top_k, cfg.preprocess.resize)
+
+
+def _labels(cfg: Config, spec, path: Path, task: str, num_classes: Optional[int]):
+    if cfg.model.labels:
+        lines = labelmod.load_file(Path(cfg.model.labels).expanduser())
+        return lines, labelmod.infer_offset(lines, num_classes, task)
+    if spec is not None:
+        lines = labelmod.load_file(catalog.labels_path(spec, catalog.model_dir(cfg.model.dir)))
+        return lines, spec.labels.offset
+    lines = labelmod.from_metadata(path)
+    if lines:
+        return lines, labelmod.infer_offset(lines, num_classes, task)
+    log.warning("model %s has no labels (no --labels and no TFLite metadata): showing class ids", path.name)
+    return [], 0

@@ -1,0 +1,82 @@
+"""Overlay: boxes with label and score, top-k text, and a heads-up display (model, α, ρ,
+FPS, inference ms, latency), drawn in place on a BGR frame. Scales with the frame so it
+stays legible from 640x360 to 1920x1080."""
+
+from __future__ import annotations
+
+from typing import Iterable, List, Sequence
+
+import cv2
+import numpy as np
+
+from edgecam.postprocess import Classification, Detection
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+# a fixed, high-contrast palette (BGR), indexed by class id
+PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+           (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
+           (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
+           (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255)]
+
+
+def _scale(frame: np.ndarray) -> float:
+    return max(0.45, min(frame.shape[:2]) / 720 * 0.8)
+
+
+def _text_block(frame: np.ndarray, lines: Sequence[str], x: int, y: int, scale: float,
+                color=(255, 255, 255), bg=(0, 0, 0)) -> int:
+    """Lines of text on a translucent dark panel at (x, y) (top-left); returns the panel's bottom."""
+    if not lines:
+        return y
+    th = max(1, round(scale * 2))
+    sizes = [cv2.getTextSize(t, FONT, scale, th)[0] for t in lines]
+    lh = max(h for _, h in sizes) + round(10 * scale)
+    w = max(w for w, _ in sizes) + round(16 * scale)
+    h = lh * len(lines) + round(8 * scale)
+    x2, y2 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
+    roi = frame[y:y2, x:x2]
+    roi[:] = (roi * 0.45 + np.array(bg) * 0.55).astype(np.uint8)
+    for i, t in enumerate(lines):
+        cv2.putText(frame, t, (x + round(8 * scale), y + lh * (i + 1)), FONT, scale, color, th, cv2.LINE_AA)
+    return y2
+
+
+def draw_detections(frame: np.ndarray, detections: Iterable[Detection]) -> None:
+    s = _scale(frame)
+    th = max(2, round(s * 2.5))
+    for d in detections:
+        color = PALETTE[d.class_id % len(PALETTE)]
+        x1, y1, x2, y2 = (int(round(v)) for v in d.box)
+        cv2.rectangle(frame, (x1, y1), (x2, y2), color, th, cv2.LINE_AA)
+        text = f"{d.label} {d.score * 100:.0f}%"
+        ts, tth = s * 0.8, max(1, round(s * 1.6))
+        (tw, tht), base = cv2.getTextSize(text, FONT, ts, tth)
+        ty = y1 - 4 if y1 - tht - base - 4 >= 0 else y1 + tht + base + 4
+        cv2.rectangle(frame, (x1, ty - tht - base), (x1 + tw + 6, ty + base // 2), color, -1)
+        cv2.putText(frame, text, (x1 + 3, ty - base // 2), FONT, ts, (0, 0, 0), tth, cv2.LINE_AA)
+
+
+def draw_classes(frame: np.ndarray, classes: Sequence[Classification]) -> None:
+    s = _scale(frame)
+    lines = [f"{c.score * 100:5.1f}%  {c.label.split(',')[0]}" for c in classes]
+    y = frame.shape[0] - (len(lines) * round(s * 40) + round(20 * s))
+    _text_block(frame, lines, round(10 * s), max(0, y), s, color=(255, 255, 255))
+
+
+def hud_lines(model: str, alpha: float | None, rho: float | None, size: int, fps: float,
+              inference_ms: float, extra: Sequence[str] = ()) -> List[str]:
+    head = model + (f"  a={alpha:g}" if alpha else "") + (f"  rho={rho:.3g} ({size}px)" if rho else f"  {size}px")
+    return [head, f"{fps:5.1f} FPS   inference {inference_ms:5.1f} ms", *extra]
+
+
+def draw_hud(frame: np.ndarray, lines: Sequence[str]) -> None:
+    s = _scale(frame) * 0.8
+    _text_block(frame, lines, round(8 * s), round(8 * s), s, color=(220, 255, 220))
+
+
+def draw(frame: np.ndarray, detections: Sequence[Detection], classes: Sequence[Classification],
+         hud: Sequence[str]) -> np.ndarray:
+    draw_detections(frame, detections)
+    draw_classes(frame, classes)
+    draw_hud(frame, hud)
+    return frame

@@ -1,0 +1,508 @@
+"""The pipeline: source -> preprocess -> inference -> postprocess -> overlay -> sinks.
+
+All of edgecam's threads and queues live here.
+
+File mode (every frame, in order): a reader thread decodes ahead into a bounded queue, the
+calling thread runs the model, and a writer thread draws and encodes behind it, so decode,
+inference and encode overlap without dropping or reordering a frame.
+
+Live mode (newest frame only): a capture thread puts each camera frame into two leaky
+slots of one (the Coral camera example's leaky queue): the inference thread always takes
+the newest frame, and the output loop shows every camera frame with the latest results
+drawn on it (as rpicam-apps does), so the picture stays smooth when inference is slower
+than the camera and results never lag behind the scene.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from edgecam import overlay
+from edgecam.config import Config
+from edgecam.errors import EdgecamError, SourceError
+from edgecam.model import Model, Result
+from edgecam.progress import Progress
+from edgecam.sinks import JsonLinesSink, VideoSink
+from edgecam.sources import Frame, Source
+
+log = logging.getLogger("edgecam.pipeline")
+END = object()
+
+
+class Hooks:
+    """What the pipeline tells its supervisor (systemd: see systemd.py). All no-ops here."""
+
+    def ready(self) -> None: ...
+    def alive(self) -> None: ...          # called from the inference loop after every result
+    def status(self, text: str) -> None: ...
+    def stopping(self) -> None: ...
+
+
+class LatestSlot:
+    """A leaky queue of one: put() replaces what is there (counting it as dropped)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self._has = False
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._has and item is not END:
+                self.dropped += 1
+            self._item, self._has = item, True
+            self._cond.notify_all()
+
+    def get(self, timeout: float):
+        """The newest item, or None after ``timeout`` seconds with nothing new."""
+        with self._cond:
+            if not self._has and not self._cond.wait_for(lambda: self._has, timeout):
+                return None
+            item, self._item, self._has = self._item, None, False
+            if item is END:  # END stays, so that every reader sees it
+                self._item, self._has = END, True
+            return item
+
+
+class RateMeter:
+    """Events per second over the last few seconds."""
+
+    def __init__(self, window: float = 2.0):
+        self.window = window
+        self.times: collections.deque = collections.deque()
+
+    def tick(self, now: Optional[float] = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.times.append(now)
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+
+    @property
+    def rate(self) -> float:
+        if len(self.times) < 2:
+            return 0.0
+        span = self.times[-1] - self.times[0]
+        return (len(self.times) - 1) / span if span > 0 else 0.0
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    seconds: float = 0.0
+    inference_ms_total: float = 0.0
+    inferences: int = 0
+    counts: Dict[str, int] = field(default_factory=dict)
+    model: str = ""
+    interrupted: bool = False
+    first_result_s: Optional[float] = None
+
+    def add(self, result: Result) -> None:
+        self.inferences += 1
+        self.inference_ms_total += result.inference_ms
+        for label in result.labels():
+            self.counts[label] = self.counts.get(label, 0) + 1
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mean_inference_ms(self) -> float:
+        return self.inference_ms_total / self.inferences if self.inferences else 0.0
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
+                "mean_inference_ms": round(self.mean_inference_ms, 2), "counts": self.counts,
+                "model": self.model, "interrupted": self.interrupted}
+
+    def format(self) -> str:
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        counts = ", ".join(f"{k}: {v}" for k, v in top[:12]) or "nothing found"
+        more = f" (+{len(top) - 12} more labels)" if len(top) > 12 else ""
+        state = " (interrupted)" if self.interrupted else ""
+        return (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
+                f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
+                f"  counts per label: {counts}{more}")
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (installed on the main thread) or by a key press."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal: Optional[int] = None
+        self.reload = threading.Event()
+        self._old = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._on_signal)
+        if hasattr(signal, "SIGHUP"):
+            self._old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda s, f: self.reload.set())
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
+        self.signal = signum
+        self.event.set()
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def set(self) -> None:
+        self.event.set()
+
+
+class _Worker(threading.Thread):
+    """A daemon thread that records the exception it died of, for the caller to re-raise."""
+
+    def __init__(self, name: str, target: Callable[[], None]):
+        super().__init__(name=name, daemon=True)
+        self._fn = target
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        try:
+            self._fn()
+        except BaseException as exc:  # re-raised on the calling thread
+            self.error = exc
+
+
+def hud(model: Model, fps: float, extra: List[str] = ()) -> List[str]:
+    return overlay.hud_lines(model.name, model.alpha, model.rho, model.size, fps,
+                             model.engine.last_ms, extra)
+
+
+def annotate(image: np.ndarray, result: Optional[Result], hud_text: List[str]) -> np.ndarray:
+    if result is None:
+        overlay.draw_hud(image, hud_text)
+        return image
+    return overlay.draw(image, result.detections, result.classes, hud_text)
+
+
+def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
+             extra_hud: Optional[Callable[[], List[str]]] = None, hooks: Hooks = Hooks(),
+             window=None) -> Summary:
+    """Every frame of a file, image or folder, in order. Returns the run's summary."""
+    q_in: queue.Queue = queue.Queue(maxsize=8)
+    q_out: queue.Queue = queue.Queue(maxsize=16)
+    summary = Summary(model=model.name)
+    video = VideoSink(cfg.output.video, source.fps or 30.0, source.size) if cfg.output.video else None
+    jsonl = JsonLinesSink(cfg.output.json) if cfg.output.json else None
+    draw = bool(video or window) and cfg.overlay.enabled
+    meter = RateMeter()
+    interp = cv2.INTER_AREA if source.still else cv2.INTER_LINEAR
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    break
+                while not stop.is_set():
+                    try:
+                        q_in.put(frame, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            q_in.put(END)
+
+    def writer() -> None:
+        try:
+            while True:
+                item = q_out.get()
+                if item is END:
+                    return
+                frame, result, fps = item
+                if jsonl:
+                    jsonl.write(result.to_json())
+                if video or window:
+                    image = frame.image
+                    if draw:
+                        image = annotate(image, result, hud(model, fps, extra_hud() if extra_hud else []))
+                    if video:
+                        video.write(image)
+                    if window is not None and window.show(image) in (27, ord("q")):
+                        stop.set()
+        finally:
+            if video:
+                video.close()
+            if jsonl:
+                jsonl.close()
+
+    threads = [_Worker("edgecam-reader", reader), _Worker("edgecam-writer", writer)]
+    for t in threads:
+        t.start()
+    progress = Progress(source.frame_count, Path(source.name).name[:30])
+    start = time.monotonic()
+    try:
+        while True:
+            try:
+                frame = q_in.get(timeout=0.2)
+            except queue.Empty:
+                if stop.is_set() or not threads[0].is_alive() and q_in.empty():
+                    break
+                continue
+            if frame is END:
+                break
+            if stop.is_set():
+                break
+            result = model.infer(frame.image, frame.index, frame.t, frame.captured, interp)
+            if summary.first_result_s is None:
+                summary.first_result_s = time.monotonic() - start
+                hooks.ready()
+            hooks.alive()
+            meter.tick()
+            summary.frames += 1
+            summary.add(result)
+            q_out.put((frame, result, meter.rate))
+            progress.update(1, f"{result.inference_ms:5.1f} ms")
+    finally:
+        summary.interrupted = stop.is_set()
+        stop.set()               # tell the reader to stop, then let the writer finish
+        q_out.put(END)
+        for t in threads:
+            t.join(timeout=30)
+        progress.close()
+        summary.seconds = time.monotonic() - start
+    for t in threads:
+        if t.error is not None:
+            raise t.error
+    return summary
+
+
+@dataclass
+class LiveState:
+    """What the live threads share; each field has one writer."""
+
+    model: Model
+    result: Optional[Result] = None          # inference thread
+    status: str = "starting"                 # capture thread: running | reconnecting | ended
+    frames: int = 0                          # camera frames captured
+    results: int = 0
+    reconnects: int = 0
+    paused: bool = False                     # output loop
+    overlay: bool = True                     # output loop
+    latency_ms: float = 0.0                  # output loop: capture -> display of the shown frame
+    result_age_ms: float = 0.0               # output loop: age of the frame behind the drawn result
+    camera: RateMeter = field(default_factory=RateMeter)
+    inference: RateMeter = field(default_factory=RateMeter)
+    dropped: int = 0
+
+    def snapshot(self) -> dict:
+        r = self.result
+        return {"status": self.status, "model": self.model.name, "task": self.model.task,
+                "alpha": self.model.alpha, "rho": round(self.model.rho, 3), "input_px": self.model.size,
+                "frames": self.frames, "results": self.results, "camera_fps": round(self.camera.rate, 2),
+                "inference_fps": round(self.inference.rate, 2),
+                "inference_ms": round(r.inference_ms, 2) if r else None,
+                "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
+                "dropped": self.dropped, "reconnects": self.reconnects, "paused": self.paused,
+                "latest": r.to_json() if r else None}
+
+    def hud_extra(self) -> List[str]:
+        lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",
+                 f"latency {self.latency_ms:5.0f} ms  dropped {self.dropped}"]
+        if self.status != "running":
+            lines.append(self.status.upper())
+        if self.paused:
+            lines.append("PAUSED")
+        return lines
+
+
+def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs: "LiveOutputs",
+             hooks: Hooks = Hooks(), switch_model: Optional[Callable[[Model], Optional[Model]]] = None,
+             on_reload: Optional[Callable[[LiveState], None]] = None) -> Summary:
+    """Newest-frame-only processing of a live source until it ends or ``stop`` is set."""
+    state = LiveState(model=model, overlay=cfg.overlay.enabled)
+    to_infer, to_show = LatestSlot(), LatestSlot()
+    summary = Summary(model=model.name)
+    start = time.monotonic()
+    backoff_max = cfg.source.reconnect_max_s
+
+    def capture() -> None:
+        delay = 0.5
+        try:
+            while not stop.is_set():
+                frame = source.read()
+                if frame is not None:
+                    if state.status != "running":
+                        state.status = "running"
+                        delay = 0.5
+                    state.frames += 1
+                    state.camera.tick(frame.captured)
+                    to_infer.put(frame)
+                    to_show.put(frame)
+                    continue
+                if not source.live:
+                    state.status = "ended"
+                    return
+                # a live camera stopped delivering: reopen it with backoff, logged once per step
+                state.status = "reconnecting"
+                hooks.status(f"reconnecting to {source.name}")
+                while not stop.is_set():
+                    log.warning("%s stopped delivering frames; reconnecting in %.1f s", source.name, delay)
+                    if stop.event.wait(delay):
+                        return
+                    try:
+                        source.reopen()
+                        state.reconnects += 1
+                        log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
+                        break
+                    except SourceError as exc:
+                        log.debug("reconnect failed: %s", exc)
+                        delay = min(delay * 2, backoff_max)
+        finally:
+            to_infer.put(END)
+            to_show.put(END)
+
+    def infer() -> None:
+        while not stop.is_set():
+            frame = to_infer.get(timeout=0.5)
+            if frame is END:
+                return
+            if frame is None or state.paused:
+                continue
+            m = state.model
+            image = frame.lores if frame.lores is not None else frame.image
+            result = m.infer(image, frame.index, frame.t, frame.captured)
+            if frame.lores is not None and m.task == "detect":
+                result = _rescale(result, frame.lores.shape, frame.image.shape)
+            state.result = result
+            state.results += 1
+            state.inference.tick()
+            state.dropped = to_infer.dropped
+            summary.add(result)
+            if summary.first_result_s is None:
+                summary.first_result_s = time.monotonic() - start
+                hooks.ready()
+            hooks.alive()
+            outputs.result(result)
+
+    threads = [_Worker("edgecam-capture", capture), _Worker("edgecam-inference", infer)]
+    for t in threads:
+        t.start()
+    last_status = 0.0
+    try:
+        while not stop.is_set():
+            frame = to_show.get(timeout=0.5)
+            if frame is END:
+                break
+            if stop.reload.is_set():
+                stop.reload.clear()
+                if on_reload:
+                    on_reload(state)
+            if any(t.error for t in threads):
+                break
+            now = time.monotonic()
+            if frame is None:
+                outputs.idle(state)
+                continue
+            summary.frames += 1
+            r = state.result
+            state.latency_ms = (now - frame.captured) * 1000
+            state.result_age_ms = (now - r.captured) * 1000 if r else 0.0
+            image = frame.image if not state.overlay else annotate(
+                frame.image.copy(), r, hud(state.model, state.inference.rate, state.hud_extra()))
+            key = outputs.frame(image, state)
+            if now - last_status > 5:
+                last_status = now
+                hooks.status(f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
+                             f"{state.inference.rate:.1f} FPS, {state.status}")
+            if key in (27, ord("q")):
+                break
+            if key == ord(" "):
+                state.paused = not state.paused
+            elif key == ord("o"):
+                state.overlay = not state.overlay
+            elif key == ord("s"):
+                outputs.snapshot(image)
+            elif key == ord("m") and switch_model is not None:
+                new = switch_model(state.model)
+                if new is not None:
+                    state.model = new
+                    summary.model = new.name
+    finally:
+        summary.interrupted = stop.signal is not None
+        stop.set()
+        for t in threads:
+            t.join(timeout=1.5)
+        summary.seconds = time.monotonic() - start
+    for t in threads:
+        if t.error is not None:
+            raise t.error
+    return summary
+
+
+def _rescale(result: Result, small_shape, full_shape) -> Result:
+    """Boxes found on the camera's lores stream, mapped to the main stream's pixels."""
+    sy, sx = full_shape[0] / small_shape[0], full_shape[1] / small_shape[1]
+    result.detections = [type(d)(d.class_id, d.label, d.score,
+                                 (d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy))
+                         for d in result.detections]
+    return result
+
+
+class LiveOutputs:
+    """The live mode's outputs, all driven from the output loop except result()."""
+
+    def __init__(self, cfg: Config, source: Source, window=None, web=None):
+        self.cfg = cfg
+        self.window = window
+        self.web = web
+        self.video = (VideoSink(cfg.output.video, source.fps or cfg.source.fps, source.size)
+                      if cfg.output.video else None)
+        self.jsonl = JsonLinesSink(cfg.output.json) if cfg.output.json else None
+        self.snapshot_dir = Path(cfg.output.snapshot_dir)
+        self._json_lock = threading.Lock()
+
+    def result(self, result: Result) -> None:     # inference thread
+        if self.jsonl:
+            with self._json_lock:
+                self.jsonl.write(result.to_json())
+
+    def frame(self, image: np.ndarray, state: LiveState) -> int:
+        if self.video:
+            self.video.write(image)
+        if self.web:
+            self.web.publish(image, state.snapshot())
+        return self.window.show(image) if self.window else -1
+
+    def idle(self, state: LiveState) -> None:
+        if self.web:
+            self.web.publish(None, state.snapshot())
+
+    def snapshot(self, image: np.ndarray) -> Path:
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / time.strftime("edgecam-%Y%m%d-%H%M%S.png")
+        cv2.imwrite(str(path), image)
+        log.info("snapshot saved to %s", path)
+        return path
+
+    def close(self) -> None:
+        for sink in (self.video, self.jsonl, self.window, self.web):
+            if sink is not None:
+                try:
+                    sink.close()
+                except Exception as exc:  # closing one must not keep the others open
+                    log.warning("closing %s failed: %s", type(sink).__name__, exc)
