@@ -225,7 +225,13 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                     except queue.Full:
                         continue
         finally:
-            q_in.put(END)
+            while True:  # tell the inference loop; after a stop it no longer listens
+                try:
+                    q_in.put(END, timeout=0.2)
+                    break
+                except queue.Full:
+                    if stop.is_set():
+                        break
 
     def writer() -> None:
         try:
