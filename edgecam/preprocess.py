@@ -76,8 +76,9 @@ def plan(frame_w: int, frame_h: int, in_w: int, in_h: int, mode: str = "stretch"
 
 @functools.lru_cache(maxsize=16)
 def quantization_lut(spec: InputSpec) -> np.ndarray | None:
-    """A 256-entry table from pixel value to the model's input value, or None where the
-    model takes the pixels as they are (uint8 with scale ~1/128, zero point 128)."""
+    """A 256-entry table from pixel value to the model's input value (pixels normalised to
+    [-1, 1], then quantized with the model's own scale and zero point; float models get the
+    real values), or None where the model takes the pixels as they are."""
     p = np.arange(256, dtype=np.float64)
     real = (p - MEAN) / STD
     if spec.dtype == np.float32:
@@ -87,10 +88,12 @@ def quantization_lut(spec: InputSpec) -> np.ndarray | None:
         q = p if spec.dtype == np.uint8 else p - 128
     else:
         q = np.round(real / spec.scale + spec.zero_point)
-    lut = np.clip(q, info.min, info.max).astype(spec.dtype)
-    if spec.dtype == np.uint8 and np.array_equal(lut, p.astype(np.uint8)):
+    lut = np.clip(q, info.min, info.max)
+    if spec.dtype == np.uint8 and np.abs(lut - p).max() <= 1:
+        # within one quantization step of the raw pixel (scale ~1/128, zero ~128): the
+        # published uint8 MobileNets are meant to be fed the pixels as they are
         return None
-    return lut
+    return lut.astype(spec.dtype)
 
 
 def preprocess(frame_bgr: np.ndarray, spec: InputSpec, mode: str = "stretch",

@@ -14,3 +14,60 @@ def mirror() -> Path:
     if path is None or not path.is_dir():
         pytest.skip("EDGECAM_MODEL_MIRROR is not set: no model mirror to test against")
     return path.resolve()
+
+
+MIRROR_MODELS = ["v1_ssd", "v2", "v2_tf2", "v3", "v1_0.25_128", "v1_0.75_192", "v1_0.75_224"]
+
+
+@pytest.fixture(scope="session")
+def media(mirror: Path) -> Path:
+    """The real photos and footage beside the mirror (../shared/media)."""
+    path = mirror.parent / "media"
+    if not (path / "MEDIA.md").is_file():
+        pytest.skip(f"no test media folder at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(mirror: Path, tmp_path_factory) -> Path:
+    """A models folder provisioned from the mirror the way a user does it
+    (`edgecam models fetch NAME --from MIRROR`): every model the mirror has."""
+    from edgecam import catalog, fetch
+    directory = tmp_path_factory.mktemp("models")
+    for name in MIRROR_MODELS:
+        fetch.provision(catalog.get(name), directory, mirror=mirror, progress=False)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def runtime() -> str:
+    """The TFLite runtime under test: $EDGECAM_TEST_RUNTIME (CI runs the model tests once
+    per runtime), else auto."""
+    return os.environ.get("EDGECAM_TEST_RUNTIME", "auto")
+
+
+def run_edgecam(*args, timeout: float = 300, env: dict | None = None, **kw):
+    """`python -m edgecam ARGS` in a subprocess, as a user runs it."""
+    import subprocess
+    import sys
+    full_env = dict(os.environ, **(env or {}))
+    full_env.pop("DISPLAY", None) if "DISPLAY" not in (env or {}) else None
+    return subprocess.run([sys.executable, "-m", "edgecam", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, **kw)
+
+
+def ffprobe(path: Path) -> dict:
+    """Frame count (decoded), size, rate and codec of a video, as a player sees it."""
+    import json
+    import shutil
+    import subprocess
+    if not shutil.which("ffprobe"):
+        pytest.skip("ffprobe (Debian package ffmpeg) is not installed")
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                          "-show_entries", "stream=nb_read_frames,width,height,r_frame_rate,codec_name",
+                          "-of", "json", str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"ffprobe cannot read {path}: {out.stderr.strip()}"
+    s = json.loads(out.stdout)["streams"][0]
+    num, den = s["r_frame_rate"].split("/")
+    return {"frames": int(s["nb_read_frames"]), "width": s["width"], "height": s["height"],
+            "fps": int(num) / int(den), "codec": s["codec_name"]}
