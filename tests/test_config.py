@@ -1,0 +1,68 @@
+"""Config: one commented config.yaml with every setting; bad keys and values named."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgecam.cli import _overrides, _run_parser
+from edgecam.config import Config, load_config, to_dict
+from edgecam.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def keys(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from keys(v, prefix + k + ".")
+        else:
+            yield prefix + k
+
+
+def test_config_yaml_holds_every_setting_with_its_default():
+    data = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert set(keys(data)) == set(keys(to_dict(Config())))
+    assert to_dict(load_config(ROOT / "config.yaml")) == to_dict(Config())
+    text = (ROOT / "config.yaml").read_text()
+    for key in keys(data):  # each setting has a comment line above it or beside it
+        leaf = key.split(".")[-1]
+        line = next(i for i, l in enumerate(text.splitlines()) if l.strip().startswith(leaf + ":"))
+        lines = text.splitlines()
+        assert any("#" in l for l in lines[max(0, line - 3):line + 1]), key
+
+
+@pytest.mark.parametrize("text,message", [
+    ("model:\n  nmae: v1\n", "unknown config key 'model.nmae'"),
+    ("colour: red\n", "unknown config key 'colour'"),
+    ("postprocess:\n  threshold: high\n", "config key 'postprocess.threshold' must be a number"),
+    ("model:\n  threads: 2.5\n", "config key 'model.threads' must be a whole number"),
+    ("output:\n  display: tv\n", "config key 'output.display' must be one of window, fullscreen, none"),
+    ("preprocess: stretch\n", "config key 'preprocess' must be a section"),
+    ("model: [\n", "is not valid YAML at line"),
+    ("- a\n- b\n", "must be a mapping of keys"),
+])
+def test_bad_config_names_the_key(tmp_path, text, message):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_config(p)
+
+
+def test_flags_override_the_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  name: v1\n  threads: 4\npostprocess:\n  threshold: 0.3\nsource:\n  uri: 0\n")
+    args = _run_parser().parse_args(["--model", "v1_ssd", "--threshold", "0.6", "--resize", "crop",
+                                     "--rho", "0.857", "--top-k", "5", "--display", "none"])
+    cfg = load_config(p, _overrides(args))
+    assert (cfg.model.name, cfg.model.threads, cfg.postprocess.threshold) == ("v1_ssd", 4, 0.6)
+    assert (cfg.preprocess.resize, cfg.preprocess.rho, cfg.postprocess.top_k) == ("crop", 0.857, 5)
+    assert cfg.source.uri == "0" and cfg.output.display == "none"
+
+
+def test_every_issue_flag_exists():
+    help_text = _run_parser().format_help()
+    for flag in ["--model", "--labels", "--source", "--output", "--json", "--display", "--rho",
+                 "--resize", "--threshold", "--top-k", "--threads", "--config"]:
+        assert flag in help_text
