@@ -11,6 +11,7 @@ from edgecam.config import Config
 from edgecam.errors import EdgecamError
 from edgecam.model import Model, load_model
 from edgecam.pipeline import Hooks, LiveOutputs, StopFlag, run_file, run_live
+from edgecam.reload import Reloader
 from edgecam.sources import open_source
 
 log = logging.getLogger("edgecam")
@@ -27,12 +28,20 @@ def make_window(cfg: Config):
 
 def run(cfg: Config, hooks: Hooks | None = None) -> int:
     if hooks is None:
-        from edgecam.systemd import notifier_from_env
+        from edgecam.systemd import journal_log_levels, notifier_from_env
         hooks = notifier_from_env()
-    model = load_model(cfg)
-    source = open_source(cfg.source, model.size)
+        journal_log_levels()
+    # signals first: a SIGTERM or `systemctl reload` (SIGHUP) while the model loads must not kill us
     stop = StopFlag()
     stop.install()
+    try:
+        model = load_model(cfg)
+        source = open_source(cfg.source, model.size)
+    except BaseException:
+        stop.restore()
+        raise
+    if hasattr(hooks, "model"):
+        hooks.model = model.name  # for systemd's STATUS= line
     window = web = outputs = None
     try:
         window = make_window(cfg)
@@ -42,7 +51,8 @@ def run(cfg: Config, hooks: Hooks | None = None) -> int:
                 web = WebView(cfg.output.web)
             outputs = LiveOutputs(cfg, source, window, web)
             summary = run_live(cfg, source, model, stop, outputs, hooks,
-                               switch_model=lambda m: next_model(cfg, m))
+                               switch_model=lambda m: next_model(cfg, m),
+                               on_reload=Reloader(cfg, hooks, outputs))
         else:
             summary = run_file(cfg, source, model, stop, hooks=hooks, window=window)
     finally:
@@ -53,7 +63,8 @@ def run(cfg: Config, hooks: Hooks | None = None) -> int:
             window.close()
         source.close()
         stop.restore()
-    print(summary.format(), flush=True)
+    # JSON lines on stdout stay pure JSON: the summary goes to stderr then
+    print(summary.format(), file=sys.stderr if cfg.output.json == "-" else sys.stdout, flush=True)
     return 130 if stop.signal == signal.SIGINT else 0
 
 
