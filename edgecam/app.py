@@ -26,13 +26,14 @@ def make_window(cfg: Config):
     return display.Window(fullscreen=cfg.output.display == "fullscreen")
 
 
-def run(cfg: Config, hooks: Hooks | None = None) -> int:
+def run(cfg: Config, hooks: Hooks | None = None, stop: StopFlag | None = None) -> int:
+    """Run the pipeline on ``cfg`` until the source ends or ``stop`` (default: SIGINT/SIGTERM)."""
     if hooks is None:
         from edgecam.systemd import journal_log_levels, notifier_from_env
         hooks = notifier_from_env()
         journal_log_levels()
     # signals first: a SIGTERM or `systemctl reload` (SIGHUP) while the model loads must not kill us
-    stop = StopFlag()
+    stop = stop or StopFlag()
     stop.install()
     try:
         model = load_model(cfg)
@@ -51,9 +52,12 @@ def run(cfg: Config, hooks: Hooks | None = None) -> int:
                 web = WebView(cfg.output.web)
             outputs = LiveOutputs(cfg, source, window, web)
             summary = run_live(cfg, source, model, stop, outputs, hooks,
-                               switch_model=lambda m: next_model(cfg, m),
-                               on_reload=Reloader(cfg, hooks, outputs))
+                               switch_model=lambda m, name=None: next_model(cfg, m, name),
+                               on_reload=Reloader(cfg, hooks, outputs),
+                               models=switchable_models(cfg, model.task))
         else:
+            if cfg.output.web:
+                log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime)")
             summary = run_file(cfg, source, model, stop, hooks=hooks, window=window)
     finally:
         hooks.stopping()
@@ -68,15 +72,27 @@ def run(cfg: Config, hooks: Hooks | None = None) -> int:
     return 130 if stop.signal == signal.SIGINT else 0
 
 
-def next_model(cfg: Config, current: Model) -> Model | None:
-    """The next provisioned catalogue model of the same task (the `m` key)."""
+def switchable_models(cfg: Config, task: str) -> list[str]:
+    """The provisioned catalogue models of one task: what the model switch cycles through."""
     directory = catalog.model_dir(cfg.model.dir)
-    names = sorted(n for n, s in catalog.catalogue().items()
-                   if s.task == current.task and n != "v1" and catalog.is_provisioned(s, directory))
-    if len(names) < 2:
+    return sorted(n for n, s in catalog.catalogue().items()
+                  if s.task == task and n != "v1" and catalog.is_provisioned(s, directory))
+
+
+def next_model(cfg: Config, current: Model, name: str | None = None) -> Model | None:
+    """The model called ``name``, or the next provisioned one of the same task (the `m` key)."""
+    names = switchable_models(cfg, current.task)
+    if name is None:
+        if len(names) < 2:
+            return None
+        i = names.index(current.name) if current.name in names else -1
+        name = names[(i + 1) % len(names)]
+    elif name not in names:
+        log.warning("cannot switch to %s: not a provisioned %s model (%s)", name, current.task,
+                    ", ".join(names) or "none")
         return None
-    i = names.index(current.name) if current.name in names else -1
-    name = names[(i + 1) % len(names)]
+    if name == current.name:
+        return None
     from dataclasses import replace
     try:
         new = load_model(replace(cfg, model=replace(cfg.model, name=name),

@@ -1,8 +1,13 @@
-"""The window / kiosk display (OpenCV HighGUI). Must be driven from one thread."""
+"""The window / kiosk display (OpenCV HighGUI). Must be driven from one thread (the live
+output loop, or file mode's writer). ``fullscreen`` is the kiosk: no decorations, no
+toolbar, the frame scaled to the screen, the mouse pointer hidden (with `unclutter`)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -22,15 +27,16 @@ class Window:
             raise OutputError("cannot open a window: no screen (DISPLAY is not set); "
                               "use --display none, or --web 0.0.0.0:8080 to watch in a browser")
         self.title = title
+        # GUI_NORMAL: no Qt toolbar or status bar, just the picture
+        flags = (cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO if fullscreen else cv2.WINDOW_AUTOSIZE) | cv2.WINDOW_GUI_NORMAL
         try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL if fullscreen else cv2.WINDOW_AUTOSIZE)
+            cv2.namedWindow(title, flags)
             if fullscreen:
                 cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
         except cv2.error as exc:
             raise OutputError(f"cannot open a window: this OpenCV has no GUI support ({str(exc).strip()[:80]})") from None
         self.fullscreen = fullscreen
-        if fullscreen:
-            _hide_cursor()
+        self._unclutter = _hide_cursor() if fullscreen else None
 
     def show(self, image: np.ndarray) -> int:
         """Show a frame; return the key pressed (or -1)."""
@@ -44,6 +50,10 @@ class Window:
         return key & 0xFF if key >= 0 else -1
 
     def close(self) -> None:
+        if self._unclutter is not None:
+            self._unclutter.terminate()
+            self._unclutter.wait(timeout=2)
+            self._unclutter = None
         try:
             cv2.destroyWindow(self.title)
             cv2.waitKey(1)
@@ -51,9 +61,9 @@ class Window:
             pass
 
 
-def _hide_cursor() -> None:
-    """Kiosk: hide the mouse pointer (unclutter-style) when X has xsetroot/unclutter; best effort."""
-    import shutil
-    import subprocess
-    if shutil.which("unclutter"):
-        subprocess.Popen(["unclutter", "-idle", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _hide_cursor() -> Optional[subprocess.Popen]:
+    """Kiosk: hide the mouse pointer while edgecam runs (Debian package `unclutter`); best effort."""
+    if not shutil.which("unclutter"):
+        return None
+    return subprocess.Popen(["unclutter", "-idle", "0", "-root"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)

@@ -21,9 +21,9 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -301,34 +301,38 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
 class LiveState:
     """What the live threads share; each field has one writer."""
 
-    model: Model
+    model: Model                             # output loop (model switch)
     result: Optional[Result] = None          # inference thread
     status: str = "starting"                 # capture thread: running | reconnecting | ended
-    frames: int = 0                          # camera frames captured
-    results: int = 0
-    reconnects: int = 0
+    frames: int = 0                          # capture thread: camera frames captured
+    results: int = 0                         # inference thread
+    reconnects: int = 0                      # capture thread
+    shown: int = 0                           # output loop: frames shown
     paused: bool = False                     # output loop
     overlay: bool = True                     # output loop
-    latency_ms: float = 0.0                  # output loop: capture -> display of the shown frame
+    latency_ms: float = 0.0                  # output loop: capture -> display of the last frame
     result_age_ms: float = 0.0               # output loop: age of the frame behind the drawn result
     camera: RateMeter = field(default_factory=RateMeter)
     inference: RateMeter = field(default_factory=RateMeter)
-    dropped: int = 0
+    dropped: int = 0                         # output loop: camera frames never shown, to stay live
+    not_inferred: int = 0                    # output loop: camera frames the model skipped
+    models: List[str] = field(default_factory=list)   # what the model switch offers
 
     def snapshot(self) -> dict:
         r = self.result
         return {"status": self.status, "model": self.model.name, "task": self.model.task,
                 "alpha": self.model.alpha, "rho": round(self.model.rho, 3), "input_px": self.model.size,
-                "frames": self.frames, "results": self.results, "camera_fps": round(self.camera.rate, 2),
-                "inference_fps": round(self.inference.rate, 2),
+                "frames": self.frames, "shown": self.shown, "results": self.results,
+                "camera_fps": round(self.camera.rate, 2), "inference_fps": round(self.inference.rate, 2),
                 "inference_ms": round(r.inference_ms, 2) if r else None,
                 "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
-                "dropped": self.dropped, "reconnects": self.reconnects, "paused": self.paused,
+                "dropped": self.dropped, "not_inferred": self.not_inferred,
+                "reconnects": self.reconnects, "paused": self.paused, "models": self.models,
                 "latest": r.to_json() if r else None}
 
     def hud_extra(self) -> List[str]:
         lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",
-                 f"latency {self.latency_ms:5.0f} ms  dropped {self.dropped}"]
+                 f"latency {self.latency_ms:4.0f} ms  dropped {self.dropped}  not inferred {self.not_inferred}"]
         if self.status != "running":
             lines.append(self.status.upper())
         if self.paused:
@@ -336,15 +340,23 @@ class LiveState:
         return lines
 
 
+IDLE_S = 0.2      # with no new frame (reconnecting, paused), re-show the last one this often
+
+
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs: "LiveOutputs",
-             hooks: Hooks = Hooks(), switch_model: Optional[Callable[[Model], Optional[Model]]] = None,
-             on_reload: Optional[Callable[[LiveState], None]] = None) -> Summary:
-    """Newest-frame-only processing of a live source until it ends or ``stop`` is set."""
-    state = LiveState(model=model, overlay=cfg.overlay.enabled)
+             hooks: Hooks = Hooks(), switch_model: Optional[Callable[..., Optional[Model]]] = None,
+             on_reload: Optional[Callable[[LiveState], None]] = None,
+             models: Sequence[str] = ()) -> Summary:
+    """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
+
+    ``switch_model(current)`` gives the next model (the `m` key, the browser's "next"),
+    ``switch_model(current, name)`` a named one (the browser's choice among ``models``)."""
+    state = LiveState(model=model, overlay=cfg.overlay.enabled, models=list(models))
     to_infer, to_show = LatestSlot(), LatestSlot()
     summary = Summary(model=model.name)
     start = time.monotonic()
     backoff_max = cfg.source.reconnect_max_s
+    reconnectable = type(source).reopen is not Source.reopen   # a file played live just ends
 
     def capture() -> None:
         delay = 0.5
@@ -360,24 +372,23 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
                     to_infer.put(frame)
                     to_show.put(frame)
                     continue
-                if not source.live:
+                if not reconnectable:
                     state.status = "ended"
                     return
-                # a live camera stopped delivering: reopen it with backoff, logged once per step
+                # the camera stopped delivering: reopen it with backoff, logged once per attempt
                 state.status = "reconnecting"
                 hooks.status(f"reconnecting to {source.name}")
-                while not stop.is_set():
-                    log.warning("%s stopped delivering frames; reconnecting in %.1f s", source.name, delay)
-                    if stop.event.wait(delay):
-                        return
+                log.warning("%s stopped delivering frames; reconnecting", source.name)
+                while not stop.event.wait(delay):
                     try:
                         source.reopen()
-                        state.reconnects += 1
-                        log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
-                        break
                     except SourceError as exc:
-                        log.debug("reconnect failed: %s", exc)
                         delay = min(delay * 2, backoff_max)
+                        log.warning("%s; next try in %.1f s", exc, delay)
+                        continue
+                    state.reconnects += 1
+                    log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
+                    break
         finally:
             to_infer.put(END)
             to_show.put(END)
@@ -390,14 +401,15 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
             if frame is None or state.paused:
                 continue
             m = state.model
-            image = frame.lores if frame.lores is not None else frame.image
+            # the camera's lores copy when it is big enough for this model (a switch may change ρ)
+            small = frame.lores is not None and min(frame.lores.shape[:2]) >= m.size
+            image = frame.lores if small else frame.image
             result = m.infer(image, frame.index, frame.t, frame.captured)
-            if frame.lores is not None and m.task == "detect":
+            if small and m.task == "detect":
                 result = _rescale(result, frame.lores.shape, frame.image.shape)
             state.result = result
             state.results += 1
             state.inference.tick()
-            state.dropped = to_infer.dropped
             summary.add(result)
             if summary.first_result_s is None:
                 summary.first_result_s = time.monotonic() - start
@@ -405,54 +417,73 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
             hooks.alive()
             outputs.result(result)
 
+    def render(frame: Frame) -> np.ndarray:
+        r = state.result
+        state.result_age_ms = (time.monotonic() - r.captured) * 1000 if r else 0.0
+        if not state.overlay:
+            return frame.image
+        return annotate(frame.image.copy(), r, hud(state.model, state.camera.rate, state.hud_extra()))
+
+    def switch(name: Optional[str]) -> None:
+        if switch_model is None:
+            return
+        new = switch_model(state.model, name) if name else switch_model(state.model)
+        if new is not None:
+            state.model = new
+            summary.model = new.name
+
     threads = [_Worker("edgecam-capture", capture), _Worker("edgecam-inference", infer)]
     for t in threads:
         t.start()
-    last_status = 0.0
+    last: Optional[Frame] = None          # the frame on screen
+    image: Optional[np.ndarray] = None    # ... as drawn
+    last_idle = last_status = 0.0
     try:
         while not stop.is_set():
-            frame = to_show.get(timeout=0.5)
-            if frame is END:
+            frame = to_show.get(timeout=IDLE_S)
+            if frame is END or any(t.error for t in threads):
                 break
             if stop.reload.is_set():
                 stop.reload.clear()
                 if on_reload:
                     on_reload(state)
-            if any(t.error for t in threads):
-                break
             now = time.monotonic()
-            if frame is None:
-                outputs.idle(state)
-                continue
-            summary.frames += 1
-            r = state.result
-            state.latency_ms = (now - frame.captured) * 1000
-            state.result_age_ms = (now - r.captured) * 1000 if r else 0.0
-            image = frame.image if not state.overlay else annotate(
-                frame.image.copy(), r, hud(state.model, state.inference.rate, state.hud_extra()))
-            key = outputs.frame(image, state)
+            state.dropped, state.not_inferred = to_show.dropped, to_infer.dropped
+            if frame is not None and not state.paused:
+                last = frame
+                image = render(frame)
+                key = outputs.frame(image, state)
+                summary.frames += 1
+                state.shown += 1
+                state.latency_ms = (time.monotonic() - frame.captured) * 1000
+            elif now - last_idle >= IDLE_S:   # keep the status, the keys and the browser alive
+                last_idle = now
+                image = render(last) if last is not None else None
+                key = outputs.idle(image, state)
+            else:
+                key = -1
             if now - last_status > 5:
                 last_status = now
                 hooks.status(f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
                              f"{state.inference.rate:.1f} FPS, {state.status}")
+            request = outputs.request()
+            if request is not None:
+                switch(request)
             if key in (27, ord("q")):
                 break
             if key == ord(" "):
                 state.paused = not state.paused
             elif key == ord("o"):
                 state.overlay = not state.overlay
-            elif key == ord("s"):
+            elif key == ord("s") and image is not None:
                 outputs.snapshot(image)
-            elif key == ord("m") and switch_model is not None:
-                new = switch_model(state.model)
-                if new is not None:
-                    state.model = new
-                    summary.model = new.name
+            elif key == ord("m"):
+                switch(None)
     finally:
         summary.interrupted = stop.signal is not None
         stop.set()
-        for t in threads:
-            t.join(timeout=1.5)
+        threads[1].join(timeout=2)
+        threads[0].join(timeout=6)        # a read blocked on a stalled stream times out in 5 s
         summary.seconds = time.monotonic() - start
     for t in threads:
         if t.error is not None:
@@ -463,8 +494,7 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
 def _rescale(result: Result, small_shape, full_shape) -> Result:
     """Boxes found on the camera's lores stream, mapped to the main stream's pixels."""
     sy, sx = full_shape[0] / small_shape[0], full_shape[1] / small_shape[1]
-    result.detections = [type(d)(d.class_id, d.label, d.score,
-                                 (d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy))
+    result.detections = [replace(d, box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy))
                          for d in result.detections]
     return result
 
@@ -488,15 +518,22 @@ class LiveOutputs:
                 self.jsonl.write(result.to_json())
 
     def frame(self, image: np.ndarray, state: LiveState) -> int:
+        """A new camera frame, drawn: record it, publish it, show it; return the key pressed."""
         if self.video:
             self.video.write(image)
         if self.web:
             self.web.publish(image, state.snapshot())
         return self.window.show(image) if self.window else -1
 
-    def idle(self, state: LiveState) -> None:
+    def idle(self, image: Optional[np.ndarray], state: LiveState) -> int:
+        """No new frame (reconnecting, paused): refresh the status and the last picture."""
         if self.web:
-            self.web.publish(None, state.snapshot())
+            self.web.publish(image, state.snapshot())
+        return self.window.show(image) if self.window and image is not None else -1
+
+    def request(self) -> Optional[str]:
+        """A model switch asked for in the browser: "" for the next model, or a name."""
+        return self.web.take_request() if self.web else None
 
     def snapshot(self, image: np.ndarray) -> Path:
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
