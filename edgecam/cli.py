@@ -49,6 +49,8 @@ def _run_parser() -> argparse.ArgumentParser:
     g.add_argument("--web", metavar="HOST:PORT", help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
     g.add_argument("--no-overlay", action="store_true", default=None, help="draw nothing on the frames")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--fetch", action="store_true", help="provision the model first if it is missing "
+                   "(from model.mirror / $EDGECAM_MODEL_MIRROR when set, else its official URL)")
     return p
 
 
@@ -90,6 +92,9 @@ def cmd_run(argv: List[str]) -> int:
     args = _run_parser().parse_args(argv)
     cfg = load_config(args.config, _overrides(args))
     setup_logging(cfg.log_level)
+    if args.fetch:
+        from edgecam.fetch import provision_configured
+        provision_configured(cfg)
     return run(cfg)
 
 

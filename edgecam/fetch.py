@@ -222,3 +222,22 @@ def _temp_in(directory: Path) -> Iterator[Path]:
 def _reason(e: BaseException) -> str:
     r = getattr(e, "reason", None) or e
     return str(getattr(r, "strerror", None) or r).strip() or type(e).__name__
+
+
+def provision_configured(cfg) -> None:
+    """Provision the configured model (and the ρ variant it resolves to) if it is missing:
+    from model.mirror or $EDGECAM_MODEL_MIRROR when set, else from the official URL."""
+    from edgecam import catalog
+    name = cfg.model.name
+    if catalog.looks_like_path(name) or Path(name).is_file():
+        return
+    spec = catalog.get(name)
+    if cfg.preprocess.rho is not None:
+        spec = catalog.variant_for_rho(spec, cfg.preprocess.rho) or spec
+    directory = catalog.model_dir(cfg.model.dir)
+    if catalog.is_provisioned(spec, directory):
+        return
+    mirror = Path(cfg.model.mirror).expanduser() if cfg.model.mirror else mirror_from_env()
+    print(f"edgecam: provisioning {spec.name} into {directory}"
+          + (f" from {mirror}" if mirror else f" from {spec.alt_url or spec.url}"), file=sys.stderr)
+    provision(spec, directory, mirror=mirror)
