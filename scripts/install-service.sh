@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Install edgecam as a systemd service (Raspberry Pi OS, Debian, Ubuntu, Jetson Linux).
+#
+#   sudo scripts/install-service.sh                 install or update, enable and start
+#   sudo scripts/install-service.sh --mirror DIR    provision the model from a local mirror folder
+#   sudo scripts/install-service.sh --uninstall     stop, disable, remove the unit and the venv
+#                                                   (config and models stay; --purge removes them
+#                                                   and the edgecam user too)
+#   scripts/install-service.sh --prefix DIR --no-systemctl
+#                                                   everything into DIR, touching nothing else:
+#                                                   DIR/opt/edgecam/venv, DIR/etc/edgecam/config.yaml,
+#                                                   DIR/var/lib/edgecam/models,
+#                                                   DIR/etc/systemd/system/edgecam.service
+#
+# It is idempotent: run it again after `git pull` to update. What it does:
+#  1. a virtual environment in /opt/edgecam/venv, with --system-site-packages on a Raspberry Pi
+#     or a Jetson (so that apt's picamera2/libcamera, or JetPack's OpenCV, are visible);
+#  2. pip-installs edgecam from this checkout into it;
+#  3. /etc/edgecam/config.yaml, if absent: the checkout's config.yaml with model.dir set to
+#     /var/lib/edgecam/models (an existing config is never overwritten);
+#  4. provisions the configured model (`edgecam models fetch`; --from MIRROR when --mirror is
+#     given or EDGECAM_MODEL_MIRROR is set);
+#  5. a system user `edgecam` in the groups video and render;
+#  6. renders scripts/edgecam.service with these paths into /etc/systemd/system, checks it with
+#     systemd-analyze verify, then daemon-reload, enable and (re)start.
+set -euo pipefail
+
+usage() {
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    cat <<'EOF'
+Options:
+  --prefix DIR             install under DIR (implies no user creation and no systemctl)
+  --no-systemctl           do not run systemctl (no daemon-reload, enable or start)
+  --no-start               enable but do not (re)start the service
+  --mirror DIR             provision models from this folder (default: $EDGECAM_MODEL_MIRROR)
+  --model NAME             model.name for a new config (default: the checkout's config.yaml)
+  --no-models              do not provision the model
+  --python PY              the Python that creates the venv (default: python3)
+  --system-site-packages   force a venv that sees the system's packages (default: only on a Pi/Jetson)
+  --no-system-site-packages
+  --pip-args "ARGS"        extra arguments for pip install (e.g. "--no-deps --no-index")
+  --extra-site DIR         make an existing site-packages folder visible in the venv (a .pth
+                           line): offline installs and tests that reuse prepared dependencies
+  --user NAME              the service user (default: edgecam)
+  --uninstall [--purge]    remove (with --purge: also config, models and the user)
+  -h, --help
+EOF
+}
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX=""
+SYSTEMCTL=1
+START=1
+MODELS=1
+UNINSTALL=0
+PURGE=0
+MIRROR="${EDGECAM_MODEL_MIRROR:-}"
+PYTHON="python3"
+SITE=""            # "", yes, no
+PIP_ARGS=""
+EXTRA_SITE=""
+SVC_USER="edgecam"
+MODEL_NAME=""
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) PREFIX="${2:?--prefix needs a folder}"; shift ;;
+        --prefix=*) PREFIX="${1#*=}" ;;
+        --no-systemctl) SYSTEMCTL=0 ;;
+        --no-start) START=0 ;;
+        --mirror) MIRROR="${2:?--mirror needs a folder}"; shift ;;
+        --mirror=*) MIRROR="${1#*=}" ;;
+        --no-models) MODELS=0 ;;
+        --model) MODEL_NAME="${2:?--model needs a catalogue name}"; shift ;;
+        --python) PYTHON="${2:?--python needs an interpreter}"; shift ;;
+        --system-site-packages) SITE=yes ;;
+        --no-system-site-packages) SITE=no ;;
+        --pip-args) PIP_ARGS="${2?--pip-args needs a value}"; shift ;;
+        --pip-args=*) PIP_ARGS="${1#*=}" ;;
+        --extra-site) EXTRA_SITE="${2:?--extra-site needs a folder}"; shift ;;
+        --user) SVC_USER="${2:?--user needs a name}"; shift ;;
+        --uninstall) UNINSTALL=1 ;;
+        --purge) PURGE=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install-service.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { echo "install-service: $*"; }
+die() { echo "install-service: error: $*" >&2; exit 1; }
+
+if [ -n "$PREFIX" ]; then
+    mkdir -p "$PREFIX"
+    PREFIX="$(cd "$PREFIX" && pwd)"
+    SYSTEMCTL=0        # a folder install never touches the running system
+fi
+SYSTEM=0; [ -z "$PREFIX" ] && SYSTEM=1
+
+APP_DIR="$PREFIX/opt/edgecam"
+VENV="$APP_DIR/venv"
+CONF_DIR="$PREFIX/etc/edgecam"
+CONFIG="$CONF_DIR/config.yaml"
+STATE_DIR="$PREFIX/var/lib/edgecam"
+MODEL_DIR="$STATE_DIR/models"
+UNIT_DIR="$PREFIX/etc/systemd/system"
+UNIT="$UNIT_DIR/edgecam.service"
+
+if [ "$SYSTEM" = 1 ] && [ "$(id -u)" != 0 ]; then
+    die "run as root (sudo $0 $*), or use --prefix DIR --no-systemctl for a folder install"
+fi
+have_systemd() { [ "$SYSTEMCTL" = 1 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+# ---------------------------------------------------------------------------------- uninstall
+if [ "$UNINSTALL" = 1 ]; then
+    if have_systemd; then
+        systemctl disable --now edgecam.service 2>/dev/null || true
+    fi
+    rm -f "$UNIT"
+    rm -rf "$UNIT_DIR/edgecam.service.d"
+    have_systemd && systemctl daemon-reload || true
+    rm -rf "$VENV"
+    rmdir "$APP_DIR" 2>/dev/null || true
+    if [ "$PURGE" = 1 ]; then
+        rm -rf "$CONF_DIR" "$STATE_DIR"
+        if [ "$SYSTEM" = 1 ] && id "$SVC_USER" >/dev/null 2>&1; then
+            userdel "$SVC_USER" || true
+        fi
+        say "removed edgecam, its config, models and user"
+    else
+        say "removed the service and the venv; kept $CONFIG and $MODEL_DIR (--purge removes them)"
+    fi
+    exit 0
+fi
+
+[ -f "$SRC/pyproject.toml" ] || die "$SRC is not an edgecam checkout (no pyproject.toml)"
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found (sudo apt install python3 python3-venv)"
+
+# ------------------------------------------------------------------------------ 1. the venv
+on_pi_or_jetson() {
+    if [ -r /proc/device-tree/model ] && tr -d '\0' </proc/device-tree/model | grep -qi "raspberry pi"; then
+        return 0
+    fi
+    [ -f /etc/nv_tegra_release ] && return 0
+    # picamera2 comes from apt (python3-picamera2), never from pip: the system Python has it
+    /usr/bin/python3 -c "import picamera2" >/dev/null 2>&1 && return 0
+    return 1
+}
+if [ -z "$SITE" ]; then
+    if on_pi_or_jetson; then SITE=yes; else SITE=no; fi
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    mkdir -p "$APP_DIR"
+    venv_args=()
+    [ "$SITE" = yes ] && venv_args+=(--system-site-packages)
+    say "creating the virtual environment $VENV${venv_args:+ (${venv_args[*]})}"
+    "$PYTHON" -m venv "${venv_args[@]}" "$VENV" \
+        || die "cannot create a venv with $PYTHON (on Debian/Raspberry Pi OS: sudo apt install python3-venv)"
+else
+    say "reusing the virtual environment $VENV"
+fi
+if [ -n "$EXTRA_SITE" ]; then
+    purelib="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    (cd "$EXTRA_SITE" && pwd) >"$purelib/edgecam-extra-site.pth"
+fi
+
+# ---------------------------------------------------------------------------- 2. edgecam
+say "installing edgecam from $SRC"
+# shellcheck disable=SC2086  # PIP_ARGS is a list of words
+"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet $PIP_ARGS "$SRC" \
+    || die "pip install failed (see above)"
+"$VENV/bin/edgecam" --version
+
+# --------------------------------------------------------------------------- 3. the config
+mkdir -p "$CONF_DIR" "$MODEL_DIR"
+if [ ! -f "$CONFIG" ]; then
+    say "writing $CONFIG (model.dir: $MODEL_DIR)"
+    tmp="$CONFIG.tmp.$$"
+    if [ -f "$SRC/config.yaml" ]; then
+        cp "$SRC/config.yaml" "$tmp"
+    else  # every key with its default
+        "$VENV/bin/python" -c 'import sys, yaml; from edgecam.config import Config, to_dict
+yaml.safe_dump(to_dict(Config()), sys.stdout, sort_keys=False)' >"$tmp"
+    fi
+    # set model.dir (and model.name) in place, comments kept; then check that edgecam reads them back
+    "$VENV/bin/python" - "$tmp" "dir=$MODEL_DIR" ${MODEL_NAME:+"name=$MODEL_NAME"} <<'PY'
+import re, sys
+path, settings = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
+out, in_model = [], False
+for line in open(path, encoding="utf-8").read().splitlines(keepends=True):
+    if re.match(r"^\S", line):
+        in_model = line.startswith("model:")
+    m = re.match(r"^(\s+)(\w+):\s*([^#\n]*?)(\s*#.*)?$", line.rstrip("\n"))
+    if in_model and m and m.group(2) in settings:
+        line = f"{m.group(1)}{m.group(2)}: {settings.pop(m.group(2))}{m.group(4) or ''}\n"
+    out.append(line)
+if settings:  # keys with no line yet: add them under model:
+    at = next((i + 1 for i, line in enumerate(out) if line.startswith("model:")), None)
+    if at is None:
+        out.append("model:\n")
+        at = len(out)
+    out[at:at] = [f"  {k}: {v}\n" for k, v in settings.items()]
+open(path, "w", encoding="utf-8").writelines(out)
+PY
+    got_dir="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.dir)' "$tmp")"
+    [ "$got_dir" = "$MODEL_DIR" ] || die "could not set model.dir in $CONFIG (got $got_dir)"
+    got_name="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.name)' "$tmp")"
+    [ -z "$MODEL_NAME" ] || [ "$got_name" = "$MODEL_NAME" ] || die "could not set model.name in $CONFIG (got $got_name)"
+    chmod 0644 "$tmp"
+    mv "$tmp" "$CONFIG"
+else
+    say "keeping the existing $CONFIG"
+    if [ -n "$MODEL_NAME" ]; then
+        got_name="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.name)' "$CONFIG")"
+        [ "$got_name" = "$MODEL_NAME" ] || say "note: the existing config runs $got_name; --model $MODEL_NAME changes only a new config (edit model.name in $CONFIG, then systemctl reload edgecam)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------- 4. the model
+if [ "$MODELS" = 1 ]; then
+    fetch_args=(models fetch --config "$CONFIG")
+    if [ -n "$MIRROR" ]; then
+        [ -d "$MIRROR" ] || die "the model mirror $MIRROR is not a folder"
+        fetch_args+=(--from "$MIRROR")
+    fi
+    model_name="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.name)' "$CONFIG")"
+    if [[ "$model_name" == *.tflite ]] || [[ "$model_name" == */* ]]; then
+        say "model.name is a file ($model_name): nothing to provision"
+    else
+        say "provisioning model $model_name into $("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.dir)' "$CONFIG")"
+        "$VENV/bin/edgecam" "${fetch_args[@]}" || die "could not provision the model (use --mirror DIR offline)"
+    fi
+fi
+
+# ------------------------------------------------------------------------- 5. the user
+if [ "$SYSTEM" = 1 ]; then
+    if ! id "$SVC_USER" >/dev/null 2>&1; then
+        say "creating the system user $SVC_USER"
+        useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+            --shell /usr/sbin/nologin --comment "edgecam camera service" "$SVC_USER"
+    fi
+    for g in video render; do
+        if getent group "$g" >/dev/null; then usermod -aG "$g" "$SVC_USER"; fi
+    done
+    chown -R "$SVC_USER:$SVC_USER" "$STATE_DIR"
+fi
+
+# ------------------------------------------------------------------------- 6. the unit
+mkdir -p "$UNIT_DIR"
+say "writing $UNIT"
+sed -e "s#/opt/edgecam/venv#$VENV#g" \
+    -e "s#/etc/edgecam#$CONF_DIR#g" \
+    -e "s#/var/lib/edgecam#$STATE_DIR#g" \
+    -e "s#^User=edgecam\$#User=$SVC_USER#" \
+    -e "s#^Group=edgecam\$#Group=$SVC_USER#" \
+    "$SRC/scripts/edgecam.service" >"$UNIT.tmp"
+chmod 0644 "$UNIT.tmp"
+mv "$UNIT.tmp" "$UNIT"
+if command -v systemd-analyze >/dev/null; then
+    systemd-analyze verify "$UNIT" || die "systemd-analyze verify rejects $UNIT"
+fi
+
+if have_systemd; then
+    systemctl daemon-reload
+    systemctl enable edgecam.service
+    if [ "$START" = 1 ]; then
+        systemctl restart edgecam.service
+        say "started: systemctl status edgecam; journalctl -u edgecam -f"
+    else
+        say "enabled (starts at boot): systemctl start edgecam"
+    fi
+elif [ "$SYSTEM" = 1 ] && [ "$SYSTEMCTL" = 1 ]; then
+    say "systemd is not running here: the unit is installed but not enabled"
+fi
+say "done: $VENV/bin/edgecam --config $CONFIG"
