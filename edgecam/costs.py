@@ -330,15 +330,16 @@ def _find_pairs(ops: List[dict], tensors: Dict[int, dict],
     return pairs
 
 
-def analyze(model_path) -> ModelCost:
+def analyze(model_path, interpreter=None) -> ModelCost:
     """Parameters and mult-adds of every conv/depthwise/pointwise/fc layer of a .tflite model.
+    Pass the ``interpreter`` already running it to read that one (at its current input size).
 
     ModelError (from the interpreter wrapper) for a missing, corrupt or non-TFLite file.
     """
     from edgecam.engine import make_interpreter
 
     path = Path(model_path)
-    interp = make_interpreter(path, threads=1)
+    interp = interpreter if interpreter is not None else make_interpreter(path, threads=1)
     try:
         ops = interp._get_ops_details()
     except AttributeError:

@@ -63,6 +63,7 @@ class Model:
         self.resize = resize
         self.roles = detection_roles(engine.outputs, engine.ops()) if task == "detect" else {}
         self._plans: Dict[Tuple[int, int], Plan] = {}
+        self.cost_line = ""
         self.interpolation = cv2.INTER_LINEAR
 
     @property
@@ -130,8 +131,22 @@ def load_model(cfg: Config) -> Model:
         num_classes = int(np.prod(engine.outputs[0].shape))
     lines, offset = _labels(cfg, spec, path, task, num_classes)
     labels = labelmod.Labels(lines, offset)
-    return Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
-                 cfg.postprocess.top_k, cfg.preprocess.resize)
+    model = Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
+                  cfg.postprocess.top_k, cfg.preprocess.resize)
+    if cfg.overlay.show_cost:
+        model.cost_line = cost_line(engine)
+    return model
+
+
+def cost_line(engine: Engine) -> str:
+    """'325M mult-adds, 93% in 1x1 convs' from the graph being run (empty if unreadable)."""
+    from edgecam import costs
+    try:
+        c = costs.analyze(engine.path, engine.interpreter)
+    except Exception as exc:  # the overlay line is a nicety; never fail a run over it
+        log.debug("no cost line: %s", exc)
+        return ""
+    return f"{c.madds / 1e6:.0f}M mult-adds, {c.pointwise_share * 100:.0f}% in 1x1 convs"
 
 
 def _labels(cfg: Config, spec, path: Path, task: str, num_classes: Optional[int]):

@@ -65,7 +65,7 @@ def draw_classes(frame: np.ndarray, classes: Sequence[Classification]) -> None:
 
 def hud_lines(model: str, alpha: float | None, rho: float | None, size: int, fps: float,
               inference_ms: float, extra: Sequence[str] = ()) -> List[str]:
-    head = model + (f"  a={alpha:g}" if alpha else "") + (f"  rho={rho:.3g} ({size}px)" if rho else f"  {size}px")
+    head = model + (f"  alpha={alpha:g}" if alpha else "") + (f"  rho={rho:.3g} ({size}px)" if rho else f"  {size}px")
     return [head, f"{fps:5.1f} FPS   inference {inference_ms:5.1f} ms", *extra]
 
 
