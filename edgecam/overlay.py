@@ -20,7 +20,7 @@ PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 
 
 
 def _scale(frame: np.ndarray) -> float:
-    return max(0.45, min(frame.shape[:2]) / 720 * 0.8)
+    return max(0.55, min(frame.shape[:2]) / 720 * 0.8)
 
 
 def _text_block(frame: np.ndarray, lines: Sequence[str], x: int, y: int, scale: float,
@@ -66,11 +66,12 @@ def draw_classes(frame: np.ndarray, classes: Sequence[Classification]) -> None:
 def hud_lines(model: str, alpha: float | None, rho: float | None, size: int, fps: float,
               inference_ms: float, extra: Sequence[str] = ()) -> List[str]:
     head = model + (f"  alpha={alpha:g}" if alpha else "") + (f"  rho={rho:.3g} ({size}px)" if rho else f"  {size}px")
-    return [head, f"{fps:5.1f} FPS   inference {inference_ms:5.1f} ms", *extra]
+    rate = f"{fps:5.1f} FPS   " if fps > 0 else ""  # no rate yet after a single frame
+    return [head, f"{rate}inference {inference_ms:5.1f} ms", *extra]
 
 
 def draw_hud(frame: np.ndarray, lines: Sequence[str]) -> None:
-    s = _scale(frame) * 0.8
+    s = _scale(frame) * 0.85
     _text_block(frame, lines, round(8 * s), round(8 * s), s, color=(220, 255, 220))
 
 
