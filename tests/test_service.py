@@ -1,0 +1,494 @@
+"""Running edgecam for good: the systemd unit, the sd_notify protocol, SIGTERM/SIGHUP, the
+installer and the kiosk scripts. Real processes, real sockets, real models and footage."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edgecam.pipeline import Hooks
+from edgecam.systemd import Notifier, notifier_from_env
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "scripts" / "edgecam.service"
+INSTALLER = ROOT / "scripts" / "install-service.sh"
+KIOSK = ROOT / "scripts" / "kiosk" / "install-kiosk.sh"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+# -- a pretend systemd: the notification socket --------------------------------------------
+class NotifySocket:
+    """An AF_UNIX datagram socket collecting (monotonic time, {key: value}) messages."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path if not path.startswith("@") else "\0" + path[1:])
+        self.sock.settimeout(0.1)
+        self.messages: list = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            with self._lock:
+                self.messages.append((time.monotonic(), fields))
+
+    def times(self, key: str, value: str = "1", since: float = 0.0) -> list:
+        with self._lock:
+            return [t for t, m in self.messages if m.get(key) == value and t >= since]
+
+    def values(self, key: str) -> list:
+        with self._lock:
+            return [m[key] for _, m in self.messages if key in m]
+
+    def wait_for(self, key: str, value: str = "1", since: float = 0.0, count: int = 1,
+                 timeout: float = 30.0, proc=None) -> list:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = self.times(key, value, since)
+            if len(got) >= count:
+                return got
+            if proc is not None and proc.poll() is not None:
+                out, err = proc.communicate()
+                pytest.fail(f"edgecam exited ({proc.returncode}) before {key}={value}: {err[-2000:]}")
+            time.sleep(0.02)
+        pytest.fail(f"no {count} x {key}={value} within {timeout} s; got {self.messages[-10:]}")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    s = NotifySocket(str(tmp_path / "notify.sock"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def camera(media):
+    """A live camera: the loopback MJPEG-over-HTTP camera serving real footage."""
+    from loopback import LoopbackCamera
+    cam = LoopbackCamera(media / "bottle-detection.mp4")
+    cam.start()
+    yield cam
+    cam.stop()
+
+
+def edgecam_process(args, tmp_path, notify: NotifySocket | None, watchdog_usec: int | None = None):
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        env.pop(key, None)
+    if notify is not None:
+        env["NOTIFY_SOCKET"] = notify.path
+    if watchdog_usec:
+        env["WATCHDOG_USEC"] = str(watchdog_usec)
+    return subprocess.Popen([sys.executable, "-m", "edgecam", *map(str, args)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def terminate(proc, sig=signal.SIGTERM, timeout=10.0):
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, time.monotonic() - t0, out, err
+
+
+# -- the unit ------------------------------------------------------------------------------
+def rendered_unit(tmp_path: Path) -> Path:
+    """The unit with ExecStart pointing at a real edgecam (verify checks the binary exists)."""
+    exe = Path(sys.executable).parent / "edgecam"
+    if not exe.is_file():
+        exe = Path(shutil.which("edgecam") or "")
+    assert exe.is_file(), "the edgecam console script is not installed next to this Python"
+    text = UNIT.read_text().replace("/opt/edgecam/venv/bin/edgecam", str(exe))
+    out = tmp_path / "edgecam.service"
+    out.write_text(text)
+    return out
+
+
+def unit_settings(path: Path) -> dict:
+    settings: dict = {}
+    section = None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        settings.setdefault((section, key), []).append(value)
+    return settings
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    unit = rendered_unit(tmp_path)
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "edgecam.service" not in r.stderr, r.stderr
+
+
+def test_unit_is_a_watched_notify_service_that_keeps_camera_access():
+    s = unit_settings(UNIT)
+    svc = lambda key: s.get(("Service", key), [])  # noqa: E731
+    assert svc("Type") == ["notify"] and svc("NotifyAccess") == ["main"]
+    assert int(svc("WatchdogSec")[0]) >= 10 and svc("Restart") == ["on-failure"]
+    assert svc("User") == ["edgecam"] and "video" in svc("SupplementaryGroups")[0].split()
+    assert "--config /etc/edgecam/config.yaml" in svc("ExecStart")[0]
+    assert svc("ExecReload") == ["/bin/kill -HUP $MAINPID"]
+    assert svc("ProtectSystem") == ["strict"] and svc("PrivateTmp") == ["yes"]
+    assert svc("NoNewPrivileges") == ["yes"] and svc("ProtectHome") == ["yes"]
+    assert not svc("PrivateDevices"), "PrivateDevices hides /dev/video*"
+    allowed = " ".join(svc("DeviceAllow"))
+    for group in ("char-video4linux", "char-dma_heap", "char-media", "char-drm"):
+        assert group in allowed
+    assert svc("StateDirectory") == ["edgecam"]
+    assert s[("Install", "WantedBy")] == ["multi-user.target"]
+
+
+# -- the protocol, unit level -----------------------------------------------------------------
+def test_without_notify_socket_nothing_is_attempted():
+    env = {"WATCHDOG_USEC": "1000000"}
+    hooks = notifier_from_env(env)
+    assert type(hooks) is Hooks
+    hooks.ready(), hooks.alive(), hooks.status("x"), hooks.stopping()
+
+
+def test_notifier_speaks_to_an_abstract_socket_and_rate_limits_the_watchdog():
+    name = f"@edgecam-test-{os.getpid()}-{time.monotonic_ns()}"
+    s = NotifySocket(name)
+    try:
+        env = {"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "400000", "WATCHDOG_PID": str(os.getpid())}
+        n = notifier_from_env(env)
+        assert isinstance(n, Notifier) and n.interval == pytest.approx(0.2)
+        assert env == {}, "the variables are removed so that child processes do not inherit them"
+        n.model = "v1_ssd"
+        n.ready()
+        for _ in range(3):
+            time.sleep(0.21)
+            for _ in range(100):      # 100 results in a burst: one ping, not 100
+                n.alive()
+        n.ready()                     # READY=1 once only
+        n.stopping()
+        s.wait_for("STOPPING")
+        assert len(s.times("READY")) == 1 and len(s.times("WATCHDOG")) == 3
+        assert s.values("STATUS")[0].startswith("v1_ssd")
+        # someone else's watchdog (WATCHDOG_PID of another process): no interval from it
+        other = notifier_from_env({"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"})
+        assert other.interval == 1.0 and other.watchdog_usec is None
+    finally:
+        s.close()
+
+
+# -- the protocol, for real: edgecam as systemd runs it ------------------------------------
+def test_ready_then_watchdog_then_stopping_and_a_clean_exit_on_sigterm(camera, mirror, tmp_path, notify_socket):
+    video = tmp_path / "recording.mp4"
+    t0 = time.monotonic()
+    proc = edgecam_process(["--model", "v1_ssd", "--model-dir", mirror, "--source", camera.url,
+                            "--display", "none", "--output", video, "--log-level", "info"],
+                           tmp_path, notify_socket, watchdog_usec=1_000_000)
+    try:
+        ready = notify_socket.wait_for("READY", proc=proc)[0]
+        assert all(t >= ready for t in notify_socket.times("WATCHDOG")), "WATCHDOG=1 before READY=1"
+        pings = notify_socket.wait_for("WATCHDOG", since=ready, count=4, timeout=10, proc=proc)
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        assert all(0.4 <= g < 1.0 for g in gaps), f"pings every WATCHDOG_USEC/2 = 0.5 s, got {gaps}"
+        status = " ".join(notify_socket.values("STATUS"))
+        assert "v1_ssd" in status and "FPS" in status
+        sent = time.monotonic()
+        rc, took, out, err = terminate(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 0, err[-2000:]
+    assert took < 2.0, f"exit took {took:.2f} s after SIGTERM"
+    assert notify_socket.times("STOPPING", since=sent), "no STOPPING=1 after SIGTERM"
+    assert "Traceback" not in err
+    print(f"READY after {ready - t0:.2f} s; exit {took:.2f} s after SIGTERM")
+    # the recording was closed properly: it plays to its last frame
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n >= 10, f"{video} has {n} decodable frames"
+
+
+def write_config(path: Path, mirror: Path, source: str, threshold: float = 0.5, model: str = "v1_ssd",
+                 width: int = 1280) -> None:
+    path.write_text(f"""model:
+  name: {model}
+  dir: {mirror}
+postprocess:
+  threshold: {threshold}
+source:
+  uri: {source}
+  width: {width}
+output:
+  display: none
+log_level: info
+""")
+
+
+def test_sighup_reloads_the_config_without_a_restart(camera, mirror, tmp_path, notify_socket):
+    config = tmp_path / "config.yaml"
+    write_config(config, mirror, camera.url)
+    proc = edgecam_process(["--config", config], tmp_path, notify_socket, watchdog_usec=2_000_000)
+    try:
+        notify_socket.wait_for("READY", proc=proc)
+        pid = proc.pid
+        # a threshold the model applies at once, and a source change that needs a restart
+        write_config(config, mirror, camera.url, threshold=0.65, width=640)
+        t = time.monotonic()
+        proc.send_signal(signal.SIGHUP)
+        notify_socket.wait_for("RELOADING", since=t, proc=proc, timeout=10)
+        notify_socket.wait_for("READY", since=t, proc=proc, timeout=10)
+        # another model: reloaded in place, the pipeline keeps running
+        write_config(config, mirror, camera.url, threshold=0.65, width=640, model="v1_0.25_128")
+        t2 = time.monotonic()
+        proc.send_signal(signal.SIGHUP)
+        notify_socket.wait_for("READY", since=t2, proc=proc, timeout=15)
+        notify_socket.wait_for("WATCHDOG", since=time.monotonic(), count=2, proc=proc, timeout=10)
+        assert proc.poll() is None and proc.pid == pid
+        rc, took, out, err = terminate(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 0 and took < 2.0, (rc, took, err[-2000:])
+    assert "applied postprocess.threshold 0.5 -> 0.65" in err, err[-3000:]
+    assert "source.width changed" in err and "needs a restart" in err
+    assert "applied model.name 'v1_ssd' -> 'v1_0.25_128'" in err
+    assert any(s.startswith("v1_0.25_128") for s in notify_socket.values("STATUS"))
+    for line in err.splitlines():   # one line per event, each with its level
+        # (TFLite's own C++ logger writes "INFO: ..." lines)
+        assert line.split(" ", 1)[0].rstrip(":") in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") \
+            or line.startswith("edgecam:"), line
+
+
+# -- a frozen inference stage stops the watchdog pings --------------------------------------
+def test_a_stalled_inference_stage_stops_the_watchdog_pings(camera, mirror, tmp_path, notify_socket):
+    from edgecam.config import load_config
+    from edgecam.model import load_model
+    from edgecam.pipeline import LiveOutputs, StopFlag, run_live
+    from edgecam.sources import open_source
+
+    cfg = load_config(None, {"model": {"name": "v1_ssd", "dir": str(mirror)},
+                             "source": {"uri": camera.url}, "output": {"display": "none"}})
+    model = load_model(cfg)
+    source = open_source(cfg.source, model.size)
+    gate, stalled = threading.Event(), threading.Event()
+    gate.set()
+    real_run, real_read = model.engine.run, source.read
+    reads = [0]
+
+    def run(tensor):                   # the inference stage: blocks while the gate is closed
+        if not gate.is_set():
+            stalled.set()
+            gate.wait()
+        return real_run(tensor)
+
+    def read():
+        frame = real_read()
+        reads[0] += 1
+        return frame
+
+    model.engine.run, source.read = run, read
+    hooks = Notifier(notify_socket.path, watchdog_usec=400_000)   # a ping every 0.2 s
+    stop = StopFlag()
+    outputs = LiveOutputs(cfg, source)
+    errors: list = []
+
+    def pipeline():
+        try:
+            run_live(cfg, source, model, stop, outputs, hooks)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=pipeline, daemon=True)
+    thread.start()
+    try:
+        ready = notify_socket.wait_for("READY")[0]
+        notify_socket.wait_for("WATCHDOG", since=ready, count=4, timeout=10)
+        gate.clear()                                     # freeze inference
+        assert stalled.wait(5), "the inference stage never reached the model"
+        frozen_at = time.monotonic()
+        reads_at_freeze = reads[0]
+        time.sleep(2.0)                                  # 5 x WATCHDOG_USEC: systemd would restart us
+        late = notify_socket.times("WATCHDOG", since=frozen_at + 0.05)
+        assert late == [], f"{len(late)} watchdog pings while inference was stalled"
+        assert thread.is_alive(), "the process (pipeline) is alive, only inference is stalled"
+        assert reads[0] > reads_at_freeze + 20, "the camera kept delivering frames meanwhile"
+        gate.set()                                       # unfreeze: the pings come back
+        notify_socket.wait_for("WATCHDOG", since=time.monotonic(), count=2, timeout=5)
+    finally:
+        gate.set()
+        stop.set()
+        thread.join(timeout=5)
+        outputs.close()
+        source.close()
+        hooks.close()
+    assert not errors, errors
+
+
+# -- the installer and the kiosk, in a folder -----------------------------------------------
+@pytest.fixture(scope="module")
+def clip(media, tmp_path_factory) -> Path:
+    """The first 20 frames of the footage, as a short video file."""
+    src = cv2.VideoCapture(str(media / "bottle-detection.mp4"))
+    out_path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    fps = src.get(cv2.CAP_PROP_FPS) or 30.0
+    writer = None
+    for _ in range(20):
+        ok, image = src.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                     (image.shape[1], image.shape[0]))
+        writer.write(image)
+    writer.release()
+    src.release()
+    return out_path
+
+
+@pytest.fixture(scope="module")
+def installed(mirror, tmp_path_factory):
+    """install-service.sh --prefix DIR --no-systemctl: a venv with edgecam pip-installed from
+    this checkout. To stay fast and offline-capable, pip installs edgecam alone (--no-deps) and
+    the venv sees the test environment's numpy/OpenCV/LiteRT through --extra-site."""
+    if not shutil.which("bash"):
+        pytest.skip("bash is needed")
+    prefix = tmp_path_factory.mktemp("prefix")
+    purelib = sysconfig.get_paths()["purelib"]
+    args = ["bash", str(INSTALLER), "--prefix", str(prefix), "--no-systemctl", "--python", sys.executable,
+            "--pip-args", "--no-deps", "--extra-site", purelib, "--mirror", str(mirror), "--model", "v1_ssd"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return prefix, args, r
+
+
+def test_installer_lays_out_venv_config_models_and_unit(installed):
+    prefix, _, r = installed
+    venv_edgecam = prefix / "opt/edgecam/venv/bin/edgecam"
+    config = prefix / "etc/edgecam/config.yaml"
+    models = prefix / "var/lib/edgecam/models"
+    unit = prefix / "etc/systemd/system/edgecam.service"
+    assert venv_edgecam.is_file() and os.access(venv_edgecam, os.X_OK)
+    assert (models / "ssd_mobilenet_v1_1.0_300_coco_quant.tflite").is_file()
+    assert (models / "coco_ssd_labelmap.txt").is_file()
+    from edgecam.config import load_config
+    cfg = load_config(config)
+    assert cfg.model.dir == str(models) and cfg.model.name == "v1_ssd"
+    assert "# " in config.read_text(), "the copy keeps the checkout's comments"
+    # edgecam runs from the venv's own copy, not from this checkout
+    where = subprocess.run([str(prefix / "opt/edgecam/venv/bin/python"), "-c", "import edgecam; print(edgecam.__file__)"],
+                           capture_output=True, text=True, cwd=prefix)
+    assert where.stdout.strip().startswith(str(prefix)), where.stdout + where.stderr
+    text = unit.read_text()
+    assert f"ExecStart={venv_edgecam} --config {config} " in text
+    for path in ("/opt/edgecam", "/etc/edgecam", "/var/lib/edgecam"):  # every path rendered for the prefix
+        assert text.count(path) == text.count(f"{prefix}{path}") > 0, path
+    if shutil.which("systemd-analyze"):
+        v = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+        assert v.returncode == 0, v.stderr
+
+
+def test_installed_edgecam_runs_the_offline_mode(installed, clip, tmp_path):
+    prefix, _, _ = installed
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "EDGECAM_CONFIG", "NOTIFY_SOCKET")}
+    r = subprocess.run([str(prefix / "opt/edgecam/venv/bin/edgecam"), "--config", str(prefix / "etc/edgecam/config.yaml"),
+                        "--source", str(clip), "--display", "none", "--json", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 20 and '"bottle"' in out.read_text()
+    assert "20 frames" in r.stdout
+
+
+def test_installer_is_idempotent(installed):
+    prefix, args, _ = installed
+    config = prefix / "etc/edgecam/config.yaml"
+    before = config.read_bytes()
+    config.write_text(config.read_text().replace("threshold: 0.5", "threshold: 0.6"))  # a local edit
+    edited = config.read_bytes()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "reusing the virtual environment" in r.stdout and "keeping the existing" in r.stdout
+    assert config.read_bytes() == edited != before, "an existing config is never overwritten"
+
+
+def test_kiosk_scripts_desktop_and_lite(installed, clip, tmp_path):
+    prefix, _, _ = installed
+    home = tmp_path / "home"
+    r = subprocess.run(["bash", str(KIOSK), "desktop", "--prefix", str(prefix), "--home", str(home), "--no-systemctl"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    entry = home / ".config/autostart/edgecam.desktop"
+    desktop = configparser.ConfigParser(interpolation=None)
+    desktop.optionxform = str
+    desktop.read(entry)
+    d = desktop["Desktop Entry"]
+    assert d["Type"] == "Application" and d["Terminal"] == "false"
+    launcher = Path(d["Exec"])
+    assert launcher == prefix / "opt/edgecam/bin/edgecam-kiosk" and os.access(launcher, os.X_OK)
+    if shutil.which("desktop-file-validate"):
+        v = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
+        assert v.returncode == 0, v.stdout + v.stderr
+    # the launcher runs the installed edgecam full screen; here without a screen, on the clip
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "EDGECAM_CONFIG")}
+    run = subprocess.run([str(launcher), "--display", "none", "--source", str(clip), "--json", "-"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.splitlines()) == 20
+    assert "--display fullscreen" in launcher.read_text()
+
+    r = subprocess.run(["bash", str(KIOSK), "lite", "--prefix", str(prefix), "--no-systemctl"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env_file = (prefix / "etc/edgecam/edgecam.env").read_text()
+    assert "EDGECAM_ARGS=--web 0.0.0.0:8080" in env_file
+    unit = (prefix / "etc/systemd/system/edgecam.service").read_text()
+    assert f"EnvironmentFile=-{prefix}/etc/edgecam/edgecam.env" in unit and "$EDGECAM_ARGS" in unit
+
+
+def test_uninstall_keeps_config_and_models_unless_purged(installed):
+    prefix, args, _ = installed
+    base = args[:args.index("--no-systemctl") + 1]
+    r = subprocess.run(base + ["--uninstall"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (prefix / "opt/edgecam/venv").exists()
+    assert not (prefix / "etc/systemd/system/edgecam.service").exists()
+    assert (prefix / "etc/edgecam/config.yaml").is_file() and (prefix / "var/lib/edgecam/models").is_dir()
+    r = subprocess.run(base + ["--uninstall", "--purge"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (prefix / "etc/edgecam").exists() and not (prefix / "var/lib/edgecam").exists()
