@@ -492,3 +492,23 @@ def test_uninstall_keeps_config_and_models_unless_purged(installed):
     r = subprocess.run(base + ["--uninstall", "--purge"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not (prefix / "etc/edgecam").exists() and not (prefix / "var/lib/edgecam").exists()
+
+
+def test_under_journald_each_log_line_carries_its_priority(mirror, media, tmp_path):
+    """With JOURNAL_STREAM naming our stderr (as systemd sets it), log lines start with <N>,
+    so that `journalctl -p warning` filters them; elsewhere they stay plain."""
+    read_end, write_end = os.pipe()
+    st = os.fstat(read_end)                 # both ends of a pipe are one inode
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "NOTIFY_SOCKET")}
+    env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", "--model", "v1_ssd", "--model-dir", str(mirror),
+                             "--source", str(media / "kite_and_cold.jpg"), "--display", "window",
+                             "--log-level", "debug"],
+                            stdout=subprocess.DEVNULL, stderr=write_end, env=env, cwd=tmp_path)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        err = f.read()
+    assert proc.wait(timeout=60) == 0, err
+    ours = [line for line in err.splitlines() if " edgecam" in line]
+    assert ours and all(line[:3] in ("<7>", "<6>", "<4>", "<3>", "<2>") for line in ours), err
+    assert any(line.startswith("<4>WARNING edgecam") for line in ours), err  # no screen: a warning
