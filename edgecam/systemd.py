@@ -162,6 +162,11 @@ def notifier_from_env(environ=None, unset: bool = True) -> Hooks:
     except (ValueError, OSError) as exc:
         log.warning("not notifying systemd: %s", exc)
         return Hooks()
+    # a watchdog timeout kills us with SIGABRT: print every thread's stack first, so that the
+    # journal shows where the pipeline hung
+    import faulthandler
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)
     log.info("notifying systemd at %s (watchdog ping every %.1f s)", address, notifier.interval)
     return notifier
 

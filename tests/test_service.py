@@ -512,3 +512,20 @@ def test_under_journald_each_log_line_carries_its_priority(mirror, media, tmp_pa
     ours = [line for line in err.splitlines() if " edgecam" in line]
     assert ours and all(line[:3] in ("<7>", "<6>", "<4>", "<3>", "<2>") for line in ours), err
     assert any(line.startswith("<4>WARNING edgecam") for line in ours), err  # no screen: a warning
+
+
+def test_a_watchdog_kill_logs_where_every_thread_was(camera, mirror, tmp_path, notify_socket):
+    """systemd kills a service whose watchdog expired with SIGABRT: the journal then shows
+    each thread's stack (faulthandler), which is how a hang gets diagnosed."""
+    proc = edgecam_process(["--model", "v1_ssd", "--model-dir", mirror, "--source", camera.url, "--display", "none"],
+                           tmp_path, notify_socket, watchdog_usec=2_000_000)
+    try:
+        notify_socket.wait_for("READY", proc=proc)
+        rc, _, _, err = terminate(proc, signal.SIGABRT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == -signal.SIGABRT
+    assert "Fatal Python error: Aborted" in err and err.count("hread 0x") >= 3, err[-3000:]
+    assert "edgecam/pipeline.py" in err
