@@ -90,6 +90,7 @@ class Engine:
         self.interpreter = make_interpreter(self.path, threads, runtime)
         self._read_details()
         self.last_ms = 0.0
+        self.last_span = (0.0, 0.0)     # perf_counter() when the last run() began and ended
 
     def _read_details(self) -> None:
         d = self.interpreter.get_input_details()[0]
@@ -140,6 +141,7 @@ class Engine:
     def run(self, tensor: np.ndarray) -> List[np.ndarray]:
         """Invoke on a (1, H, W, 3) tensor of the input dtype; outputs dequantized to float32."""
         interp = self.interpreter
+        begin = time.perf_counter()
         interp.set_tensor(self._input_index, tensor)
         t0 = time.perf_counter()
         interp.invoke()
@@ -151,4 +153,5 @@ class Engine:
             if scale and arr.dtype != np.float32:
                 arr = (arr.astype(np.float32) - zero) * scale
             outs.append(arr)
+        self.last_span = (begin, time.perf_counter())
         return outs

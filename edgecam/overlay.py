@@ -35,7 +35,11 @@ def _text_block(frame: np.ndarray, lines: Sequence[str], x: int, y: int, scale: 
     h = lh * len(lines) + round(8 * scale)
     x2, y2 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
     roi = frame[y:y2, x:x2]
-    roi[:] = (roi * 0.45 + np.array(bg) * 0.55).astype(np.uint8)
+    if roi.size:  # darken in place: one pass in OpenCV instead of three float64 passes in numpy
+        if len(set(bg)) == 1:
+            cv2.addWeighted(roi, 0.45, roi, 0.0, 0.55 * bg[0], dst=roi)
+        else:
+            cv2.addWeighted(roi, 0.45, np.full_like(roi, bg), 0.55, 0.0, dst=roi)
     for i, t in enumerate(lines):
         cv2.putText(frame, t, (x + round(8 * scale), y + lh * (i + 1)), FONT, scale, color, th, cv2.LINE_AA)
     return y2

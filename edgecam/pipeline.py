@@ -201,8 +201,11 @@ def annotate(image: np.ndarray, result: Optional[Result], hud_text: List[str]) -
 
 def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
              extra_hud: Optional[Callable[[], List[str]]] = None, hooks: Hooks = Hooks(),
-             window=None) -> Summary:
-    """Every frame of a file, image or folder, in order. Returns the run's summary."""
+             window=None, stages: Optional[Dict[str, List[float]]] = None) -> Summary:
+    """Every frame of a file, image or folder, in order. Returns the run's summary.
+
+    ``stages`` (for `edgecam bench`): a dict that gets, per frame, the seconds spent in
+    decode, preprocess, inference, postprocess, overlay and output."""
     q_in: queue.Queue = queue.Queue(maxsize=8)
     q_out: queue.Queue = queue.Queue(maxsize=16)
     summary = Summary(model=model.name)
@@ -211,13 +214,21 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
     draw = bool(video or window) and cfg.overlay.enabled
     meter = RateMeter()
     interp = cv2.INTER_AREA if source.still else cv2.INTER_LINEAR
+    timed = stages is not None
+    if timed:
+        for name in ("decode", "preprocess", "inference", "postprocess", "overlay", "output"):
+            stages.setdefault(name, [])
+    clock = time.perf_counter
 
     def reader() -> None:
         try:
             while not stop.is_set():
+                t0 = clock()
                 frame = source.read()
                 if frame is None:
                     break
+                if timed:
+                    stages["decode"].append(clock() - t0)
                 while not stop.is_set():
                     try:
                         q_in.put(frame, timeout=0.2)
@@ -240,14 +251,21 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                 if item is END:
                     return
                 frame, result, fps = item
+                t0 = clock()
                 if jsonl:
                     jsonl.write(result.to_json())
+                t1 = t2 = t3 = clock()
                 if video or window:
                     image = frame.image
                     if draw:
                         image = annotate(image, result, hud(model, fps, extra_hud() if extra_hud else []))
+                    t2 = clock()
                     if video:
                         video.write(image)
+                    t3 = clock()
+                if timed:  # output: JSON line + video frame; overlay: the drawing
+                    stages["overlay"].append(t2 - t1)
+                    stages["output"].append((t1 - t0) + (t3 - t2))
                     if window is not None and window.show(image) in (27, ord("q")):
                         stop.set()
         finally:
@@ -273,7 +291,14 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                 break
             if stop.is_set():
                 break
+            t0 = clock()
             result = model.infer(frame.image, frame.index, frame.t, frame.captured, interp)
+            if timed:
+                t1 = clock()
+                b0, b1 = model.engine.last_span
+                stages["preprocess"].append(b0 - t0)
+                stages["inference"].append(b1 - b0)
+                stages["postprocess"].append(t1 - b1)
             if summary.first_result_s is None:
                 summary.first_result_s = time.monotonic() - start
                 hooks.ready()
