@@ -1,13 +1,16 @@
 """The window / kiosk display (OpenCV HighGUI). Must be driven from one thread (the live
 output loop, or file mode's writer). ``fullscreen`` is the kiosk: no decorations, no
-toolbar, the frame scaled to the screen, the mouse pointer hidden (with `unclutter`)."""
+toolbar, the frame letterboxed onto the whole screen (also on a bare X server without a
+window manager, as kiosks often run), the mouse pointer hidden (with `unclutter`)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
-from typing import Optional
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -29,10 +32,14 @@ class Window:
         self.title = title
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture
         flags = (cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO if fullscreen else cv2.WINDOW_AUTOSIZE) | cv2.WINDOW_GUI_NORMAL
+        self.screen = screen_size() if fullscreen else None
         try:
             cv2.namedWindow(title, flags)
             if fullscreen:
                 cv2.setWindowProperty(title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN)
+                if self.screen:   # without a window manager nobody else makes it fill the screen
+                    cv2.moveWindow(title, 0, 0)
+                    cv2.resizeWindow(title, *self.screen)
         except cv2.error as exc:
             raise OutputError(f"cannot open a window: this OpenCV has no GUI support ({str(exc).strip()[:80]})") from None
         self.fullscreen = fullscreen
@@ -40,6 +47,8 @@ class Window:
 
     def show(self, image: np.ndarray) -> int:
         """Show a frame; return the key pressed (or -1)."""
+        if self.screen:
+            image = letterbox(image, self.screen)
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1)
         try:
@@ -67,3 +76,39 @@ def _hide_cursor() -> Optional[subprocess.Popen]:
         return None
     return subprocess.Popen(["unclutter", "-idle", "0", "-root"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+
+
+def letterbox(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fit ``size`` (width, height), centred on black."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    if (iw, ih) == (w, h):
+        return image
+    scale = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    canvas = np.zeros((h, w, 3), np.uint8)
+    x, y = (w - nw) // 2, (h - nh) // 2
+    canvas[y:y + nh, x:x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return canvas
+
+
+def screen_size() -> Optional[Tuple[int, int]]:
+    """The X screen's size in pixels (libX11), or None (Wayland without X, no libX11)."""
+    try:
+        x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    except OSError:
+        return None
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    for fn in (x11.XDefaultScreen, x11.XCloseDisplay):
+        fn.argtypes = [ctypes.c_void_p]
+    x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    display = x11.XOpenDisplay(None)
+    if not display:
+        return None
+    try:
+        screen = x11.XDefaultScreen(display)
+        size = (int(x11.XDisplayWidth(display, screen)), int(x11.XDisplayHeight(display, screen)))
+    finally:
+        x11.XCloseDisplay(display)
+    return size if min(size) > 0 else None

@@ -50,7 +50,7 @@ class WebView:
         self._seq = 0                                  # frames published
         self._jpeg: Tuple[int, bytes] = (0, b"")       # (seq, bytes) of the last encoded frame
         self._encode_lock = threading.Lock()
-        self._status = b"{}"
+        self._status: dict = {}
         self._request: Optional[str] = None
         self._closed = False
         self.viewers = 0
@@ -77,9 +77,8 @@ class WebView:
     # the pipeline's side ------------------------------------------------------------------------
     def publish(self, image: Optional[np.ndarray], status: dict) -> None:
         """The latest drawn frame (None: no new picture) and status. Never blocks on viewers."""
-        data = json.dumps(status).encode()
         with self._cond:
-            self._status = data
+            self._status = status
             if image is not None:
                 self._image = image
                 self._seq += 1
@@ -119,7 +118,9 @@ class WebView:
 
     def status(self) -> bytes:
         with self._cond:
-            return self._status
+            status = dict(self._status, web={"viewers": self.viewers, "published": self._seq,
+                                             "encoded": self.encoded})
+        return json.dumps(status).encode()
 
     def viewer(self, delta: int) -> None:
         with self._cond:
