@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import run_edgecam  # noqa: E402
-from loopback import LoopbackCamera  # noqa: E402
+from loopback import LoopbackCamera, read_stamp  # noqa: E402
 
 from edgecam import app  # noqa: E402
 from edgecam.config import load_config  # noqa: E402
@@ -438,3 +438,20 @@ def test_model_switch_from_the_browser(models_dir, media, tmp_path):
             wait_for("the next model", lambda: status()["model"] != "v1_0.25_128", 10)
         finally:
             assert run.close() == 0
+
+
+def test_loopback_stamps_give_frame_age(media):
+    """What a benchmark does: read the stamped index from edgecam's frame, look up its send time."""
+    from edgecam.config import SourceConfig
+    from edgecam.live import OpenCVCameraSource
+    with LoopbackCamera(media / "bottle-detection.mp4", stamp=True) as cam:
+        src = OpenCVCameraSource(cam.url, SourceConfig(uri=cam.url))
+        try:
+            frames = [src.read() for _ in range(10)]
+        finally:
+            src.close()
+        indices = [read_stamp(f.image) for f in frames]
+        assert None not in indices and indices == sorted(indices) and len(set(indices)) == 10, indices
+        ages = [f.captured - cam.sent_time(i) for f, i in zip(frames[2:], indices[2:])]
+        assert all(0 <= a < 0.5 for a in ages), ages
+        assert cam.frames_sent >= 10
