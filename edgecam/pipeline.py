@@ -188,8 +188,9 @@ class _Worker(threading.Thread):
 
 
 def hud(model: Model, fps: float, extra: List[str] = ()) -> List[str]:
+    cost = [model.cost_line] if model.cost_line else []
     return overlay.hud_lines(model.name, model.alpha, model.rho, model.size, fps,
-                             model.engine.last_ms, extra)
+                             model.engine.last_ms, [*cost, *extra])
 
 
 def annotate(image: np.ndarray, result: Optional[Result], hud_text: List[str]) -> np.ndarray:
