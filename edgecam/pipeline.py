@@ -406,6 +406,9 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
                 hooks.status(f"reconnecting to {source.name}")
                 log.warning("%s stopped delivering frames; reconnecting", source.name)
                 while not stop.event.wait(delay):
+                    # reconnecting is work in progress, not a hang: keep systemd's watchdog fed
+                    # (each wait is at most source.reconnect_max_s, well inside WatchdogSec)
+                    hooks.alive()
                     try:
                         source.reopen()
                     except SourceError as exc:

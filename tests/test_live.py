@@ -232,6 +232,7 @@ def test_window_shows_boxes_under_xvfb(xvfb, mirror, media, tmp_path, mode):
                 subprocess.run(["xdotool", "key", "--window", win, k], env=env, capture_output=True)
             key("space")                                      # pause: inference stops, the picture freezes
             wait_for("pause", lambda: status()["paused"], 5)
+            time.sleep(0.5)                                   # let an inference already in flight land
             results = status()["results"]
             time.sleep(0.5)
             assert status()["results"] == results
