@@ -28,6 +28,8 @@ class ModelConfig:
     mirror: Optional[str] = None    # local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)
     runtime: str = "auto"           # auto | ai_edge_litert | tflite_runtime
     threads: int = 2                # interpreter threads (XNNPACK)
+    workers: Optional[int] = None   # file mode: frames inferred at once, each interpreter with
+                                    # threads/workers threads; null = threads (1 thread each)
 
 
 @dataclass
@@ -88,6 +90,7 @@ CHOICES = {
 }
 RANGES = {
     "model.threads": (1, 64),
+    "model.workers": (1, 64),
     "preprocess.rho": (0.1, 2.0),
     "postprocess.threshold": (0.0, 1.0),
     "postprocess.top_k": (1, 1000),

@@ -3,6 +3,7 @@ load labels, and run preprocess -> inference -> postprocess on one frame."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,25 @@ class Model:
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
         self.interpolation = cv2.INTER_LINEAR
+
+    def _engine(self, threads: int) -> Engine:
+        engine = Engine(self.engine.path, threads, self.engine.runtime)
+        h, w = self.engine.input.height, self.engine.input.width
+        if (engine.input.height, engine.input.width) != (h, w):
+            engine.resize_input(h, w)  # the same ρ as this one
+        return engine
+
+    def set_threads(self, threads: int) -> None:
+        """Run on a new interpreter with ``threads`` threads (no-op if it already has them)."""
+        if threads != self.engine.threads:
+            self.engine = self._engine(threads)
+
+    def replica(self) -> "Model":
+        """The same model on an interpreter of its own, for frame-parallel inference."""
+        twin = copy.copy(self)
+        twin.engine = self._engine(self.engine.threads)
+        twin._plans = {}
+        return twin
 
     @property
     def size(self) -> int:

@@ -205,8 +205,16 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
              window=None, stages: Optional[Dict[str, List[float]]] = None) -> Summary:
     """Every frame of a file, image or folder, in order. Returns the run's summary.
 
+    Frames are inferred ``workers`` at a time, each on its own interpreter (the calling
+    thread is worker 0), and put back in order before the writer: on a small machine whose
+    interpreter threads fill every core, frame-parallel single-thread interpreters lose less
+    to decode and encode than one interpreter whose threads meet at a barrier per layer.
+
     ``stages`` (for `edgecam bench`): a dict that gets, per frame, the seconds spent in
     decode, preprocess, inference, postprocess, overlay and output."""
+    workers = cfg.model.workers or cfg.model.threads
+    model.set_threads(max(1, cfg.model.threads // workers))
+    models = [model] + [model.replica() for _ in range(workers - 1)]
     q_in: queue.Queue = queue.Queue(maxsize=8)
     q_out: queue.Queue = queue.Queue(maxsize=16)
     summary = Summary(model=model.name)
@@ -220,8 +228,21 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
         for name in ("decode", "preprocess", "inference", "postprocess", "overlay", "output"):
             stages.setdefault(name, [])
     clock = time.perf_counter
+    progress = Progress(source.frame_count, Path(source.name).name[:30])
+    start = time.monotonic()
+
+    def put(q: queue.Queue, item) -> bool:
+        """Put unless stopped: after a stop nobody may be taking from ``q``."""
+        while True:
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                if stop.is_set():
+                    return False
 
     def reader() -> None:
+        seq = 0
         try:
             while not stop.is_set():
                 t0 = clock()
@@ -230,45 +251,80 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                     break
                 if timed:
                     stages["decode"].append(clock() - t0)
-                while not stop.is_set():
-                    try:
-                        q_in.put(frame, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-        finally:
-            while True:  # tell the inference loop; after a stop it no longer listens
-                try:
-                    q_in.put(END, timeout=0.2)
+                if not put(q_in, (seq, frame)):
                     break
-                except queue.Full:
-                    if stop.is_set():
-                        break
+                seq += 1
+        finally:
+            for _ in models:  # one END for each worker
+                if not put(q_in, END):
+                    break
+
+    def infer(m: Model) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    item = q_in.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if item is END:
+                    break
+                seq, frame = item
+                t0 = clock()
+                result = m.infer(frame.image, frame.index, frame.t, frame.captured, interp)
+                if timed:
+                    t1 = clock()
+                    b0, b1 = m.engine.last_span
+                    stages["preprocess"].append(b0 - t0)
+                    stages["inference"].append(b1 - b0)
+                    stages["postprocess"].append(t1 - b1)
+                hooks.alive()
+                q_out.put((seq, frame, result))  # the writer always drains q_out
+        finally:
+            q_out.put(END)
+
+    def emit(frame: Frame, result: Result) -> None:
+        if summary.first_result_s is None:
+            summary.first_result_s = time.monotonic() - start
+            hooks.ready()
+        meter.tick()
+        summary.frames += 1
+        summary.add(result)
+        progress.update(1, f"{result.inference_ms:5.1f} ms")
+        t0 = clock()
+        if jsonl:
+            jsonl.write(result.to_json())
+        t1 = t2 = t3 = clock()
+        if video or window:
+            image = frame.image
+            if draw:
+                image = annotate(image, result, hud(model, meter.rate, extra_hud() if extra_hud else []))
+            t2 = clock()
+            if video:
+                video.write(image)
+            t3 = clock()
+            if window is not None and window.show(image) in (27, ord("q")):
+                stop.set()
+        if timed:  # output: JSON line + video frame; overlay: the drawing
+            stages["overlay"].append(t2 - t1)
+            stages["output"].append((t1 - t0) + (t3 - t2))
 
     def writer() -> None:
+        """Results back in frame order, until every worker has finished."""
+        pending: Dict[int, tuple] = {}
+        following, ended = 0, 0
         try:
-            while True:
+            while ended < len(models):
                 item = q_out.get()
                 if item is END:
-                    return
-                frame, result, fps = item
-                t0 = clock()
-                if jsonl:
-                    jsonl.write(result.to_json())
-                t1 = t2 = t3 = clock()
-                if video or window:
-                    image = frame.image
-                    if draw:
-                        image = annotate(image, result, hud(model, fps, extra_hud() if extra_hud else []))
-                    t2 = clock()
-                    if video:
-                        video.write(image)
-                    t3 = clock()
-                if timed:  # output: JSON line + video frame; overlay: the drawing
-                    stages["overlay"].append(t2 - t1)
-                    stages["output"].append((t1 - t0) + (t3 - t2))
-                    if window is not None and window.show(image) in (27, ord("q")):
-                        stop.set()
+                    ended += 1
+                    continue
+                pending[item[0]] = item
+                while following in pending:
+                    _, frame, result = pending.pop(following)
+                    following += 1
+                    emit(frame, result)
+            for seq in sorted(pending):  # never happens: workers take frames in order
+                emit(*pending.pop(seq)[1:])
         finally:
             if video:
                 video.close()
@@ -276,43 +332,14 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                 jsonl.close()
 
     threads = [_Worker("edgecam-reader", reader), _Worker("edgecam-writer", writer)]
+    threads += [_Worker(f"edgecam-infer-{i}", lambda m=m: infer(m)) for i, m in enumerate(models[1:], 1)]
     for t in threads:
         t.start()
-    progress = Progress(source.frame_count, Path(source.name).name[:30])
-    start = time.monotonic()
     try:
-        while True:
-            try:
-                frame = q_in.get(timeout=0.2)
-            except queue.Empty:
-                if stop.is_set() or not threads[0].is_alive() and q_in.empty():
-                    break
-                continue
-            if frame is END:
-                break
-            if stop.is_set():
-                break
-            t0 = clock()
-            result = model.infer(frame.image, frame.index, frame.t, frame.captured, interp)
-            if timed:
-                t1 = clock()
-                b0, b1 = model.engine.last_span
-                stages["preprocess"].append(b0 - t0)
-                stages["inference"].append(b1 - b0)
-                stages["postprocess"].append(t1 - b1)
-            if summary.first_result_s is None:
-                summary.first_result_s = time.monotonic() - start
-                hooks.ready()
-            hooks.alive()
-            meter.tick()
-            summary.frames += 1
-            summary.add(result)
-            q_out.put((frame, result, meter.rate))
-            progress.update(1, f"{result.inference_ms:5.1f} ms")
+        infer(models[0])
     finally:
         summary.interrupted = stop.is_set()
-        stop.set()               # tell the reader to stop, then let the writer finish
-        q_out.put(END)
+        stop.set()               # the reader and the other workers stop; the writer finishes
         for t in threads:
             t.join(timeout=30)
         progress.close()
