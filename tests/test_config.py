@@ -66,3 +66,9 @@ def test_every_issue_flag_exists():
     for flag in ["--model", "--labels", "--source", "--output", "--json", "--display", "--rho",
                  "--resize", "--threshold", "--top-k", "--threads", "--config"]:
         assert flag in help_text
+
+
+def test_readme_documents_every_config_key():
+    readme = (ROOT / "README.md").read_text()
+    for key in keys(to_dict(Config())):
+        assert f"`{key}`" in readme, f"README's config table lacks {key}"
