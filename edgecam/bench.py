@@ -372,8 +372,8 @@ def _live(spec: dict) -> dict:
                 drawn.append([stamps.get(r.frame), time.monotonic(), r.inference_ms])
             return -1
 
-        def idle(self, *args) -> int:
-            return -1
+        def idle(self, image, state) -> int:  # a new result redrawn on the frame on screen
+            return self.frame(image, state) if image is not None else -1
 
         def request(self):
             return None

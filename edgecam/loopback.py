@@ -137,6 +137,8 @@ class LoopbackCamera:
                          threading.Thread(target=self._encode_loop, name="loopback-encoder", daemon=True)]
         for t in self._threads:
             t.start()
+        with self._cond:  # a started camera has a picture: wait for the first encoded frame
+            self._cond.wait_for(lambda: self._seq > 0 or not self._running.is_set(), 10.0)
         return self.url
 
     def stop(self) -> None:

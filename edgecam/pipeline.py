@@ -38,6 +38,7 @@ from edgecam.sources import Frame, Source
 
 log = logging.getLogger("edgecam.pipeline")
 END = object()
+WAKE = object()   # LatestSlot.get(): no new item, but something else changed (a new result)
 
 
 class Hooks:
@@ -56,6 +57,7 @@ class LatestSlot:
         self._cond = threading.Condition()
         self._item = None
         self._has = False
+        self._woken = False
         self.dropped = 0
 
     def put(self, item) -> None:
@@ -65,11 +67,22 @@ class LatestSlot:
             self._item, self._has = item, True
             self._cond.notify_all()
 
-    def get(self, timeout: float):
-        """The newest item, or None after ``timeout`` seconds with nothing new."""
+    def wake(self) -> None:
+        """Make a waiting get() return WAKE now, unless an item is already there."""
         with self._cond:
-            if not self._has and not self._cond.wait_for(lambda: self._has, timeout):
+            if not self._has:
+                self._woken = True
+                self._cond.notify_all()
+
+    def get(self, timeout: float):
+        """The newest item; WAKE after wake(); None after ``timeout`` seconds with nothing new."""
+        with self._cond:
+            if not self._has and not self._cond.wait_for(lambda: self._has or self._woken, timeout):
                 return None
+            if not self._has:
+                self._woken = False
+                return WAKE
+            self._woken = False
             item, self._item, self._has = self._item, None, False
             if item is END:  # END stays, so that every reader sees it
                 self._item, self._has = END, True
@@ -472,6 +485,7 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
                 hooks.ready()
             hooks.alive()
             outputs.result(result)
+            to_show.wake()  # draw it now on the frame on screen, not one camera frame later
 
     def render(frame: Frame) -> np.ndarray:
         r = state.result
@@ -505,7 +519,13 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
                     on_reload(state)
             now = time.monotonic()
             state.dropped, state.not_inferred = to_show.dropped, to_infer.dropped
-            if frame is not None and not state.paused:
+            if frame is WAKE:                 # a new result: redraw the frame on screen with it
+                if last is not None and not state.paused:
+                    image = render(last)
+                    key = outputs.idle(image, state)
+                else:
+                    key = -1
+            elif frame is not None and not state.paused:
                 last = frame
                 image = render(frame)
                 key = outputs.frame(image, state)
@@ -582,7 +602,8 @@ class LiveOutputs:
         return self.window.show(image) if self.window else -1
 
     def idle(self, image: Optional[np.ndarray], state: LiveState) -> int:
-        """No new frame (reconnecting, paused): refresh the status and the last picture."""
+        """No new camera frame (a new result, reconnecting, paused): refresh the window and
+        the browser with the picture on screen, redrawn; nothing is recorded."""
         if self.web:
             self.web.publish(image, state.snapshot())
         return self.window.show(image) if self.window and image is not None else -1
