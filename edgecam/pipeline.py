@@ -33,7 +33,7 @@ from edgecam.config import Config
 from edgecam.errors import EdgecamError, SourceError
 from edgecam.model import Model, Result
 from edgecam.progress import Progress
-from edgecam.sinks import JsonLinesSink, VideoSink
+from edgecam.sinks import open_outputs
 from edgecam.sources import Frame, Source
 
 log = logging.getLogger("edgecam.pipeline")
@@ -231,8 +231,7 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
     q_in: queue.Queue = queue.Queue(maxsize=8)
     q_out: queue.Queue = queue.Queue(maxsize=16)
     summary = Summary(model=model.name)
-    video = VideoSink(cfg.output.video, source.fps or 30.0, source.size) if cfg.output.video else None
-    jsonl = JsonLinesSink(cfg.output.json) if cfg.output.json else None
+    video, jsonl = open_outputs(cfg.output.video, cfg.output.json, source.fps or 30.0, source.size)
     draw = bool(video or window) and cfg.overlay.enabled
     meter = RateMeter()
     interp = cv2.INTER_AREA if source.still else cv2.INTER_LINEAR
@@ -582,9 +581,8 @@ class LiveOutputs:
         self.cfg = cfg
         self.window = window
         self.web = web
-        self.video = (VideoSink(cfg.output.video, source.fps or cfg.source.fps, source.size)
-                      if cfg.output.video else None)
-        self.jsonl = JsonLinesSink(cfg.output.json) if cfg.output.json else None
+        self.video, self.jsonl = open_outputs(cfg.output.video, cfg.output.json,
+                                              source.fps or cfg.source.fps, source.size)
         self.snapshot_dir = Path(cfg.output.snapshot_dir)
         self._json_lock = threading.Lock()
 

@@ -29,12 +29,17 @@ def check_writable(path: Path, what: str) -> None:
 class VideoSink:
     """An annotated video at the source's size and frame rate (MPEG-4 in .mp4, MJPEG in .avi)."""
 
+    @staticmethod
+    def check(path: str) -> None:
+        """OutputError (one sentence) unless a video can be written to ``path``."""
+        if Path(path).suffix.lower() not in FOURCC:
+            raise OutputError(f"cannot write video {path}: use a .mp4, .mov, .mkv or .avi file name")
+        check_writable(Path(path), "the annotated video")
+
     def __init__(self, path: str, fps: float, size: Tuple[int, int]):
+        self.check(path)
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in FOURCC:
-            raise OutputError(f"cannot write video {path}: use a .mp4, .mov, .mkv or .avi file name")
-        check_writable(self.path, "the annotated video")
         self.size = size
         self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*FOURCC[ext]), fps, size)
         if not self.writer.isOpened():
@@ -79,3 +84,22 @@ class JsonLinesSink:
             else:
                 self.f.flush()
             self.f = None
+
+
+def open_outputs(video_path: Optional[str], json_path: Optional[str], fps: float,
+                 size: Tuple[int, int]) -> Tuple[Optional[VideoSink], Optional[JsonLinesSink]]:
+    """The annotated video and the JSON lines, both or neither: every path is checked before
+    anything is created, and a video already created is removed if the JSON file then fails."""
+    if video_path:
+        VideoSink.check(video_path)
+    if json_path and json_path != "-":
+        check_writable(Path(json_path), "JSON lines")
+    video = VideoSink(video_path, fps, size) if video_path else None
+    try:
+        jsonl = JsonLinesSink(json_path) if json_path else None
+    except OutputError:
+        if video is not None:
+            video.close()
+            video.path.unlink(missing_ok=True)
+        raise
+    return video, jsonl

@@ -71,3 +71,13 @@ def test_unwritable_output(files, models_dir, media):
     assert r.returncode == 1
     assert "cannot write" in one_sentence(r)
     assert not (files / "out.mp4").exists()
+
+
+def test_an_output_that_fails_leaves_no_other_output_behind(files, models_dir, media):
+    """A good --output with an unwritable --json: one sentence, and no empty video left over."""
+    r = run_edgecam("--model-dir", models_dir, "--display", "none", "--model", "v1_ssd",
+                    "--source", media / "parrot.jpg", "--output", files / "kept.mp4",
+                    "--json", files / "no" / "such" / "folder" / "out.jsonl")
+    assert r.returncode == 1
+    assert "cannot write JSON lines" in one_sentence(r)
+    assert not (files / "kept.mp4").exists()
