@@ -76,7 +76,7 @@ def switchable_models(cfg: Config, task: str) -> list[str]:
     """The provisioned catalogue models of one task: what the model switch cycles through."""
     directory = catalog.model_dir(cfg.model.dir)
     return sorted(n for n, s in catalog.catalogue().items()
-                  if s.task == task and n != "v1" and catalog.is_provisioned(s, directory))
+                  if s.task == task and s.alias_of is None and catalog.is_provisioned(s, directory))
 
 
 def next_model(cfg: Config, current: Model, name: str | None = None) -> Model | None:

@@ -592,7 +592,7 @@ def sweep(args, spec: dict, tmp: Path, log) -> List[dict]:
     rows = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         cfg = load_config(args.config, {"model": {"name": name, **({"dir": args.model_dir} if args.model_dir else {})}})
-        spec_m = catalog.get(name) if not catalog.looks_like_path(name) and not Path(name).is_file() else None
+        spec_m = catalog.get(name) if not catalog.is_model_path(name) else None
         directory = catalog.model_dir(cfg.model.dir)
         path = catalog.model_path(spec_m, directory) if spec_m else Path(name)
         if spec_m:

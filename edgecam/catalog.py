@@ -44,6 +44,7 @@ class ModelSpec:
     madds_m: Optional[float] = None
     params_m: Optional[float] = None
     alt_url: Optional[str] = None  # also published uncompressed here (used first when set)
+    alias_of: Optional[str] = None  # v1 is v1_1.0_224 under a short name
 
     @property
     def rho(self) -> float:
@@ -86,7 +87,7 @@ def catalogue() -> Dict[str, ModelSpec]:
         entry["labels"] = labels[entry["labels"]]
         out[name] = ModelSpec(name=name, **entry)
     for name, target in aliases.items():
-        out[name] = replace(out[target], name=name)
+        out[name] = replace(out[target], name=name, alias_of=target)
     return out
 
 
@@ -105,8 +106,9 @@ def model_dir(configured: Optional[str]) -> Path:
     return Path(configured).expanduser() if configured else default_model_dir()
 
 
-def looks_like_path(name: str) -> bool:
-    return name.endswith(".tflite") or os.sep in name or name.startswith(".")
+def is_model_path(name: str) -> bool:
+    """--model names a .tflite file rather than a catalogue entry."""
+    return name.endswith(".tflite") or os.sep in name or name.startswith(".") or Path(name).is_file()
 
 
 def get(name: str) -> ModelSpec:
@@ -122,12 +124,7 @@ def variants(spec: ModelSpec) -> List[ModelSpec]:
     """Catalogue models that differ from ``spec`` only in input resolution (same task, family, α)."""
     return sorted((m for m in catalogue().values()
                    if m.task == spec.task and m.family == spec.family and m.alpha == spec.alpha
-                   and m.labels == spec.labels and m.name == _canonical(m)), key=lambda m: m.size)
-
-
-def _canonical(m: ModelSpec) -> str:
-    # skip aliases (v1 == v1_1.0_224) so each file is listed once
-    return m.name if m.name != "v1" else "v1_1.0_224"
+                   and m.labels == spec.labels and m.alias_of is None), key=lambda m: m.size)
 
 
 def variant_for_rho(spec: ModelSpec, rho: float) -> Optional[ModelSpec]:
@@ -137,6 +134,15 @@ def variant_for_rho(spec: ModelSpec, rho: float) -> Optional[ModelSpec]:
         if abs(m.size - want) <= 2:
             return m if m.size != spec.size else spec
     return None
+
+
+def resolve(name: str, rho: Optional[float]) -> ModelSpec:
+    """The catalogue entry ``name``, or its variant whose input is rho * base pixels where the
+    catalogue has one (`--model v1_0.75_224 --rho 0.857` is v1_0.75_192)."""
+    spec = get(name)
+    if rho is not None and abs(spec.size - rho * spec.base) > 2:
+        return variant_for_rho(spec, rho) or spec
+    return spec
 
 
 def model_path(spec: ModelSpec, directory: Path) -> Path:

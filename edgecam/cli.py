@@ -137,7 +137,7 @@ def cmd_models(argv: List[str]) -> int:
         return 0
     from edgecam import costs
     target = a.name
-    if not catalog.looks_like_path(target) and not Path(target).is_file():
+    if not catalog.is_model_path(target):
         spec = catalog.get(target)
         catalog.require_provisioned(spec, directory)
         target = str(catalog.model_path(spec, directory))

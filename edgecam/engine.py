@@ -112,8 +112,7 @@ class Engine:
             self.interpreter.resize_tensor_input(self._input_index, [1, height, width, 3], strict=False)
             self.interpreter.allocate_tensors()
             self._read_details()
-            ok = [o.shape for o in self.outputs] == before or self.task_outputs_flexible(before)
-            if ok:
+            if [o.shape for o in self.outputs] == before:
                 self.run(np.zeros((1, height, width, 3), self.input.dtype))
                 return True
         except (ValueError, RuntimeError):
@@ -124,9 +123,6 @@ class Engine:
         except (ValueError, RuntimeError):
             self.interpreter = make_interpreter(self.path, self.threads, self.runtime)
         self._read_details()
-        return False
-
-    def task_outputs_flexible(self, before) -> bool:
         return False
 
     def ops(self) -> List[dict]:

@@ -228,12 +228,9 @@ def provision_configured(cfg) -> None:
     """Provision the configured model (and the ρ variant it resolves to) if it is missing:
     from model.mirror or $EDGECAM_MODEL_MIRROR when set, else from the official URL."""
     from edgecam import catalog
-    name = cfg.model.name
-    if catalog.looks_like_path(name) or Path(name).is_file():
+    if catalog.is_model_path(cfg.model.name):
         return
-    spec = catalog.get(name)
-    if cfg.preprocess.rho is not None:
-        spec = catalog.variant_for_rho(spec, cfg.preprocess.rho) or spec
+    spec = catalog.resolve(cfg.model.name, cfg.preprocess.rho)
     directory = catalog.model_dir(cfg.model.dir)
     if catalog.is_provisioned(spec, directory):
         return

@@ -65,7 +65,6 @@ class Model:
         self.roles = detection_roles(engine.outputs, engine.ops()) if task == "detect" else {}
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
-        self.interpolation = cv2.INTER_LINEAR
 
     def _engine(self, threads: int) -> Engine:
         engine = Engine(self.engine.path, threads, self.engine.runtime)
@@ -95,13 +94,13 @@ class Model:
         return self.size / self.base
 
     def infer(self, image: np.ndarray, index: int = 0, t: float = 0.0, captured: float = 0.0,
-              interpolation: Optional[int] = None) -> Result:
+              interpolation: int = cv2.INTER_LINEAR) -> Result:
         h, w = image.shape[:2]
         p = self._plans.get((w, h))
         if p is None:
             p = self._plans[(w, h)] = plan(w, h, self.engine.input.width, self.engine.input.height, self.resize)
         tensor, transform = preprocess(image, self.engine.input, self.resize,
-                                       interpolation if interpolation is not None else self.interpolation, p)
+                                       interpolation, p)
         outputs = self.engine.run(tensor)
         r = Result(index, t, self.name, self.engine.last_ms, self.task, captured=captured)
         if self.task == "detect":
@@ -113,15 +112,11 @@ class Model:
 
 def _resolve_spec(cfg: Config) -> Tuple[Optional[catalog.ModelSpec], Path]:
     name = cfg.model.name
-    if catalog.looks_like_path(name) or Path(name).is_file():
+    if catalog.is_model_path(name):
         return None, Path(name).expanduser()
-    spec = catalog.get(name)
-    rho = cfg.preprocess.rho
-    if rho is not None and abs(spec.size - rho * spec.base) > 2:
-        variant = catalog.variant_for_rho(spec, rho)
-        if variant is not None:
-            log.info("rho=%g: using %s (%d px)", rho, variant.name, variant.size)
-            spec = variant
+    spec = catalog.resolve(name, cfg.preprocess.rho)
+    if spec.name != name:
+        log.info("rho=%g: using %s (%d px)", cfg.preprocess.rho, spec.name, spec.size)
     directory = catalog.model_dir(cfg.model.dir)
     catalog.require_provisioned(spec, directory)
     return spec, catalog.model_path(spec, directory)
