@@ -4,7 +4,9 @@ One run measures, each variant in a fresh subprocess (so peak memory and start-u
 are the variant's own):
 
   ceiling        interpreter only: invoke() on one fixed preprocessed frame, after warm-up,
-                 with the same thread count; also a scan over 1..N threads
+                 with the same thread count, as many invokes as the pipeline has frames;
+                 both as one interpreter with N threads and as N one-thread interpreters
+                 side by side (the better is the ceiling); also a scan over 1..N threads
   pipeline       the real file-mode pipeline (edgecam.pipeline.run_file with a real Config),
                  with the annotated video and JSON Lines on, and with them off
   baseline       the plain one-thread loop of the well-known Raspberry Pi TFLite examples:
@@ -14,6 +16,9 @@ are the variant's own):
                  with each frame's index stamped in its pixels; the age of the frame behind
                  each result when that result is first drawn, and the frames that got none;
                  the same for the baseline loop reading the same camera
+
+The three file-mode variants and the ceiling run in ``--repeat`` rounds, one after another,
+so a slow spell of the machine falls on all of them; each figure is its best round.
 
 Per-stage latency (decode, preprocess, inference, postprocess, overlay, output) p50/p95,
 peak RSS (VmHWM) and the time from process start to the first result are reported for
@@ -135,20 +140,16 @@ def _ceiling(spec: dict) -> dict:
         while k < 5 or time.perf_counter() < t_end:
             interp.invoke()
             k += 1
-        # three blocks; the ceiling is the best block's rate (a burst of other load on the
-        # machine lowers one block, not the ceiling)
-        times, rates = [], []
-        for block in range(3):
-            k = n // 3 + (1 if block < n % 3 else 0)
-            start = time.perf_counter()
-            for _ in range(k):
-                t0 = time.perf_counter()
-                interp.invoke()
-                times.append(time.perf_counter() - t0)
-            if k:
-                rates.append(k / (time.perf_counter() - start))
-        return {"fps": round(max(rates), 2), "fps_blocks": [round(r, 2) for r in rates],
-                "invoke_ms": summarize_ms(times), "invokes": n}
+        # one block of as many invokes as the pipeline has frames: the same length of time
+        # as the runs it is compared with, so a burst of other load weighs the same in both
+        times = []
+        start = time.perf_counter()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            interp.invoke()
+            times.append(time.perf_counter() - t0)
+        fps = n / (time.perf_counter() - start)
+        return {"fps": round(fps, 2), "invoke_ms": summarize_ms(times), "invokes": n}
 
     def measure_parallel(engines, n: int) -> float:
         """Invokes per second with one engine per thread, all at once (frame-parallel)."""
@@ -157,18 +158,15 @@ def _ceiling(spec: dict) -> dict:
             e.interpreter.set_tensor(e._input_index, tensor)
             for _ in range(5):
                 e.interpreter.invoke()
-        best = 0.0
-        for _ in range(3):
-            k = max(1, n // (3 * len(engines)))
-            workers = [threading.Thread(target=lambda e=e: [e.interpreter.invoke() for _ in range(k)])
-                       for e in engines]
-            start = time.perf_counter()
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            best = max(best, k * len(engines) / (time.perf_counter() - start))
-        return best
+        k = max(1, n // len(engines))
+        workers = [threading.Thread(target=lambda e=e: [e.interpreter.invoke() for _ in range(k)])
+                   for e in engines]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return k * len(engines) / (time.perf_counter() - start)
 
     n = spec["ceiling_invokes"]
     out = measure(model.engine, n, spec["warmup_s"])
@@ -185,9 +183,11 @@ def _ceiling(spec: dict) -> dict:
     scan = {}
     if spec.get("scan_threads"):
         for t in range(1, (os.cpu_count() or 1) + 1):
-            eng = model.engine if t == spec["threads"] else Engine(model.engine.path, threads=t,
-                                                                     runtime=cfg.model.runtime)
-            r = measure(eng, max(5, n // 3), min(0.5, spec["warmup_s"]))
+            if t == spec["threads"]:   # measured above, at full length
+                r = {"fps": out.get("fps_one_interpreter", out["fps"]), "invoke_ms": out["invoke_ms"]}
+            else:
+                eng = Engine(model.engine.path, threads=t, runtime=cfg.model.runtime)
+                r = measure(eng, max(5, n // 3), min(0.5, spec["warmup_s"]))
             scan[str(t)] = {"fps": r["fps"], "invoke_ms_p50": r["invoke_ms"]["p50"]}
     out["thread_scan"] = scan
     out["input"] = [model.engine.input.width, model.engine.input.height]
@@ -546,28 +546,58 @@ def _r(x, nd: int = 2):
     return None if x is None else round(float(x), nd)
 
 
+PIPELINE_VARIANTS = (("pipeline_outputs_on", "pipeline", {"outputs": True}),
+                     ("pipeline_outputs_off", "pipeline", {"outputs": False}),
+                     ("baseline", "baseline", {}))
+
+
+def frame_count(path: str) -> int:
+    import cv2
+    cap = cv2.VideoCapture(path)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+
+
 def bench_source(args, spec: dict, tmp: Path, log) -> dict:
+    """``--repeat`` rounds, each of ceiling, pipeline (outputs on, off) and baseline one after
+    another, so that a slow spell of the machine falls on every variant alike; each variant's
+    figure is its best round (other load only ever slows a run down)."""
     report: Dict[str, object] = {"source": spec["source"]}
-    log(f"ceiling ({spec['threads']} threads) ...")
-    ceiling = run_child("ceiling", dict(spec, scan_threads=not args.no_thread_scan), tmp)
+    frames = spec.get("frames") or frame_count(spec["source"]) or 300
+    spec = dict(spec, ceiling_invokes=max(5, frames))   # the ceiling runs as long as a pipeline run
+    rounds: List[dict] = []
+    n_rounds = max(1, args.repeat)
+    for k in range(n_rounds):
+        tag = f"round {k + 1}/{n_rounds}: " if n_rounds > 1 else ""
+        log(f"{tag}ceiling ({spec['threads']} threads) ...")
+        rnd = {"ceiling": run_child("ceiling", dict(spec, scan_threads=k == 0 and not args.no_thread_scan), tmp)}
+        for name, variant, extra in PIPELINE_VARIANTS:
+            log(f"{tag}{name} ...")
+            rnd[name] = run_child(variant, dict(spec, **extra), tmp)
+        rounds.append(rnd)
+    best = {name: max((r[name] for r in rounds), key=lambda x: x["fps"])
+            for name in ("ceiling", *(v[0] for v in PIPELINE_VARIANTS))}
+    ceiling = best["ceiling"]
+    if not ceiling.get("thread_scan"):
+        ceiling["thread_scan"] = rounds[0]["ceiling"].get("thread_scan", {})
     report["ceiling"] = ceiling
-    runs = {}
-    for name, variant, extra in (("pipeline_outputs_on", "pipeline", {"outputs": True}),
-                                 ("pipeline_outputs_off", "pipeline", {"outputs": False}),
-                                 ("baseline", "baseline", {})):
-        best = None
-        for _ in range(max(1, args.repeat)):
-            log(f"{name} ...")
-            r = run_child(variant, dict(spec, **extra), tmp)
-            if best is None or r["fps"] > best["fps"]:
-                best = r
-        runs[name] = best
+    runs = {name: best[name] for name, _, _ in PIPELINE_VARIANTS}
     report.update(runs)
     base_fps = runs["baseline"]["fps"]
-    for name in ("pipeline_outputs_on", "pipeline_outputs_off", "baseline"):
+    for name in runs:
         r = runs[name]
         r["of_ceiling"] = round(r["fps"] / ceiling["fps"], 4) if ceiling["fps"] else None
         r["vs_baseline"] = round(r["fps"] / base_fps, 4) if base_fps else None
+    # each round against its own ceiling and baseline: how much the figures move run to run
+    report["rounds"] = [{
+        "ceiling_fps": r["ceiling"]["fps"],
+        **{f"{name}_fps": r[name]["fps"] for name, _, _ in PIPELINE_VARIANTS},
+        "on_of_ceiling": round(r["pipeline_outputs_on"]["fps"] / r["ceiling"]["fps"], 4),
+        "off_of_ceiling": round(r["pipeline_outputs_off"]["fps"] / r["ceiling"]["fps"], 4),
+        "on_vs_baseline": round(r["pipeline_outputs_on"]["fps"] / r["baseline"]["fps"], 4),
+        "other_load_max": max((r[x].get("other_load") or 0.0) for x in r)} for r in rounds]
     if args.live_seconds > 0:
         from edgecam.loopback import LoopbackCamera
         budget = (ceiling["invoke_ms"]["p50"] or 0.0) + 1000.0 / CAMERA_FPS
@@ -645,6 +675,12 @@ def format_report(report: dict) -> str:
             r = src[key]
             lines.append(f"  {label:<26}{r['fps']:>8.1f}{r['of_ceiling'] * 100:>11.1f}%{r['vs_baseline']:>11.2f}x"
                          f"{_fmt(r['first_result_s'], '.2f') + ' s':>14}{_fmt(r['peak_rss_mb']) + ' MB':>11}{_load(r):>12}")
+        rounds = src.get("rounds") or []
+        if len(rounds) > 1:
+            lines.append(f"  best of {len(rounds)} rounds; each round against its own ceiling and baseline "
+                         "(on / off of ceiling, on x baseline):")
+            lines.append("    " + "   ".join(f"{r['on_of_ceiling'] * 100:.1f}% / {r['off_of_ceiling'] * 100:.1f}%, "
+                                              f"{r['on_vs_baseline']:.2f}x" for r in rounds))
         lines.append(f"  per-stage latency, ms p50/p95:")
         lines.append(f"  {'stage':<14}{'video+JSON on':>18}{'outputs off':>18}{'baseline':>18}")
         for st in STAGES:
@@ -716,8 +752,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="config file")
     p.add_argument("--live-seconds", type=float, default=120.0, metavar="S",
                    help="length of each live run (default 120; 0 skips the live runs)")
-    p.add_argument("--repeat", type=int, default=1, metavar="R",
-                   help="run each pipeline/baseline variant R times and keep the best (default 1)")
+    p.add_argument("--repeat", type=int, default=3, metavar="R",
+                   help="rounds of ceiling, pipeline and baseline, one after another; each figure is "
+                        "its best round, and every round is shown (default 3)")
     p.add_argument("--no-thread-scan", action="store_true", help="skip the ceiling scan over 1..N threads")
     p.add_argument("--quiet-wait", type=float, default=30.0, metavar="S",
                    help="before each run, wait up to S seconds for other programs' CPU load to settle "
@@ -744,9 +781,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from edgecam.model import load_model        # fail early, in one sentence, on a missing model
     load_model(load_config(args.config, {"model": {"name": model, **({"dir": args.model_dir} if args.model_dir else {})}}))
 
-    invokes = 300 if not args.frames else max(5, min(300, args.frames))
     spec = {"model": model, "threads": threads, "model_dir": args.model_dir, "config": args.config,
-            "frames": args.frames, "ceiling_invokes": invokes, "quiet_wait": args.quiet_wait, "warmup_s": 1.0 if not args.frames or args.frames >= 100 else 0.2}
+            "frames": args.frames, "ceiling_invokes": 300, "quiet_wait": args.quiet_wait,
+            "warmup_s": 1.0 if not args.frames or args.frames >= 100 else 0.2}
     log = _log
     report = {"model": model, "threads": threads, "machine": machine(), "frames": args.frames,
               "live_seconds": args.live_seconds, "camera_fps": CAMERA_FPS, "sources": []}

@@ -20,7 +20,7 @@ def report(mirror, tmp_path_factory):
         pytest.skip("the mirror has no SSD MobileNet V1")
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     code = cli.main(["bench", "--model", "v1_ssd", "--model-dir", str(mirror), "--source", str(media / VIDEO),
-                     "--frames", "40", "--live-seconds", "3", "--quiet-wait", "0", "--no-thread-scan",
+                     "--frames", "40", "--live-seconds", "3", "--quiet-wait", "0", "--no-thread-scan", "--repeat", "2",
                      "--models", "v1_ssd,v1_0.25_128", "--json", str(out)])
     assert code == 0
     return json.loads(out.read_text())
@@ -45,13 +45,18 @@ def test_report_has_every_figure(report):
     for key in ("pipeline_outputs_on", "pipeline_outputs_off", "baseline"):
         r = src[key]
         assert r["frames"] == 40, key
-        # ceiling >= throughput (the ceiling is its best block; 10% slack for another program's load)
+        # ceiling >= throughput (both their best round; 10% slack for another program's load)
         assert 0 < r["fps"] <= c["fps"] * 1.1, key
         assert r["peak_rss_mb"] > 0, key
         assert r["first_result_s"] is not None and 0 < r["first_result_s"] < 60, key
         assert r["of_ceiling"] > 0 and r["vs_baseline"] > 0, key
         assert r["other_load"] is None or 0 <= r["other_load"] <= 1
         _stages_sane(r["stages"])
+    assert len(src["rounds"]) == 2                     # interleaved rounds, each shown
+    for rnd in src["rounds"]:
+        assert 0 < rnd["ceiling_fps"] <= c["fps"]          # the ceiling is the best round's
+        assert rnd["on_of_ceiling"] > 0 and rnd["off_of_ceiling"] > 0 and rnd["on_vs_baseline"] > 0
+    assert c["invokes"] == 40                             # as long as a pipeline run
     on = src["pipeline_outputs_on"]
     assert on["stages"]["overlay"]["n"] == 40 and on["stages"]["output"]["n"] == 40
     assert on["video_frames"] == 40 and on["json_lines"] == 40    # every frame written
