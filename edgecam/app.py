@@ -1,35 +1,27 @@
-"""The app: one config in, the pipeline run, a summary out."""
+"""The app: open the model, the source and the sinks once, run the mode the source calls for,
+close everything once, print the summary."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
+from typing import Optional
 
-from edgecam import catalog, display
 from edgecam.config import Config
-from edgecam.errors import EdgecamError
-from edgecam.model import Model, load_model
-from edgecam.pipeline import Hooks, LiveOutputs, StopFlag, run_file, run_live
-from edgecam.reload import Reloader
+from edgecam.model import ModelSwitcher, load_model
+from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
+from edgecam.service.reload import Reloader
+from edgecam.service.systemd import journal_log_levels, notifier_from_env
+from edgecam.sinks import open_sinks
 from edgecam.sources import open_source
 
 log = logging.getLogger("edgecam")
 
 
-def make_window(cfg: Config):
-    if cfg.output.display == "none":
-        return None
-    if not display.has_screen():
-        log.warning("no screen (DISPLAY is not set): running without a window (--display none)")
-        return None
-    return display.Window(fullscreen=cfg.output.display == "fullscreen")
-
-
-def run(cfg: Config, hooks: Hooks | None = None, stop: StopFlag | None = None) -> int:
+def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = None) -> int:
     """Run the pipeline on ``cfg`` until the source ends or ``stop`` (default: SIGINT/SIGTERM)."""
     if hooks is None:
-        from edgecam.systemd import journal_log_levels, notifier_from_env
         hooks = notifier_from_env()
         journal_log_levels()
     # signals first: a SIGTERM or `systemctl reload` (SIGHUP) while the model loads must not kill us
@@ -41,64 +33,22 @@ def run(cfg: Config, hooks: Hooks | None = None, stop: StopFlag | None = None) -
     except BaseException:
         stop.restore()
         raise
-    if hasattr(hooks, "model"):
-        hooks.model = model.name  # for systemd's STATUS= line
-    window = web = outputs = None
+    hooks.model_loaded(model.name)
+    sinks = None
     try:
-        window = make_window(cfg)
+        sinks = open_sinks(cfg, source)
         if source.live:
-            if cfg.output.web:
-                from edgecam.web import WebView
-                web = WebView(cfg.output.web)
-            outputs = LiveOutputs(cfg, source, window, web)
-            summary = run_live(cfg, source, model, stop, outputs, hooks,
-                               switch_model=lambda m, name=None: next_model(cfg, m, name),
-                               on_reload=Reloader(cfg, hooks, outputs),
-                               models=switchable_models(cfg, model.task))
+            switcher = ModelSwitcher(cfg)
+            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher,
+                               on_reload=Reloader(cfg, hooks, switcher))
         else:
-            if cfg.output.web:
-                log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime)")
-            summary = run_file(cfg, source, model, stop, hooks=hooks, window=window)
+            summary = run_file(cfg, source, model, stop, sinks, hooks)
     finally:
         hooks.stopping()
-        if outputs is not None:
-            outputs.close()
-        elif window is not None:
-            window.close()
+        if sinks is not None:
+            sinks.close()
         source.close()
         stop.restore()
     # JSON lines on stdout stay pure JSON: the summary goes to stderr then
     print(summary.format(), file=sys.stderr if cfg.output.json == "-" else sys.stdout, flush=True)
     return 130 if stop.signal == signal.SIGINT else 0
-
-
-def switchable_models(cfg: Config, task: str) -> list[str]:
-    """The provisioned catalogue models of one task: what the model switch cycles through."""
-    directory = catalog.model_dir(cfg.model.dir)
-    return sorted(n for n, s in catalog.catalogue().items()
-                  if s.task == task and s.alias_of is None and catalog.is_provisioned(s, directory))
-
-
-def next_model(cfg: Config, current: Model, name: str | None = None) -> Model | None:
-    """The model called ``name``, or the next provisioned one of the same task (the `m` key)."""
-    names = switchable_models(cfg, current.task)
-    if name is None:
-        if len(names) < 2:
-            return None
-        i = names.index(current.name) if current.name in names else -1
-        name = names[(i + 1) % len(names)]
-    elif name not in names:
-        log.warning("cannot switch to %s: not a provisioned %s model (%s)", name, current.task,
-                    ", ".join(names) or "none")
-        return None
-    if name == current.name:
-        return None
-    from dataclasses import replace
-    try:
-        new = load_model(replace(cfg, model=replace(cfg.model, name=name),
-                                 preprocess=replace(cfg.preprocess, rho=None)))
-    except EdgecamError as exc:
-        log.warning("cannot switch to %s: %s", name, exc)
-        return None
-    log.info("switched model to %s", name)
-    return new

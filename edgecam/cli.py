@@ -1,6 +1,9 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|info`
 manages models; `edgecam bench` measures. Errors end in one sentence and an exit code:
-2 for usage and config, 1 for runtime problems; never a traceback."""
+2 for usage and config, 1 for runtime problems; never a traceback.
+
+The run's flags are derived from the config schema (edgecam/config.py): each setting with a
+``flag`` gets one, with its type, choices and help."""
 
 from __future__ import annotations
 
@@ -8,77 +11,65 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-from edgecam import __version__
-from edgecam.errors import EdgecamError, UsageError
+import cv2
+
+from edgecam import __version__, app, bench
+from edgecam.config import Setting, load_config, override, settings
+from edgecam.errors import ArgParser, EdgecamError, UsageError
+from edgecam.model import catalog, costs, fetch
 
 log = logging.getLogger("edgecam")
 
+# which group of `edgecam --help` a section's flags are listed in
+GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
+          "source": "input and output", "output": "input and output", "overlay": "input and output"}
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one sentence, exit 2, like every other usage error
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+def _add_flag(group, s: Setting) -> None:
+    if s.flag_value is not None:                      # a switch: --realtime, --no-overlay
+        group.add_argument(s.flag, dest=s.key, action="store_const", const=s.flag_value, default=None,
+                           help=s.help)
+        return
+    kind = s.base_type
+    group.add_argument(s.flag, dest=s.key, type=None if kind is str else kind, choices=s.choices,
+                       metavar=None if s.choices else s.metavar, default=None, help=s.help)
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
-                "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|info`, "
-                "`edgecam bench`.")
+    p = ArgParser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
+                  "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|info`, "
+                  "`edgecam bench`.")
     p.add_argument("--version", action="version", version=f"edgecam {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml, $EDGECAM_CONFIG)")
-    g = p.add_argument_group("model")
-    g.add_argument("--model", metavar="NAME|PATH", help="catalogue name (v2_ssd, v1_ssd, v1, v2, v3, v1_0.25_128, ...) or a .tflite file")
-    g.add_argument("--labels", metavar="PATH", help="label file (default: the catalogue's, or the model's metadata)")
-    g.add_argument("--model-dir", metavar="DIR", help="where provisioned models live")
-    g.add_argument("--runtime", choices=["auto", "ai_edge_litert", "tflite_runtime"])
-    g.add_argument("--threads", type=int, metavar="N", help="interpreter threads")
-    g.add_argument("--rho", type=float, metavar="FLOAT", help="resolution multiplier ρ: input = ρ x 224 (classifiers) or ρ x 300 (SSD)")
-    g.add_argument("--resize", choices=["stretch", "letterbox", "crop"], help="how a frame becomes the model input")
-    g.add_argument("--threshold", type=float, metavar="FLOAT", help="minimum detection score")
-    g.add_argument("--top-k", type=int, metavar="N", help="classes shown for a classifier")
-    g = p.add_argument_group("input and output")
-    g.add_argument("--source", metavar="PATH|URL|INDEX", help="auto, picamera2, 0, /dev/video0, rtsp://..., http://..., csi://0, a video file, an image or a folder")
-    g.add_argument("--realtime", action="store_true", default=None, help="play a video file at its own frame rate, as if live")
-    g.add_argument("--output", metavar="FILE", help="write the annotated video (.mp4, .avi)")
-    g.add_argument("--json", metavar="FILE", help="write one JSON line per frame ('-' for stdout)")
-    g.add_argument("--display", choices=["window", "fullscreen", "none"])
-    g.add_argument("--web", metavar="HOST:PORT", help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
-    g.add_argument("--no-overlay", action="store_true", default=None, help="draw nothing on the frames")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    groups = {name: p.add_argument_group(name) for name in dict.fromkeys(GROUPS.values())}
+    for s in settings():
+        if s.flag:
+            _add_flag(groups.get(GROUPS.get(s.key.split(".")[0]), p), s)
     p.add_argument("--fetch", action="store_true", help="provision the model first if it is missing "
                    "(from model.mirror / $EDGECAM_MODEL_MIRROR when set, else its official URL)")
     return p
 
 
 def _overrides(a: argparse.Namespace) -> dict:
-    o: dict = {}
-
-    def put(section: Optional[str], key: str, value) -> None:
+    """The config keys the flags set: ``{"model": {"name": ...}, ...}``."""
+    out: dict = {}
+    for s in settings():
+        value = getattr(a, s.key, None) if s.flag else None
         if value is not None:
-            (o.setdefault(section, {}) if section else o)[key] = value
+            _merge(out, override(s.key, value))
+    return out
 
-    put("model", "name", a.model)
-    put("model", "labels", a.labels)
-    put("model", "dir", a.model_dir)
-    put("model", "runtime", a.runtime)
-    put("model", "threads", a.threads)
-    put("preprocess", "rho", a.rho)
-    put("preprocess", "resize", a.resize)
-    put("postprocess", "threshold", a.threshold)
-    put("postprocess", "top_k", a.top_k)
-    put("source", "uri", a.source)
-    put("source", "realtime", a.realtime)
-    put("output", "video", a.output)
-    put("output", "json", a.json)
-    put("output", "display", a.display)
-    put("output", "web", a.web)
-    put("overlay", "enabled", False if a.no_overlay else None)
-    put(None, "log_level", a.log_level)
-    return o
+
+def _merge(into: dict, more: dict) -> None:
+    for k, v in more.items():
+        if isinstance(v, dict):
+            _merge(into.setdefault(k, {}), v)
+        else:
+            into[k] = v
 
 
 def setup_logging(level: str) -> None:
@@ -86,23 +77,28 @@ def setup_logging(level: str) -> None:
                         format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
+def quiet_native_logs() -> None:
+    """Keep FFmpeg's and OpenCV's own chatter (e.g. "moov atom not found") off the terminal:
+    edgecam reports a bad video or camera in one sentence of its own. FFmpeg reads its level
+    when OpenCV's FFmpeg backend starts, at the first capture, so this runs before any."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def cmd_run(argv: List[str]) -> int:
-    from edgecam.app import run
-    from edgecam.config import load_config
     args = _run_parser().parse_args(argv)
     cfg = load_config(args.config, _overrides(args))
     setup_logging(cfg.log_level)
     if args.fetch:
-        from edgecam.fetch import provision_configured
-        provision_configured(cfg)
-    return run(cfg)
+        fetch.provision_configured(cfg)
+    return app.run(cfg)
 
 
-def cmd_models(argv: List[str]) -> int:
-    from edgecam import catalog
-    from edgecam.config import load_config
-    p = _Parser(prog="edgecam models", description="Manage models: list the catalogue, fetch (provision) models, inspect a model's cost.")
-    sub = p.add_subparsers(dest="what", required=True, parser_class=_Parser)
+def _models_parser() -> argparse.ArgumentParser:
+    p = ArgParser(prog="edgecam models", description="Manage models: list the catalogue, fetch (provision) "
+                  "models, inspect a model's cost.")
+    sub = p.add_subparsers(dest="what", required=True, parser_class=ArgParser)
     pl = sub.add_parser("list", help="the catalogue, and what is provisioned")
     pf = sub.add_parser("fetch", help="download (or copy from a mirror) and verify models")
     pf.add_argument("names", nargs="*", metavar="NAME", help="catalogue names (default: the configured model); 'all' for every one")
@@ -115,15 +111,17 @@ def cmd_models(argv: List[str]) -> int:
     for sp in (pl, pf, pi):
         sp.add_argument("--config", metavar="PATH")
         sp.add_argument("--model-dir", metavar="DIR")
-    a = p.parse_args(argv)
+    return p
+
+
+def cmd_models(argv: List[str]) -> int:
+    a = _models_parser().parse_args(argv)
     cfg = load_config(a.config, {"model": {"dir": a.model_dir}} if a.model_dir else None)
     setup_logging(cfg.log_level)
     directory = catalog.model_dir(cfg.model.dir)
     if a.what == "list":
         print(models_table(directory))
-        return 0
-    if a.what == "fetch":
-        from edgecam import fetch
+    elif a.what == "fetch":
         names = a.names or [cfg.model.name]
         if names == ["all"]:
             names = sorted(catalog.catalogue())
@@ -132,22 +130,14 @@ def cmd_models(argv: List[str]) -> int:
         if mirror is not None and not mirror.is_dir():
             raise UsageError(f"model mirror {mirror} is not a folder")
         for spec in specs:
-            path = fetch.provision(spec, directory, mirror=mirror)
-            print(f"{spec.name}: {path}")
-        return 0
-    from edgecam import costs
-    target = a.name
-    if not catalog.is_model_path(target):
-        spec = catalog.get(target)
-        catalog.require_provisioned(spec, directory)
-        target = str(catalog.model_path(spec, directory))
-    cost = costs.analyze(Path(target))
-    print(json.dumps(cost.to_dict(), indent=1) if a.json else costs.format_report(cost, layers=a.layers))
+            print(f"{spec.name}: {fetch.provision(spec, directory, mirror=mirror)}")
+    else:
+        cost = costs.analyze(catalog.locate(a.name, None, cfg.model.dir).require().path)
+        print(json.dumps(cost.to_dict(), indent=1) if a.json else costs.format_report(cost, layers=a.layers))
     return 0
 
 
 def models_table(directory: Path) -> str:
-    from edgecam import catalog
     rows = [("name", "task", "α", "res", "ρ", "mult-adds", "params", "file", "here")]
     for name, m in sorted(catalog.catalogue().items(), key=lambda kv: (kv[1].task, kv[1].family, kv[1].alpha, kv[1].size, kv[0])):
         rows.append((name, m.task, f"{m.alpha:g}", f"{m.size}", f"{m.rho:.3g}",
@@ -160,8 +150,7 @@ def models_table(directory: Path) -> str:
 
 
 def cmd_bench(argv: List[str]) -> int:
-    from edgecam.bench import main as bench_main
-    return bench_main(argv)
+    return bench.main(argv)
 
 
 COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run}
@@ -173,6 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         command, argv = COMMANDS[argv[0]], argv[1:]
     else:
         command = cmd_run
+    quiet_native_logs()
     try:
         return command(argv)
     except EdgecamError as err:

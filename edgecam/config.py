@@ -1,5 +1,10 @@
 """Configuration: loaded once from config.yaml into typed objects, validated with messages
-that name the bad key, then overridden by command-line flags."""
+that name the bad key, then overridden by command-line flags.
+
+The dataclass fields below are the one schema: each field's metadata (see :func:`setting`)
+carries its choices, its range, its command-line flag and help, and what a SIGHUP reload
+does with it. The argument parser (cli.py), the validation here, the reload (service/reload.py)
+and the test of README's table all read it from :func:`settings`."""
 
 from __future__ import annotations
 
@@ -8,66 +13,97 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import yaml
 
 from edgecam.errors import ConfigError
 
-RESIZE_MODES = ("stretch", "letterbox", "crop")
-DISPLAY_MODES = ("window", "fullscreen", "none")
-RUNTIMES = ("auto", "ai_edge_litert", "tflite_runtime")
-LOG_LEVELS = ("debug", "info", "warning", "error")
+# what a SIGHUP reload does with a changed key
+HOT = "hot"            # applied at once
+MODEL = "model"        # the model is reloaded in place (the old one keeps running if it fails)
+RESTART = "restart"    # needs a restart: logged, not applied
+UNUSED = "unused"      # used only when provisioning: nothing to apply
+
+
+def setting(default: Any, *, flag: Optional[str] = None, help: str = "", metavar: Optional[str] = None,
+            choices: Optional[Sequence[str]] = None, range: Optional[Tuple[float, float]] = None,
+            reload: str = RESTART, flag_value: Any = None) -> Any:
+    """A config field and its schema: ``flag`` is its command-line override (``flag_value``:
+    the value a bare flag sets, for switches), ``choices`` and ``range`` bound its value,
+    ``reload`` says what a SIGHUP does with a change."""
+    meta = {"flag": flag, "help": help, "metavar": metavar, "choices": tuple(choices) if choices else None,
+            "range": range, "reload": reload, "flag_value": flag_value}
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class ModelConfig:
-    name: str = "v2_ssd"            # catalogue name or path to a .tflite file
-    labels: Optional[str] = None    # label file; default: the catalogue's, or the model's metadata
-    dir: Optional[str] = None       # where provisioned models live (default: see catalog.default_model_dir)
-    mirror: Optional[str] = None    # local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)
-    runtime: str = "auto"           # auto | ai_edge_litert | tflite_runtime
-    threads: int = 2                # interpreter threads (XNNPACK)
-    workers: Optional[int] = None   # file mode: frames inferred at once, each interpreter with
-                                    # threads/workers threads; null = threads (1 thread each)
+    name: str = setting("v2_ssd", flag="--model", metavar="NAME|PATH", reload=MODEL,
+                        help="catalogue name (v2_ssd, v1_ssd, v1, v2, v3, v1_0.25_128, ...) or a .tflite file")
+    labels: Optional[str] = setting(None, flag="--labels", metavar="PATH", reload=MODEL,
+                                    help="label file (default: the catalogue's, or the model's metadata)")
+    dir: Optional[str] = setting(None, flag="--model-dir", metavar="DIR", reload=MODEL,
+                                 help="where provisioned models live")
+    mirror: Optional[str] = setting(None, reload=UNUSED,
+                                    help="local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)")
+    runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
+                           reload=MODEL, help="TFLite runtime")
+    threads: int = setting(2, flag="--threads", metavar="N", range=(1, 64), reload=MODEL,
+                           help="interpreter threads")
+    workers: Optional[int] = setting(None, range=(1, 64), reload=UNUSED,
+                                     help="file mode: frames inferred at once (null: as many as threads); live mode has no use for it")
 
 
 @dataclass
 class PreprocessConfig:
-    rho: Optional[float] = None     # resolution multiplier: input = rho * base (224 or 300) px; null = the model's own
-    resize: str = "stretch"         # stretch | letterbox | crop
+    rho: Optional[float] = setting(None, flag="--rho", metavar="FLOAT", range=(0.1, 2.0), reload=MODEL,
+                                   help="resolution multiplier ρ: input = ρ x 224 (classifiers) or ρ x 300 (SSD)")
+    resize: str = setting("stretch", flag="--resize", choices=("stretch", "letterbox", "crop"), reload=MODEL,
+                          help="how a frame becomes the model input")
 
 
 @dataclass
 class PostprocessConfig:
-    threshold: float = 0.5          # minimum detection score
-    top_k: int = 3                  # classes shown for a classifier
+    threshold: float = setting(0.5, flag="--threshold", metavar="FLOAT", range=(0.0, 1.0), reload=HOT,
+                               help="minimum detection score")
+    top_k: int = setting(3, flag="--top-k", metavar="N", range=(1, 1000), reload=HOT,
+                         help="classes shown for a classifier")
 
 
 @dataclass
 class SourceConfig:
-    uri: str = "auto"               # auto | picamera2 | 0 | /dev/video0 | rtsp://... | csi://0 | file | folder
-    width: int = 1280
-    height: int = 720
-    fps: float = 30.0
-    fourcc: Optional[str] = "MJPG"
-    realtime: bool = False          # play a file source at its own frame rate, as if live
-    reconnect_max_s: float = 10.0   # longest wait between reconnect attempts
+    uri: str = setting("auto", flag="--source", metavar="PATH|URL|INDEX",
+                       help="auto, picamera2, 0, /dev/video0, rtsp://..., http://..., csi://0, "
+                            "a video file, an image or a folder")
+    width: int = setting(1280, range=(1, 16384), help="capture width")
+    height: int = setting(720, range=(1, 16384), help="capture height")
+    fps: float = setting(30.0, range=(0.1, 1000.0), help="capture rate")
+    fourcc: Optional[str] = setting("MJPG", help="webcam pixel format")
+    realtime: bool = setting(False, flag="--realtime", flag_value=True,
+                             help="play a video file at its own frame rate, as if live")
+    reconnect_max_s: float = setting(10.0, range=(0.1, 3600.0),
+                                     help="longest wait between reconnect attempts (seconds)")
 
 
 @dataclass
 class OutputConfig:
-    video: Optional[str] = None     # annotated video file (.mp4/.avi)
-    json: Optional[str] = None      # JSON Lines, one line per frame
-    display: str = "window"         # window | fullscreen | none
-    web: Optional[str] = None       # HOST:PORT for the browser view
-    snapshot_dir: str = "."         # where `s` saves snapshots
+    video: Optional[str] = setting(None, flag="--output", metavar="FILE",
+                                   help="write the annotated video (.mp4, .avi)")
+    json: Optional[str] = setting(None, flag="--json", metavar="FILE",
+                                  help="write one JSON line per frame ('-' for stdout)")
+    display: str = setting("window", flag="--display", choices=("window", "fullscreen", "none"),
+                           help="window, fullscreen (kiosk) or none")
+    web: Optional[str] = setting(None, flag="--web", metavar="HOST:PORT",
+                                 help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
+    snapshot_dir: str = setting(".", reload=HOT, help="where the `s` key saves snapshots")
 
 
 @dataclass
 class OverlayConfig:
-    enabled: bool = True
-    show_cost: bool = True          # model mult-adds and pointwise share
+    enabled: bool = setting(True, flag="--no-overlay", flag_value=False, reload=HOT,
+                            help="draw nothing on the frames")
+    show_cost: bool = setting(True, reload=HOT, help="show the model's mult-adds and pointwise share")
 
 
 @dataclass
@@ -78,27 +114,51 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
-    log_level: str = "info"
+    log_level: str = setting("info", flag="--log-level", choices=("debug", "info", "warning", "error"),
+                             reload=HOT, help="debug, info, warning or error")
     path: Optional[str] = field(default=None, metadata={"internal": True})
 
 
-CHOICES = {
-    "model.runtime": RUNTIMES,
-    "preprocess.resize": RESIZE_MODES,
-    "output.display": DISPLAY_MODES,
-    "log_level": LOG_LEVELS,
-}
-RANGES = {
-    "model.threads": (1, 64),
-    "model.workers": (1, 64),
-    "preprocess.rho": (0.1, 2.0),
-    "postprocess.threshold": (0.0, 1.0),
-    "postprocess.top_k": (1, 1000),
-    "source.width": (1, 16384),
-    "source.height": (1, 16384),
-    "source.fps": (0.1, 1000.0),
-    "source.reconnect_max_s": (0.1, 3600.0),
-}
+@dataclass(frozen=True)
+class Setting:
+    """One config key as the schema describes it."""
+
+    key: str                      # "postprocess.threshold"
+    type: Any                     # the annotation: int, Optional[float], ...
+    default: Any
+    flag: Optional[str]
+    help: str
+    metavar: Optional[str]
+    choices: Optional[Tuple[str, ...]]
+    range: Optional[Tuple[float, float]]
+    reload: str
+    flag_value: Any
+
+    @property
+    def base_type(self) -> type:
+        return next((a for a in typing.get_args(self.type) if a is not type(None)), self.type)
+
+
+def _settings(cls: type, prefix: str) -> Iterator[Setting]:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _settings(hints[f.name], f"{prefix}{f.name}.")
+            continue
+        m = f.metadata
+        yield Setting(prefix + f.name, hints[f.name], f.default, m.get("flag"), m.get("help", ""),
+                      m.get("metavar"), m.get("choices"), m.get("range"), m.get("reload", RESTART),
+                      m.get("flag_value"))
+
+
+SETTINGS: Dict[str, Setting] = {s.key: s for s in _settings(Config, "")}
+
+
+def settings() -> Tuple[Setting, ...]:
+    """Every config key, in config.yaml's order."""
+    return tuple(SETTINGS.values())
 
 
 def _type_name(tp: Any) -> str:
@@ -127,10 +187,11 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         value = str(value) if ok else value
     if not ok:
         raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, not {value!r}")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise ConfigError(f"config key '{key}' must be one of {', '.join(CHOICES[key])}, not {value!r}")
-    if key in RANGES:
-        lo, hi = RANGES[key]
+    s = SETTINGS[key]
+    if s.choices and value not in s.choices:
+        raise ConfigError(f"config key '{key}' must be one of {', '.join(s.choices)}, not {value!r}")
+    if s.range:
+        lo, hi = s.range
         if not lo <= value <= hi:
             raise ConfigError(f"config key '{key}' must be between {lo} and {hi}, not {value!r}")
     return value
@@ -190,7 +251,36 @@ def load_config(path: Optional[os.PathLike] = None, overrides: Optional[dict] = 
     return cfg
 
 
+def override(key: str, value: Any) -> dict:
+    """``{"model": {"name": value}}`` for ``override("model.name", value)``."""
+    *sections, name = key.split(".")
+    out: dict = {name: value}
+    for section in reversed(sections):
+        out = {section: out}
+    return out
+
+
 def to_dict(cfg: Config) -> dict:
     d = dataclasses.asdict(cfg)
     d.pop("path", None)
     return d
+
+
+def values(cfg: Config) -> Dict[str, Any]:
+    """Every key's value: ``{"postprocess.threshold": 0.5, ...}``."""
+    return {s.key: get_value(cfg, s.key) for s in settings()}
+
+
+def get_value(cfg: Config, key: str) -> Any:
+    obj: Any = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def set_value(cfg: Config, key: str, value: Any) -> None:
+    obj: Any = cfg
+    *path, name = key.split(".")
+    for part in path:
+        obj = getattr(obj, part)
+    setattr(obj, name, value)

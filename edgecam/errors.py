@@ -1,5 +1,7 @@
 """The errors edgecam reports to a person: one sentence and an exit code, never a traceback."""
 
+import argparse
+
 
 class EdgecamError(Exception):
     """A problem the user can act on. ``str(err)`` is the one sentence shown."""
@@ -27,3 +29,10 @@ class SourceError(EdgecamError):
 
 class OutputError(EdgecamError):
     """An output that cannot be written (exit code 1)."""
+
+
+class ArgParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one sentence and exit 2, like every other usage error."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")

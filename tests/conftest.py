@@ -32,7 +32,7 @@ def media(mirror: Path) -> Path:
 def models_dir(mirror: Path, tmp_path_factory) -> Path:
     """A models folder provisioned from the mirror the way a user does it
     (`edgecam models fetch NAME --from MIRROR`): every model the mirror has."""
-    from edgecam import catalog, fetch
+    from edgecam.model import catalog, fetch
     directory = tmp_path_factory.mktemp("models")
     for name in MIRROR_MODELS:
         fetch.provision(catalog.get(name), directory, mirror=mirror, progress=False)

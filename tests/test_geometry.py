@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.engine import InputSpec
-from edgecam.preprocess import plan, preprocess
+from edgecam.model.engine import InputSpec
+from edgecam.model.preprocess import plan, preprocess
 
 
 def forward(p, x, y):

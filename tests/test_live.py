@@ -130,7 +130,7 @@ def picamera2(media, monkeypatch):
 
 @pytest.mark.parametrize("platform,lores_format", [("vc4", "YUV420"), ("pisp", "RGB888")])
 def test_picamera2_streams_and_colour_order(picamera2, media, monkeypatch, platform, lores_format):
-    from edgecam.live import PiCamera2Source
+    from edgecam.sources.picam import PiCamera2Source
     from edgecam.config import SourceConfig
     monkeypatch.setenv("FAKE_PICAMERA2_PLATFORM", platform)
     first = cv2.VideoCapture(str(media / "bottle-detection.mp4")).read()[1]
@@ -154,7 +154,7 @@ def test_picamera2_streams_and_colour_order(picamera2, media, monkeypatch, platf
 
 
 def test_picamera2_layouts_and_small_main(picamera2, media):
-    from edgecam.live import PiCamera2Source, to_bgr
+    from edgecam.sources.picam import PiCamera2Source, to_bgr
     from edgecam.config import SourceConfig
     first = cv2.VideoCapture(str(media / "bottle-detection.mp4")).read()[1]
     for fmt in ("RGB888", "BGR888", "XRGB8888", "XBGR8888"):
@@ -188,7 +188,7 @@ def test_picamera2_live_detections_in_main_coordinates(picamera2, mirror, tmp_pa
 
 def _palette_pixels(bgr: np.ndarray) -> int:
     """Pixels in a detection box colour (overlay.PALETTE), as drawn."""
-    from edgecam.overlay import PALETTE
+    from edgecam.sinks.overlay import PALETTE
     hits = np.zeros(bgr.shape[:2], bool)
     for color in PALETTE[:6]:   # the colours of the first classes and of bottle (class 43 -> 3)
         hits |= (np.abs(bgr.astype(int) - np.array(color)).max(axis=2) < 25)
@@ -444,7 +444,7 @@ def test_model_switch_from_the_browser(models_dir, media, tmp_path):
 def test_loopback_stamps_give_frame_age(media):
     """What a benchmark does: read the stamped index from edgecam's frame, look up its send time."""
     from edgecam.config import SourceConfig
-    from edgecam.live import OpenCVCameraSource
+    from edgecam.sources.opencv import OpenCVCameraSource
     with LoopbackCamera(media / "bottle-detection.mp4", stamp=True) as cam:
         src = OpenCVCameraSource(cam.url, SourceConfig(uri=cam.url))
         try:

@@ -93,8 +93,8 @@ def test_rho_names_the_fetch_command_for_an_unprovisioned_variant(models_dir, ru
 
 def test_input_quantization_comes_from_the_model(models_dir, runtime):
     """Input dtype, scale and zero point are read from the model's tensor details."""
-    from edgecam.engine import InputSpec
-    from edgecam.preprocess import quantization_lut
+    from edgecam.model.engine import InputSpec
+    from edgecam.model.preprocess import quantization_lut
     tf2 = model(models_dir, runtime, "v2_tf2").engine.input
     v1 = model(models_dir, runtime, "v1_0.25_128").engine.input
     assert (tf2.dtype, tf2.zero_point) == (np.uint8, 127) and abs(tf2.scale - 1 / 127.5) < 1e-6

@@ -8,10 +8,10 @@ import cv2
 import pytest
 
 from edgecam.config import load_config
-from edgecam.engine import OutputInfo
-from edgecam.labels import Labels, from_metadata, infer_offset, load_file, parse_lines
+from edgecam.model.engine import OutputInfo
+from edgecam.model.labels import Labels, from_metadata, infer_offset, load_file, parse_lines
 from edgecam.model import load_model
-from edgecam.postprocess import decode_detections, detection_roles
+from edgecam.model.postprocess import decode_detections, detection_roles
 
 
 def test_tf1_order_read_from_the_graph(models_dir):
@@ -24,7 +24,7 @@ def test_tf2_reordered_outputs_give_the_same_detections(models_dir, media):
     StatefulPartitionedCall:N: match by graph, name and shape, never by position."""
     m = load_model(load_config(None, {"model": {"name": "v1_ssd", "dir": str(models_dir)}}))
     img = cv2.imread(str(media / "kite_and_cold.jpg"))
-    from edgecam.preprocess import preprocess
+    from edgecam.model.preprocess import preprocess
     tensor, transform = preprocess(img, m.engine.input, "stretch")
     outs = m.engine.run(tensor)
     expected = decode_detections(outs, m.roles, m.labels, transform, 0.5)

@@ -19,7 +19,7 @@ import cv2
 import pytest
 
 from edgecam.pipeline import Hooks
-from edgecam.systemd import Notifier, notifier_from_env
+from edgecam.service.systemd import Notifier, notifier_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "scripts" / "edgecam.service"
@@ -299,7 +299,8 @@ def test_sighup_reloads_the_config_without_a_restart(camera, mirror, tmp_path, n
 def test_a_stalled_inference_stage_stops_the_watchdog_pings(camera, mirror, tmp_path, notify_socket):
     from edgecam.config import load_config
     from edgecam.model import load_model
-    from edgecam.pipeline import LiveOutputs, StopFlag, run_live
+    from edgecam.pipeline import StopFlag, run_live
+    from edgecam.sinks import open_sinks
     from edgecam.sources import open_source
 
     cfg = load_config(None, {"model": {"name": "v1_ssd", "dir": str(mirror)},
@@ -325,7 +326,7 @@ def test_a_stalled_inference_stage_stops_the_watchdog_pings(camera, mirror, tmp_
     model.engine.run, source.read = run, read
     hooks = Notifier(notify_socket.path, watchdog_usec=400_000)   # a ping every 0.2 s
     stop = StopFlag()
-    outputs = LiveOutputs(cfg, source)
+    outputs = open_sinks(cfg, source)
     errors: list = []
 
     def pipeline():
@@ -528,4 +529,4 @@ def test_a_watchdog_kill_logs_where_every_thread_was(camera, mirror, tmp_path, n
             proc.wait()
     assert rc == -signal.SIGABRT
     assert "Fatal Python error: Aborted" in err and err.count("hread 0x") >= 3, err[-3000:]
-    assert "edgecam/pipeline.py" in err
+    assert "edgecam/pipeline/" in err

@@ -1,8 +1,8 @@
 """A loopback camera for tests and benchmarks: real footage served as MJPEG over HTTP on
 127.0.0.1, at the video's own frame rate, looped, like a network camera.
 
-(Shipped in the package for `edgecam bench`'s live-latency run; the same camera as
-tests/loopback.py, with a ``read_stamp`` that samples only the strip's pixels.)
+(Shipped in the package for `edgecam bench`'s live-latency run; tests/loopback.py re-exports
+it for the tests.)
 
     with LoopbackCamera("bottle-detection.mp4") as cam:
         url = cam.url                # http://127.0.0.1:PORT/stream.mjpg
@@ -16,7 +16,8 @@ frame age (see ``read_stamp``, ``sent_time``):
   corner: 4 sync blocks (1010) then the frame index in 20 bits, most significant first.
   It survives JPEG and resizing to >= 1/4 scale; ``read_stamp(image)`` decodes it from a
   decoded BGR frame (edgecam's Frame.image, or an output frame drawn without the overlay).
-- a JPEG COM segment ``edgecam-loopback frame=N`` for clients that read the raw bytes.
+- a JPEG COM segment ``edgecam-loopback frame=N`` for clients that read the raw bytes
+  (``read_stamp_jpeg``).
 - ``sent_time(N)``: time.monotonic() when frame N was handed to the viewers. CLOCK_MONOTONIC
   is one clock for every process on the machine, so it compares with Frame.captured and
   with a subprocess's monotonic times.
@@ -40,6 +41,7 @@ BLOCK = 16
 SYNC = (1, 0, 1, 0)
 BITS = 20
 BOUNDARY = "loopbackframe"
+COMMENT = b"edgecam-loopback frame="
 
 
 def draw_stamp(image: np.ndarray, index: int) -> None:
@@ -67,6 +69,17 @@ def read_stamp(image: np.ndarray, scale: float = 1.0) -> Optional[int]:
     if tuple(bits[:len(SYNC)]) != SYNC:
         return None
     return int("".join(map(str, bits[len(SYNC):])), 2)
+
+
+def read_stamp_jpeg(packet) -> Optional[int]:
+    """The frame index from the JPEG comment ``edgecam-loopback frame=N`` of an encoded frame
+    (bytes or a uint8 array), without decoding it; None when it has none."""
+    head = bytes(np.asarray(packet, np.uint8).reshape(-1)[:256])
+    at = head.find(COMMENT)
+    if at < 0:
+        return None
+    digits = head[at + len(COMMENT):].split(b"\xff", 1)[0]
+    return int(digits) if digits.isdigit() else None
 
 
 def _with_comment(jpeg: bytes, text: str) -> bytes:
@@ -198,7 +211,7 @@ class LoopbackCamera:
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
             jpeg = buf.tobytes()
             if self.stamp:
-                jpeg = _with_comment(jpeg, f"edgecam-loopback frame={index}")
+                jpeg = _with_comment(jpeg, COMMENT.decode() + str(index))
             if not _sleep_until(next_t, self._running):
                 break
             next_t = max(next_t + period, time.monotonic() - period)

@@ -12,7 +12,7 @@ import yaml
 
 from edgecam.errors import ModelError, UsageError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent      # edgecam/
 CHECKOUT_MODELS = PACKAGE_DIR.parent / "models"
 
 
@@ -162,3 +162,41 @@ def require_provisioned(spec: ModelSpec, directory: Path) -> None:
         raise ModelError(f"model '{spec.name}' is not provisioned in {directory}: "
                          f"run `edgecam models fetch {spec.name}` "
                          f"(or `edgecam models fetch {spec.name} --from MIRROR_DIR` offline)")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a model named on the command line (or in config) lives: a catalogue entry in a
+    models folder, or a .tflite path (``spec`` None)."""
+
+    spec: Optional[ModelSpec]
+    path: Path
+    directory: Path
+
+    @property
+    def provisioned(self) -> bool:
+        return self.spec is None or is_provisioned(self.spec, self.directory)
+
+    def require(self) -> "Location":
+        """This location, or ModelError naming the command that provisions it."""
+        if self.spec is not None:
+            require_provisioned(self.spec, self.directory)
+        return self
+
+
+def locate(name: str, rho: Optional[float] = None, directory: Optional[str] = None) -> Location:
+    """The one model lookup (the run, --fetch, `models info`, bench, the model switch): a
+    .tflite path as it is, else the catalogue entry ``name`` (or its variant at ``rho``) in the
+    models folder ``directory`` (default: see :func:`default_model_dir`)."""
+    folder = model_dir(directory)
+    if is_model_path(name):
+        return Location(None, Path(name).expanduser(), folder)
+    spec = resolve(name, rho)
+    return Location(spec, model_path(spec, folder), folder)
+
+
+def provisioned(task: str, directory: Optional[str] = None) -> List[str]:
+    """The provisioned catalogue models of one task (aliases left out), by name."""
+    folder = model_dir(directory)
+    return sorted(n for n, s in catalogue().items()
+                  if s.task == task and s.alias_of is None and is_provisioned(s, folder))

@@ -75,6 +75,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from edgecam.errors import ModelError
+from edgecam.model.engine import make_interpreter
+
 KINDS = ("conv", "depthwise", "pointwise", "fc")
 
 # Ops a depthwise output may pass through on its way to the pointwise conv of its pair.
@@ -336,14 +339,11 @@ def analyze(model_path, interpreter=None) -> ModelCost:
 
     ModelError (from the interpreter wrapper) for a missing, corrupt or non-TFLite file.
     """
-    from edgecam.engine import make_interpreter
-
     path = Path(model_path)
     interp = interpreter if interpreter is not None else make_interpreter(path, threads=1)
     try:
         ops = interp._get_ops_details()
     except AttributeError:
-        from edgecam.errors import ModelError
         raise ModelError("this TFLite runtime cannot list a model's ops; "
                          "upgrade it (`pip install -U ai-edge-litert`)") from None
     # A delegate (XNNPACK) adds DELEGATE nodes after the original ops; the originals stay listed.

@@ -21,9 +21,11 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from edgecam.catalog import ModelSpec, model_path
+from tqdm import tqdm
+
 from edgecam.errors import ModelError
-from edgecam.progress import Progress
+from edgecam.model import catalog
+from edgecam.model.catalog import ModelSpec, model_path
 
 TIMEOUT_S = 30
 CHUNK = 1 << 16
@@ -125,7 +127,8 @@ def _download(spec: ModelSpec, url: str, label: str, tmp: Path, progress: Option
                          f"from a local mirror with `edgecam models fetch {spec.name} --from DIR`") from None
     total = int(resp.headers.get("Content-Length") or 0) or None
     h, got = hashlib.sha256(), 0
-    bar = Progress(total, label, unit="MB", scale=1 / 1e6, scale_unit="MB", enabled=progress)
+    bar = tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1000, file=sys.stderr,
+               disable=not (sys.stderr.isatty() if progress is None else progress))
     try:
         with resp, open(tmp, "wb") as out:
             while chunk := resp.read(CHUNK):
@@ -227,13 +230,10 @@ def _reason(e: BaseException) -> str:
 def provision_configured(cfg) -> None:
     """Provision the configured model (and the ρ variant it resolves to) if it is missing:
     from model.mirror or $EDGECAM_MODEL_MIRROR when set, else from the official URL."""
-    from edgecam import catalog
-    if catalog.is_model_path(cfg.model.name):
+    where = catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir)
+    if where.provisioned:
         return
-    spec = catalog.resolve(cfg.model.name, cfg.preprocess.rho)
-    directory = catalog.model_dir(cfg.model.dir)
-    if catalog.is_provisioned(spec, directory):
-        return
+    spec, directory = where.spec, where.directory
     mirror = Path(cfg.model.mirror).expanduser() if cfg.model.mirror else mirror_from_env()
     print(f"edgecam: provisioning {spec.name} into {directory}"
           + (f" from {mirror}" if mirror else f" from {spec.alt_url or spec.url}"), file=sys.stderr)

@@ -5,49 +5,21 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from edgecam import catalog, labels as labelmod
 from edgecam.config import Config
-from edgecam.engine import Engine
-from edgecam.errors import ModelError, UsageError
-from edgecam.postprocess import (Classification, Detection, decode_detections, detection_roles,
-                                 is_detector, top_k)
-from edgecam.preprocess import Plan, plan, preprocess
+from edgecam.errors import UsageError
+from edgecam.model import catalog, costs, labels as labelmod
+from edgecam.model.engine import Engine
+from edgecam.model.postprocess import decode_detections, detection_roles, is_detector, top_k
+from edgecam.model.preprocess import Plan, plan, preprocess
+from edgecam.model.results import Result
 
 log = logging.getLogger("edgecam.model")
-
-
-@dataclass
-class Result:
-    frame: int
-    t: float
-    model: str
-    inference_ms: float
-    task: str
-    detections: List[Detection] = field(default_factory=list)
-    classes: List[Classification] = field(default_factory=list)
-    captured: float = 0.0          # monotonic capture time of the frame behind it
-
-    def to_json(self) -> dict:
-        d = {"frame": self.frame, "t": round(self.t, 4), "model": self.model,
-             "inference_ms": round(self.inference_ms, 2)}
-        if self.task == "detect":
-            d["detections"] = [x.to_json() for x in self.detections]
-        else:
-            d["classes"] = [x.to_json() for x in self.classes]
-        return d
-
-    def labels(self) -> List[str]:
-        if self.task == "detect":
-            return [d.label for d in self.detections]
-        return [self.classes[0].label] if self.classes else []
 
 
 class Model:
@@ -111,15 +83,10 @@ class Model:
 
 
 def _resolve_spec(cfg: Config) -> Tuple[Optional[catalog.ModelSpec], Path]:
-    name = cfg.model.name
-    if catalog.is_model_path(name):
-        return None, Path(name).expanduser()
-    spec = catalog.resolve(name, cfg.preprocess.rho)
-    if spec.name != name:
-        log.info("rho=%g: using %s (%d px)", cfg.preprocess.rho, spec.name, spec.size)
-    directory = catalog.model_dir(cfg.model.dir)
-    catalog.require_provisioned(spec, directory)
-    return spec, catalog.model_path(spec, directory)
+    where = catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir).require()
+    if where.spec is not None and where.spec.name != cfg.model.name:
+        log.info("rho=%g: using %s (%d px)", cfg.preprocess.rho, where.spec.name, where.spec.size)
+    return where.spec, where.path
 
 
 def supported_rhos(spec: Optional[catalog.ModelSpec], base: int, native: int) -> str:
@@ -155,7 +122,6 @@ def load_model(cfg: Config) -> Model:
 
 def cost_line(engine: Engine) -> str:
     """'325M mult-adds, 93% in 1x1 convs' from the graph being run (empty if unreadable)."""
-    from edgecam import costs
     try:
         c = costs.analyze(engine.path, engine.interpreter)
     except Exception as exc:  # the overlay line is a nicety; never fail a run over it

@@ -9,9 +9,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from edgecam.engine import OutputInfo
-from edgecam.labels import Labels
-from edgecam.preprocess import Transform
+from edgecam.model.engine import OutputInfo
+from edgecam.model.labels import Labels
+from edgecam.model.preprocess import Transform
 
 ROLES = ("boxes", "classes", "scores", "count")  # the op's own output order (TF1 models keep it)
 

@@ -10,7 +10,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from edgecam.engine import InputSpec
+from edgecam.model.engine import InputSpec
 
 # MobileNet inputs are trained on pixels normalised to [-1, 1]: real = (p - 127.5) / 127.5.
 MEAN = 127.5

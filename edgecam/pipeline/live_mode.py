@@ -1,572 +1,187 @@
-"""The pipeline: source -> preprocess -> inference -> postprocess -> overlay -> sinks.
+"""Live mode: the newest frame only, from a camera or a stream, until it ends or a stop.
 
-All of edgecam's threads and queues live here.
+    capture thread         inference thread               main thread (the output loop)
+    read ──▶ slot of one ──▶ infer the newest frame ──▶ result ──▶ draw ──▶ sinks
+                   └────────────── slot of one ──────────────────▶┘
 
-File mode (every frame, in order): a reader thread decodes ahead into a bounded queue, the
-calling thread runs the model, and a writer thread draws and encodes behind it, so decode,
-inference and encode overlap without dropping or reordering a frame.
+The capture thread puts each camera frame into two leaky slots of one (the Coral camera
+example's leaky queue): the inference thread always takes the newest frame, and the output
+loop draws every camera frame with the freshest result on it (as rpicam-apps does), so the
+picture keeps the camera's rate when inference is slower than the camera.
 
-Live mode (newest frame only): a capture thread puts each camera frame into two leaky
-slots of one (the Coral camera example's leaky queue): the inference thread always takes
-the newest frame, and the output loop shows every camera frame with the latest results
-drawn on it (as rpicam-apps does), so the picture stays smooth when inference is slower
-than the camera and results never lag behind the scene.
-"""
+Where the time goes, and what keeps a result fresh (`edgecam bench`'s live runs):
+- When the model keeps up with the camera, the output loop holds a new frame until its own
+  result lands (at most about two inference times) and draws it once, with that result. It
+  used to draw it at once with the previous result and again when its own landed: twice
+  the drawing, and the first drawing ran on a core the interpreter's threads were using, so
+  every layer's barrier waited for it. When the model is slower than the camera, nothing
+  waits: each frame is drawn with the latest result, and redrawn when a new one lands.
+- A run with nothing to show (no window, video or browser view) draws nothing, and the
+  output loop is not woken for frames at all.
+- An MJPEG stream's frames are decoded only when used (edgecam/sources/opencv.py)."""
 
 from __future__ import annotations
 
-import collections
 import logging
-import queue
-import signal
-import threading
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from dataclasses import replace
+from typing import Iterable, Optional
 
-import cv2
-import numpy as np
-
-from edgecam import overlay
 from edgecam.config import Config
-from edgecam.errors import EdgecamError, SourceError
-from edgecam.model import Model, Result
-from edgecam.progress import Progress
-from edgecam.sinks import open_outputs
+from edgecam.model import Model, ModelSwitcher, Result
+from edgecam.pipeline.hooks import Hooks
+from edgecam.pipeline.reconnect import Reconnector
+from edgecam.pipeline.state import LiveState
+from edgecam.pipeline.summary import Summary, Tally
+from edgecam.pipeline.sync import END, WAKE, LatestSlot, StopFlag, Workers
+from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent, Sinks,
+                           save_snapshot)
+from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
 
 log = logging.getLogger("edgecam.pipeline")
-END = object()
-WAKE = object()   # LatestSlot.get(): no new item, but something else changed (a new result)
+
+IDLE_S = 0.2          # with no new frame (reconnecting, paused), re-show the last one this often
+STATUS_EVERY_S = 5.0  # the supervisor's status line
 
 
-class Hooks:
-    """What the pipeline tells its supervisor (systemd: see systemd.py). All no-ops here."""
-
-    def ready(self) -> None: ...
-    def alive(self) -> None: ...          # called from the inference loop after every result
-    def status(self, text: str) -> None: ...
-    def stopping(self) -> None: ...
-
-
-class LatestSlot:
-    """A leaky queue of one: put() replaces what is there (counting it as dropped)."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._item = None
-        self._has = False
-        self._woken = False
-        self.dropped = 0
-
-    def put(self, item) -> None:
-        with self._cond:
-            if self._has and item is not END:
-                self.dropped += 1
-            self._item, self._has = item, True
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Make a waiting get() return WAKE now, unless an item is already there."""
-        with self._cond:
-            if not self._has:
-                self._woken = True
-                self._cond.notify_all()
-
-    def get(self, timeout: float):
-        """The newest item; WAKE after wake(); None after ``timeout`` seconds with nothing new."""
-        with self._cond:
-            if not self._has and not self._cond.wait_for(lambda: self._has or self._woken, timeout):
-                return None
-            if not self._has:
-                self._woken = False
-                return WAKE
-            self._woken = False
-            item, self._item, self._has = self._item, None, False
-            if item is END:  # END stays, so that every reader sees it
-                self._item, self._has = END, True
-            return item
-
-
-class RateMeter:
-    """Events per second over the last few seconds."""
-
-    def __init__(self, window: float = 2.0):
-        self.window = window
-        self.times: collections.deque = collections.deque()
-
-    def tick(self, now: Optional[float] = None) -> None:
-        now = time.monotonic() if now is None else now
-        self.times.append(now)
-        while self.times and now - self.times[0] > self.window:
-            self.times.popleft()
-
-    @property
-    def rate(self) -> float:
-        if len(self.times) < 2:
-            return 0.0
-        span = self.times[-1] - self.times[0]
-        return (len(self.times) - 1) / span if span > 0 else 0.0
-
-
-@dataclass
-class Summary:
-    frames: int = 0
-    seconds: float = 0.0
-    inference_ms_total: float = 0.0
-    inferences: int = 0
-    counts: Dict[str, int] = field(default_factory=dict)
-    model: str = ""
-    interrupted: bool = False
-    first_result_s: Optional[float] = None
-
-    def add(self, result: Result) -> None:
-        self.inferences += 1
-        self.inference_ms_total += result.inference_ms
-        for label in result.labels():
-            self.counts[label] = self.counts.get(label, 0) + 1
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def mean_inference_ms(self) -> float:
-        return self.inference_ms_total / self.inferences if self.inferences else 0.0
-
-    def to_dict(self) -> dict:
-        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
-                "mean_inference_ms": round(self.mean_inference_ms, 2), "counts": self.counts,
-                "model": self.model, "interrupted": self.interrupted}
-
-    def format(self) -> str:
-        top = sorted(self.counts.items(), key=lambda kv: -kv[1])
-        counts = ", ".join(f"{k}: {v}" for k, v in top[:12]) or "nothing found"
-        more = f" (+{len(top) - 12} more labels)" if len(top) > 12 else ""
-        state = " (interrupted)" if self.interrupted else ""
-        return (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
-                f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
-                f"  counts per label: {counts}{more}")
-
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM (installed on the main thread) or by a key press."""
-
-    def __init__(self):
-        self.event = threading.Event()
-        self.signal: Optional[int] = None
-        self.reload = threading.Event()
-        self._old = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._on_signal)
-        if hasattr(signal, "SIGHUP"):
-            self._old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda s, f: self.reload.set())
-
-    def _on_signal(self, signum, frame) -> None:
-        if self.event.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
-        self.signal = signum
-        self.event.set()
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-    def set(self) -> None:
-        self.event.set()
-
-
-class _Worker(threading.Thread):
-    """A daemon thread that records the exception it died of, for the caller to re-raise."""
-
-    def __init__(self, name: str, target: Callable[[], None]):
-        super().__init__(name=name, daemon=True)
-        self._fn = target
-        self.error: Optional[BaseException] = None
-
-    def run(self) -> None:
-        try:
-            self._fn()
-        except BaseException as exc:  # re-raised on the calling thread
-            self.error = exc
-
-
-def hud(model: Model, fps: float, extra: List[str] = ()) -> List[str]:
-    cost = [model.cost_line] if model.cost_line else []
-    return overlay.hud_lines(model.name, model.alpha, model.rho, model.size, fps,
-                             model.engine.last_ms, [*cost, *extra])
-
-
-def annotate(image: np.ndarray, result: Optional[Result], hud_text: List[str]) -> np.ndarray:
-    if result is None:
-        overlay.draw_hud(image, hud_text)
-        return image
-    return overlay.draw(image, result.detections, result.classes, hud_text)
-
-
-def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
-             extra_hud: Optional[Callable[[], List[str]]] = None, hooks: Hooks = Hooks(),
-             window=None, stages: Optional[Dict[str, List[float]]] = None) -> Summary:
-    """Every frame of a file, image or folder, in order. Returns the run's summary.
-
-    Frames are inferred ``workers`` at a time, each on its own interpreter (the calling
-    thread is worker 0), and put back in order before the writer: on a small machine whose
-    interpreter threads fill every core, frame-parallel single-thread interpreters lose less
-    to decode and encode than one interpreter whose threads meet at a barrier per layer.
-
-    ``stages`` (for `edgecam bench`): a dict that gets, per frame, the seconds spent in
-    decode, preprocess, inference, postprocess, overlay and output."""
-    workers = cfg.model.workers or cfg.model.threads
-    model.set_threads(max(1, cfg.model.threads // workers))
-    models = [model] + [model.replica() for _ in range(workers - 1)]
-    q_in: queue.Queue = queue.Queue(maxsize=8)
-    q_out: queue.Queue = queue.Queue(maxsize=16)
-    summary = Summary(model=model.name)
-    video, jsonl = open_outputs(cfg.output.video, cfg.output.json, source.fps or 30.0, source.size)
-    draw = bool(video or window) and cfg.overlay.enabled
-    meter = RateMeter()
-    interp = cv2.INTER_AREA if source.still else cv2.INTER_LINEAR
-    timed = stages is not None
-    if timed:
-        for name in ("decode", "preprocess", "inference", "postprocess", "overlay", "output"):
-            stages.setdefault(name, [])
-    clock = time.perf_counter
-    progress = Progress(source.frame_count, Path(source.name).name[:30])
-    start = time.monotonic()
-
-    def put(q: queue.Queue, item) -> bool:
-        """Put unless stopped: after a stop nobody may be taking from ``q``."""
-        while True:
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                if stop.is_set():
-                    return False
-
-    def reader() -> None:
-        seq = 0
-        try:
-            while not stop.is_set():
-                t0 = clock()
-                frame = source.read()
-                if frame is None:
-                    break
-                if timed:
-                    stages["decode"].append(clock() - t0)
-                if not put(q_in, (seq, frame)):
-                    break
-                seq += 1
-        finally:
-            for _ in models:  # one END for each worker
-                if not put(q_in, END):
-                    break
-
-    def infer(m: Model) -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    item = q_in.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                if item is END:
-                    break
-                seq, frame = item
-                t0 = clock()
-                result = m.infer(frame.image, frame.index, frame.t, frame.captured, interp)
-                if timed:
-                    t1 = clock()
-                    b0, b1 = m.engine.last_span
-                    stages["preprocess"].append(b0 - t0)
-                    stages["inference"].append(b1 - b0)
-                    stages["postprocess"].append(t1 - b1)
-                hooks.alive()
-                q_out.put((seq, frame, result))  # the writer always drains q_out
-        finally:
-            q_out.put(END)
-
-    def emit(frame: Frame, result: Result) -> None:
-        if summary.first_result_s is None:
-            summary.first_result_s = time.monotonic() - start
-            hooks.ready()
-        meter.tick()
-        summary.frames += 1
-        summary.add(result)
-        progress.update(1, f"{result.inference_ms:5.1f} ms")
-        t0 = clock()
-        if jsonl:
-            jsonl.write(result.to_json())
-        t1 = t2 = t3 = clock()
-        if video or window:
-            image = frame.image
-            if draw:
-                image = annotate(image, result, hud(model, meter.rate, extra_hud() if extra_hud else []))
-            t2 = clock()
-            if video:
-                video.write(image)
-            t3 = clock()
-            if window is not None and window.show(image) in (27, ord("q")):
-                stop.set()
-        if timed:  # output: JSON line + video frame; overlay: the drawing
-            stages["overlay"].append(t2 - t1)
-            stages["output"].append((t1 - t0) + (t3 - t2))
-
-    def writer() -> None:
-        """Results back in frame order, until every worker has finished."""
-        pending: Dict[int, tuple] = {}
-        following, ended = 0, 0
-        try:
-            while ended < len(models):
-                item = q_out.get()
-                if item is END:
-                    ended += 1
-                    continue
-                pending[item[0]] = item
-                while following in pending:
-                    _, frame, result = pending.pop(following)
-                    following += 1
-                    emit(frame, result)
-            for seq in sorted(pending):  # never happens: workers take frames in order
-                emit(*pending.pop(seq)[1:])
-        finally:
-            if video:
-                video.close()
-            if jsonl:
-                jsonl.close()
-
-    threads = [_Worker("edgecam-reader", reader), _Worker("edgecam-writer", writer)]
-    threads += [_Worker(f"edgecam-infer-{i}", lambda m=m: infer(m)) for i, m in enumerate(models[1:], 1)]
-    for t in threads:
-        t.start()
-    try:
-        infer(models[0])
-    finally:
-        summary.interrupted = stop.is_set()
-        stop.set()               # the reader and the other workers stop; the writer finishes
-        for t in threads:
-            t.join(timeout=30)
-        progress.close()
-        summary.seconds = time.monotonic() - start
-    for t in threads:
-        if t.error is not None:
-            raise t.error
-    return summary
-
-
-@dataclass
-class LiveState:
-    """What the live threads share; each field has one writer."""
-
-    model: Model                             # output loop (model switch)
-    result: Optional[Result] = None          # inference thread
-    status: str = "starting"                 # capture thread: running | reconnecting | ended
-    frames: int = 0                          # capture thread: camera frames captured
-    results: int = 0                         # inference thread
-    reconnects: int = 0                      # capture thread
-    shown: int = 0                           # output loop: frames shown
-    paused: bool = False                     # output loop
-    overlay: bool = True                     # output loop
-    latency_ms: float = 0.0                  # output loop: capture -> display of the last frame
-    result_age_ms: float = 0.0               # output loop: age of the frame behind the drawn result
-    camera: RateMeter = field(default_factory=RateMeter)
-    inference: RateMeter = field(default_factory=RateMeter)
-    dropped: int = 0                         # output loop: camera frames never shown, to stay live
-    not_inferred: int = 0                    # output loop: camera frames the model skipped
-    models: List[str] = field(default_factory=list)   # what the model switch offers
-
-    def snapshot(self) -> dict:
-        r = self.result
-        return {"status": self.status, "model": self.model.name, "task": self.model.task,
-                "alpha": self.model.alpha, "rho": round(self.model.rho, 3), "input_px": self.model.size,
-                "frames": self.frames, "shown": self.shown, "results": self.results,
-                "camera_fps": round(self.camera.rate, 2), "inference_fps": round(self.inference.rate, 2),
-                "inference_ms": round(r.inference_ms, 2) if r else None,
-                "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
-                "dropped": self.dropped, "not_inferred": self.not_inferred,
-                "reconnects": self.reconnects, "paused": self.paused, "models": self.models,
-                "latest": r.to_json() if r else None}
-
-    def hud_extra(self) -> List[str]:
-        lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",
-                 f"latency {self.latency_ms:4.0f} ms  dropped {self.dropped}  not inferred {self.not_inferred}"]
-        if self.status != "running":
-            lines.append(self.status.upper())
-        if self.paused:
-            lines.append("PAUSED")
-        return lines
-
-
-IDLE_S = 0.2      # with no new frame (reconnecting, paused), re-show the last one this often
-
-
-def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs: "LiveOutputs",
-             hooks: Hooks = Hooks(), switch_model: Optional[Callable[..., Optional[Model]]] = None,
-             on_reload: Optional[Callable[[LiveState], None]] = None,
-             models: Sequence[str] = ()) -> Summary:
+def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
+             hooks: Hooks = Hooks(), switcher: Optional[ModelSwitcher] = None,
+             on_reload=None) -> Summary:
     """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
+    ``switcher`` serves the model intents (the `m` key, the browser); ``on_reload(state)``
+    runs on the output loop after a SIGHUP."""
+    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload).run()
 
-    ``switch_model(current)`` gives the next model (the `m` key, the browser's "next"),
-    ``switch_model(current, name)`` a named one (the browser's choice among ``models``)."""
-    state = LiveState(model=model, overlay=cfg.overlay.enabled, models=list(models))
-    to_infer, to_show = LatestSlot(), LatestSlot()
-    summary = Summary(model=model.name)
-    start = time.monotonic()
-    backoff_max = cfg.source.reconnect_max_s
-    reconnectable = type(source).reopen is not Source.reopen   # a file played live just ends
 
-    def capture() -> None:
-        delay = 0.5
-        try:
-            while not stop.is_set():
-                frame = source.read()
-                if frame is not None:
-                    if state.status != "running":
-                        state.status = "running"
-                        delay = 0.5
-                    state.frames += 1
-                    state.camera.tick(frame.captured)
-                    to_infer.put(frame)
-                    to_show.put(frame)
-                    continue
-                if not reconnectable:
-                    state.status = "ended"
-                    return
-                # the camera stopped delivering: reopen it with backoff, logged once per attempt
-                state.status = "reconnecting"
-                hooks.status(f"reconnecting to {source.name}")
-                log.warning("%s stopped delivering frames; reconnecting", source.name)
-                while not stop.event.wait(delay):
-                    # reconnecting is work in progress, not a hang: keep systemd's watchdog fed
-                    # (each wait is at most source.reconnect_max_s, well inside WatchdogSec)
-                    hooks.alive()
-                    try:
-                        source.reopen()
-                    except SourceError as exc:
-                        delay = min(delay * 2, backoff_max)
-                        log.warning("%s; next try in %.1f s", exc, delay)
-                        continue
-                    state.reconnects += 1
-                    log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
+class LiveRun:
+    def __init__(self, cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
+                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload):
+        self.cfg, self.source, self.stop, self.sinks = cfg, source, stop, sinks
+        self.hooks, self.switcher, self.on_reload = hooks, switcher, on_reload
+        self.state = LiveState(model=model, overlay=cfg.overlay.enabled,
+                               models=switcher.options(model.task) if switcher else [],
+                               on_model=lambda m: hooks.model_loaded(m.name))
+        self.to_infer, self.to_show = LatestSlot(), LatestSlot()
+        self.tally = Tally(model.name, hooks)
+        self.reconnector = Reconnector(source, cfg.source.reconnect_max_s, hooks, stop)
+        self.display = Display(sinks, self.state)
+        self.last_status = 0.0
+
+    def run(self) -> Summary:
+        with Workers(self.stop) as workers:
+            workers.start("edgecam-inference", self.infer, join_timeout=2)
+            # a read blocked on a stalled stream times out in 5 s
+            workers.start("edgecam-capture", self.capture, join_timeout=6)
+            while not self.stop.is_set():
+                item = self.to_show.get(timeout=self.display.wait_s())
+                if item is END or workers.failed():
                     break
-        finally:
-            to_infer.put(END)
-            to_show.put(END)
+                self.reload_if_asked()
+                self.state.dropped, self.state.not_inferred = self.to_show.dropped, self.to_infer.dropped
+                self.display.step(item)
+                self.report_status()
+                if not self.obey(self.sinks.intents()):
+                    break
+            interrupted = self.stop.signal is not None
+        self.tally.summary.frames = self.state.shown if self.sinks.wants_frames else self.state.frames
+        return self.tally.finish(interrupted, self.state.model.name)
 
-    def infer() -> None:
-        while not stop.is_set():
-            frame = to_infer.get(timeout=0.5)
+    # -- the capture thread ------------------------------------------------------------------
+    def capture(self) -> None:
+        state = self.state
+        try:
+            while not self.stop.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    if not self.source.reconnectable:
+                        state.status = "ended"            # a file played live just ends
+                        return
+                    state.status = "reconnecting"
+                    if not self.reconnector.reconnect():
+                        return
+                    state.reconnects = self.reconnector.reconnects
+                    continue
+                if state.status != "running":
+                    state.status = "running"
+                    self.reconnector.connected()
+                state.frames += 1
+                state.camera.tick(frame.captured)
+                self.to_infer.put(frame)
+                if self.sinks.wants_frames:
+                    self.to_show.put(frame)
+        finally:
+            self.to_infer.put(END)
+            self.to_show.put(END)
+
+    # -- the inference thread ----------------------------------------------------------------
+    def infer(self) -> None:
+        state = self.state
+        while not self.stop.is_set():
+            frame = self.to_infer.get(timeout=0.5)
             if frame is END:
                 return
             if frame is None or state.paused:
                 continue
-            m = state.model
-            # the camera's lores copy when it is big enough for this model (a switch may change ρ)
-            small = frame.lores is not None and min(frame.lores.shape[:2]) >= m.size
-            image = frame.lores if small else frame.image
-            result = m.infer(image, frame.index, frame.t, frame.captured)
-            if small and m.task == "detect":
-                result = _rescale(result, frame.lores.shape, frame.image.shape)
+            state.inferring = frame.index
+            t0 = time.monotonic()
+            result = infer_frame(state.model, frame)
+            state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
+                time.monotonic() - t0
             state.result = result
             state.results += 1
             state.inference.tick()
-            summary.add(result)
-            if summary.first_result_s is None:
-                summary.first_result_s = time.monotonic() - start
-                hooks.ready()
-            hooks.alive()
-            outputs.result(result)
-            to_show.wake()  # draw it now on the frame on screen, not one camera frame later
+            self.tally.result(result)
+            self.sinks.result(result)
+            state.inferring = None
+            if self.sinks.wants_frames:
+                self.to_show.wake()   # draw it now, not one camera frame later
 
-    def render(frame: Frame) -> np.ndarray:
-        r = state.result
-        state.result_age_ms = (time.monotonic() - r.captured) * 1000 if r else 0.0
-        if not state.overlay:
-            return frame.image
-        return annotate(frame.image.copy(), r, hud(state.model, state.camera.rate, state.hud_extra()))
+    # -- the output loop's other duties --------------------------------------------------------
+    def reload_if_asked(self) -> None:
+        if self.stop.reload.is_set():
+            self.stop.reload.clear()
+            if self.on_reload:
+                self.on_reload(self.state)
 
-    def switch(name: Optional[str]) -> None:
-        if switch_model is None:
-            return
-        new = switch_model(state.model, name) if name else switch_model(state.model)
-        if new is not None:
-            state.model = new
-            summary.model = new.name
+    def report_status(self) -> None:
+        now = time.monotonic()
+        if now - self.last_status > STATUS_EVERY_S:
+            self.last_status = now
+            s = self.state
+            self.hooks.status(f"{s.model.name}: camera {s.camera.rate:.1f} FPS, inference "
+                              f"{s.inference.rate:.1f} FPS, {s.status}")
 
-    threads = [_Worker("edgecam-capture", capture), _Worker("edgecam-inference", infer)]
-    for t in threads:
-        t.start()
-    last: Optional[Frame] = None          # the frame on screen
-    image: Optional[np.ndarray] = None    # ... as drawn
-    last_idle = last_status = 0.0
-    try:
-        while not stop.is_set():
-            frame = to_show.get(timeout=IDLE_S)
-            if frame is END or any(t.error for t in threads):
-                break
-            if stop.reload.is_set():
-                stop.reload.clear()
-                if on_reload:
-                    on_reload(state)
-            now = time.monotonic()
-            state.dropped, state.not_inferred = to_show.dropped, to_infer.dropped
-            if frame is WAKE:                 # a new result: redraw the frame on screen with it
-                if last is not None and not state.paused:
-                    image = render(last)
-                    key = outputs.idle(image, state)
-                else:
-                    key = -1
-            elif frame is not None and not state.paused:
-                last = frame
-                image = render(frame)
-                key = outputs.frame(image, state)
-                summary.frames += 1
-                state.shown += 1
-                state.latency_ms = (time.monotonic() - frame.captured) * 1000
-            elif now - last_idle >= IDLE_S:   # keep the status, the keys and the browser alive
-                last_idle = now
-                image = render(last) if last is not None else None
-                key = outputs.idle(image, state)
-            else:
-                key = -1
-            if now - last_status > 5:
-                last_status = now
-                hooks.status(f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
-                             f"{state.inference.rate:.1f} FPS, {state.status}")
-            request = outputs.request()
-            if request is not None:
-                switch(request)
-            if key in (27, ord("q")):
-                break
-            if key == ord(" "):
+    def obey(self, intents: Iterable[Intent]) -> bool:
+        """Carry out what the person watching asked for; False to quit."""
+        state = self.state
+        for intent in intents:
+            if intent.kind == QUIT:
+                return False
+            if intent.kind == PAUSE:
                 state.paused = not state.paused
-            elif key == ord("o"):
+            elif intent.kind == OVERLAY:
                 state.overlay = not state.overlay
-            elif key == ord("s") and image is not None:
-                outputs.snapshot(image)
-            elif key == ord("m"):
-                switch(None)
-    finally:
-        summary.interrupted = stop.signal is not None
-        stop.set()
-        threads[1].join(timeout=2)
-        threads[0].join(timeout=6)        # a read blocked on a stalled stream times out in 5 s
-        summary.seconds = time.monotonic() - start
-    for t in threads:
-        if t.error is not None:
-            raise t.error
-    return summary
+            elif intent.kind == SNAPSHOT and self.display.image is not None:
+                save_snapshot(self.display.image, self.cfg.output.snapshot_dir)
+            elif intent.kind in (NEXT_MODEL, MODEL) and self.switcher is not None:
+                new = self.switcher.switch(state.model, intent.model)
+                if new is not None:
+                    state.use(new)
+        return True
 
 
-def _rescale(result: Result, small_shape, full_shape) -> Result:
+def infer_frame(model: Model, frame: Frame) -> Result:
+    """The result for one frame: from the camera's lores copy when it is big enough for this
+    model (a switch may change ρ), with boxes mapped back to the main stream's pixels."""
+    small = frame.lores is not None and min(frame.lores.shape[:2]) >= model.size
+    result = model.infer(frame.lores if small else frame.image, frame.index, frame.t, frame.captured)
+    if small and model.task == "detect":
+        result = rescale(result, frame.lores.shape, frame.image.shape)
+    return result
+
+
+def rescale(result: Result, small_shape, full_shape) -> Result:
     """Boxes found on the camera's lores stream, mapped to the main stream's pixels."""
     sy, sx = full_shape[0] / small_shape[0], full_shape[1] / small_shape[1]
     result.detections = [replace(d, box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy))
@@ -574,53 +189,83 @@ def _rescale(result: Result, small_shape, full_shape) -> Result:
     return result
 
 
-class LiveOutputs:
-    """The live mode's outputs, all driven from the output loop except result()."""
+class Display:
+    """The output loop's drawing: each camera frame drawn once, with the freshest result."""
 
-    def __init__(self, cfg: Config, source: Source, window=None, web=None):
-        self.cfg = cfg
-        self.window = window
-        self.web = web
-        self.video, self.jsonl = open_outputs(cfg.output.video, cfg.output.json,
-                                              source.fps or cfg.source.fps, source.size)
-        self.snapshot_dir = Path(cfg.output.snapshot_dir)
-        self._json_lock = threading.Lock()
+    def __init__(self, sinks: Sinks, state: LiveState):
+        self.sinks, self.state = sinks, state
+        self.last: Optional[Frame] = None          # the frame on screen
+        self.image = None                          # ... as drawn
+        self.drawn: Optional[Result] = None        # ... with this result
+        self.pending: Optional[Frame] = None       # a frame held for its own result
+        self.deadline = 0.0
+        self.last_idle = 0.0
 
-    def result(self, result: Result) -> None:     # inference thread
-        if self.jsonl:
-            with self._json_lock:
-                self.jsonl.write(result.to_json())
+    def wait_s(self) -> float:
+        if self.pending is None:
+            return IDLE_S
+        return max(0.0, min(IDLE_S, self.deadline - time.monotonic()))
 
-    def frame(self, image: np.ndarray, state: LiveState) -> int:
-        """A new camera frame, drawn: record it, publish it, show it; return the key pressed."""
-        if self.video:
-            self.video.write(image)
-        if self.web:
-            self.web.publish(image, state.snapshot())
-        return self.window.show(image) if self.window else -1
+    def step(self, item) -> None:
+        now = time.monotonic()
+        if not self.sinks.wants_frames:
+            return
+        if item is WAKE:
+            self.on_result()
+        elif item is not None and not self.state.paused:
+            self.on_frame(item, now)
+        elif now - self.last_idle >= IDLE_S:  # keep the status, the keys and the browser alive
+            self.last_idle = now
+            self.redraw(force=True)
+        if self.pending is not None and now >= self.deadline:
+            self.present(self.pending)         # its result is late: show it with the latest one
 
-    def idle(self, image: Optional[np.ndarray], state: LiveState) -> int:
-        """No new camera frame (a new result, reconnecting, paused): refresh the window and
-        the browser with the picture on screen, redrawn; nothing is recorded."""
-        if self.web:
-            self.web.publish(image, state.snapshot())
-        return self.window.show(image) if self.window and image is not None else -1
+    def on_frame(self, frame: Frame, now: float) -> None:
+        if self.pending is not None:
+            self.present(self.pending)         # the next frame came first
+        if self.state.inferring in (None, frame.index):
+            self.pending, self.deadline = frame, now + self.hold_s()
+        else:
+            self.present(frame)                # the model is busy with an older frame
 
-    def request(self) -> Optional[str]:
-        """A model switch asked for in the browser: "" for the next model, or a name."""
-        return self.web.take_request() if self.web else None
+    def on_result(self) -> None:
+        r = self.state.result
+        if self.pending is not None and r is not None and r.frame == self.pending.index:
+            self.present(self.pending)
+        elif not self.state.paused:
+            self.redraw()
 
-    def snapshot(self, image: np.ndarray) -> Path:
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        path = self.snapshot_dir / time.strftime("edgecam-%Y%m%d-%H%M%S.png")
-        cv2.imwrite(str(path), image)
-        log.info("snapshot saved to %s", path)
-        return path
+    def hold_s(self) -> float:
+        """How long a frame waits for its own result: a little over one inference, never more
+        than one camera frame interval."""
+        interval = 1.0 / self.state.camera.rate if self.state.camera.rate > 0 else IDLE_S
+        return min(1.5 * self.state.infer_s + 0.003, interval, IDLE_S)
 
-    def close(self) -> None:
-        for sink in (self.video, self.jsonl, self.window, self.web):
-            if sink is not None:
-                try:
-                    sink.close()
-                except Exception as exc:  # closing one must not keep the others open
-                    log.warning("closing %s failed: %s", type(sink).__name__, exc)
+    def present(self, frame: Frame) -> None:
+        """A new frame, drawn, to the sinks."""
+        if frame is self.pending:
+            self.pending = None
+        image, info = self.render(frame)
+        self.sinks.frame(image, info)
+        self.last, self.image = frame, image
+        self.state.shown += 1
+        self.state.latency_ms = (time.monotonic() - frame.captured) * 1000
+
+    def redraw(self, force: bool = False) -> None:
+        """The frame on screen again, with a new result (or the status only, without a frame)."""
+        if self.last is None:
+            if force:
+                self.sinks.refresh(None, FrameInfo(None, self.state.snapshot))
+            return
+        if force or self.state.result is not self.drawn:
+            self.image, info = self.render(self.last)
+            self.sinks.refresh(self.image, info)
+
+    def render(self, frame: Frame):
+        s = self.state
+        r = self.drawn = s.result
+        s.result_age_ms = (time.monotonic() - r.captured) * 1000 if r else 0.0
+        image = frame.image
+        if s.overlay:
+            image = annotate(image.copy(), r, hud(s.model, s.camera.rate, s.hud_extra()))
+        return image, FrameInfo(r, s.snapshot)

@@ -13,7 +13,7 @@ lines to it:
   STOPPING=1     shutting down
 
 Without ``NOTIFY_SOCKET`` nothing is attempted: :func:`notifier_from_env` returns the
-pipeline's no-op :class:`~edgecam.pipeline.Hooks`. The variables are removed from the
+pipeline's no-op :class:`~edgecam.pipeline.hooks.Hooks`. The variables are removed from the
 environment once read, so that processes edgecam starts (GStreamer helpers, a shell) do not
 inherit them and speak for the service; a forked child never sends (the PID is checked),
 which keeps ``NotifyAccess=main`` true.
@@ -21,6 +21,7 @@ which keeps ``NotifyAccess=main`` true.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import socket
@@ -29,7 +30,8 @@ import threading
 import time
 from typing import Optional
 
-from edgecam.pipeline import Hooks, RateMeter
+from edgecam.pipeline.hooks import Hooks
+from edgecam.pipeline.meter import RateMeter
 
 log = logging.getLogger("edgecam.systemd")
 
@@ -53,7 +55,7 @@ class Notifier(Hooks):
         if not address or not (address.startswith("/") or address.startswith("@")):
             raise ValueError(f"NOTIFY_SOCKET must be an absolute path or an '@' abstract name, not {address!r}")
         self.address = address
-        self.model = model
+        self.model = model              # the model in use, for STATUS=
         self.watchdog_usec = watchdog_usec
         self.interval = watchdog_usec / 2 / 1e6 if watchdog_usec else DEFAULT_PING_S
         self.pid = os.getpid()
@@ -114,6 +116,9 @@ class Notifier(Hooks):
         self._last_status = time.monotonic()
         self.notify("STATUS=" + text.replace("\n", " "))
 
+    def model_loaded(self, name: str) -> None:
+        self.model = name
+
     def reloading(self) -> None:
         # MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match the reload; older ignore it
         self.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
@@ -164,7 +169,6 @@ def notifier_from_env(environ=None, unset: bool = True) -> Hooks:
         return Hooks()
     # a watchdog timeout kills us with SIGABRT: print every thread's stack first, so that the
     # journal shows where the pipeline hung
-    import faulthandler
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)
     log.info("notifying systemd at %s (watchdog ping every %.1f s)", address, notifier.interval)

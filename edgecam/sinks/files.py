@@ -1,10 +1,14 @@
-"""Sinks: where annotated frames and results go. Each one writes synchronously; the
-pipeline decides which thread calls it. Every sink's close() leaves a complete file."""
+"""File sinks: the annotated video and the JSON lines, and snapshot PNGs. Each one writes
+synchronously; the runner decides which thread calls it. Every close() leaves a complete file."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -12,6 +16,9 @@ import cv2
 import numpy as np
 
 from edgecam.errors import OutputError
+from edgecam.sinks.base import FrameInfo, Sink
+
+log = logging.getLogger("edgecam.sinks")
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 
@@ -26,8 +33,9 @@ def check_writable(path: Path, what: str) -> None:
         raise OutputError(f"cannot write {what} to {path}: permission denied")
 
 
-class VideoSink:
-    """An annotated video at the source's size and frame rate (MPEG-4 in .mp4, MJPEG in .avi)."""
+class VideoSink(Sink):
+    """An annotated video at the source's size and frame rate (MPEG-4 in .mp4, MJPEG in .avi):
+    every new frame, none of the redraws."""
 
     @staticmethod
     def check(path: str) -> None:
@@ -46,6 +54,9 @@ class VideoSink:
             raise OutputError(f"cannot write video {path}: OpenCV could not open an encoder for it")
         self.frames = 0
 
+    def frame(self, image: np.ndarray, info: FrameInfo) -> None:
+        self.write(image)
+
     def write(self, image: np.ndarray) -> None:
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
@@ -58,13 +69,16 @@ class VideoSink:
             self.writer = None
 
 
-class JsonLinesSink:
-    """One complete JSON object per line, flushed line by line, so a stop leaves no half line."""
+class JsonLinesSink(Sink):
+    """One complete JSON object per result, a line each, flushed line by line, so a stop leaves
+    no half line. Written from the inference thread in live mode: a lock keeps lines whole."""
+
+    wants_frames = False
 
     def __init__(self, path: str):
         self.path = Path(path)
+        self._lock = threading.Lock()
         if str(path) == "-":
-            import sys
             self.f, self._own = sys.stdout, False
             return
         check_writable(self.path, "JSON lines")
@@ -73,9 +87,14 @@ class JsonLinesSink:
         except OSError as exc:
             raise OutputError(f"cannot write JSON lines to {path}: {exc.strerror}") from None
 
+    def result(self, result) -> None:
+        self.write(result.to_json())
+
     def write(self, record: dict) -> None:
-        self.f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self.f.flush()
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            self.f.write(line)
+            self.f.flush()
 
     def close(self) -> None:
         if self.f is not None:
@@ -103,3 +122,13 @@ def open_outputs(video_path: Optional[str], json_path: Optional[str], fps: float
             video.path.unlink(missing_ok=True)
         raise
     return video, jsonl
+
+
+def save_snapshot(image: np.ndarray, folder: str) -> Path:
+    """``image`` as edgecam-YYYYmmdd-HHMMSS.png in ``folder`` (made when missing)."""
+    directory = Path(folder)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / time.strftime("edgecam-%Y%m%d-%H%M%S.png")
+    cv2.imwrite(str(path), image)
+    log.info("snapshot saved to %s", path)
+    return path

@@ -9,7 +9,7 @@ from typing import Iterable, List, Sequence
 import cv2
 import numpy as np
 
-from edgecam.postprocess import Classification, Detection
+from edgecam.model.postprocess import Classification, Detection
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # a fixed, high-contrast palette (BGR), indexed by class id
@@ -85,3 +85,18 @@ def draw(frame: np.ndarray, detections: Sequence[Detection], classes: Sequence[C
     draw_classes(frame, classes)
     draw_hud(frame, hud)
     return frame
+
+
+def hud(model, fps: float, extra: Sequence[str] = ()) -> List[str]:
+    """The heads-up lines for a running ``model`` (a edgecam.model.Model): name, α, ρ, FPS,
+    its last inference time and cost line, then ``extra``."""
+    cost = [model.cost_line] if model.cost_line else []
+    return hud_lines(model.name, model.alpha, model.rho, model.size, fps, model.engine.last_ms, [*cost, *extra])
+
+
+def annotate(image: np.ndarray, result, hud_text: Sequence[str]) -> np.ndarray:
+    """``image`` with ``result`` (or only the HUD, for None) drawn on it, in place."""
+    if result is None:
+        draw_hud(image, hud_text)
+        return image
+    return draw(image, result.detections, result.classes, hud_text)

@@ -6,11 +6,11 @@
   GET  /status        the live state as JSON (LiveState.snapshot())
   GET  /snapshot.jpg  the latest annotated frame
   POST /model         switch the model: body ``name=v1_ssd`` (or JSON {"model": ...}), or
-                      empty for the next one; run_live's output loop picks it up
+                      empty for the next one; it reaches the live runner as an intent
 
-The pipeline only hands over a reference to each drawn frame (publish() is O(1)); the viewers'
+The runner only hands over a reference to each drawn frame (publish() is O(1)); the viewers'
 own threads encode it, once per frame whoever watches, and only when someone asks for it.
-Those HTTP threads are the one place outside pipeline.py where edgecam runs threads."""
+Those HTTP threads are the one place outside edgecam/pipeline/ where edgecam runs threads."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 from urllib.parse import parse_qs
 
 import cv2
 import numpy as np
 
 from edgecam.errors import OutputError, UsageError
+from edgecam.sinks.base import MODEL, NEXT_MODEL, FrameInfo, Intent, Sink
 
 log = logging.getLogger("edgecam.web")
 BOUNDARY = "edgecamframe"
@@ -42,7 +43,7 @@ def parse_address(address: str) -> Tuple[str, int]:
     return host, int(port)
 
 
-class WebView:
+class WebView(Sink):
     def __init__(self, address: str):
         host, port = parse_address(address)
         self._cond = threading.Condition()
@@ -74,7 +75,19 @@ class WebView:
     def url(self) -> str:
         return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}/"
 
-    # the pipeline's side ------------------------------------------------------------------------
+    # the runner's side --------------------------------------------------------------------------
+    def frame(self, image: np.ndarray, info: FrameInfo) -> None:
+        self.publish(image, info.status())
+
+    def refresh(self, image: Optional[np.ndarray], info: FrameInfo) -> None:
+        self.publish(image, info.status())
+
+    def intents(self) -> List[Intent]:
+        request = self.take_request()
+        if request is None:
+            return []
+        return [Intent(MODEL, request) if request else Intent(NEXT_MODEL)]
+
     def publish(self, image: Optional[np.ndarray], status: dict) -> None:
         """The latest drawn frame (None: no new picture) and status. Never blocks on viewers."""
         with self._cond:

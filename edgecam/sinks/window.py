@@ -1,30 +1,49 @@
-"""The window / kiosk display (OpenCV HighGUI). Must be driven from one thread (the live
-output loop, or file mode's writer). ``fullscreen`` is the kiosk: no decorations, no
-toolbar, the frame letterboxed onto the whole screen (also on a bare X server without a
-window manager, as kiosks often run), the mouse pointer hidden (with `unclutter`)."""
+"""The window / kiosk display (OpenCV HighGUI), a sink. It is driven from one thread: the
+runner's main loop, in both modes. ``fullscreen`` is the kiosk: no decorations, no toolbar,
+the frame letterboxed onto the whole screen (also on a bare X server without a window
+manager, as kiosks often run), the mouse pointer hidden (with `unclutter`). Keys become
+intents: q/Esc (or closing the window) quit, space pause, o overlay, s snapshot, m model."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import shutil
 import subprocess
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from edgecam.errors import OutputError
+from edgecam.sinks.base import NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent, Sink
+
+log = logging.getLogger("edgecam")
 
 TITLE = "edgecam"
+CLOSED = -2                      # show(): the window was closed with the mouse
+KEYS = {27: QUIT, ord("q"): QUIT, CLOSED: QUIT, ord(" "): PAUSE, ord("o"): OVERLAY,
+        ord("s"): SNAPSHOT, ord("m"): NEXT_MODEL}
 
 
 def has_screen() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-class Window:
+def open_window(display: str) -> Optional["Window"]:
+    """The window for ``output.display`` (window, fullscreen), or None for ``none`` and, with a
+    warning, where there is no screen."""
+    if display == "none":
+        return None
+    if not has_screen():
+        log.warning("no screen (DISPLAY is not set): running without a window (--display none)")
+        return None
+    return Window(fullscreen=display == "fullscreen")
+
+
+class Window(Sink):
     def __init__(self, fullscreen: bool = False, title: str = TITLE):
         if not has_screen():
             raise OutputError("cannot open a window: no screen (DISPLAY is not set); "
@@ -44,18 +63,34 @@ class Window:
             raise OutputError(f"cannot open a window: this OpenCV has no GUI support ({str(exc).strip()[:80]})") from None
         self.fullscreen = fullscreen
         self._unclutter = _hide_cursor() if fullscreen else None
+        self._intents: List[Intent] = []
+
+    def frame(self, image: np.ndarray, info: FrameInfo) -> None:
+        self._key(self.show(image))
+
+    def refresh(self, image: Optional[np.ndarray], info: FrameInfo) -> None:
+        if image is not None:
+            self._key(self.show(image))
+
+    def _key(self, key: int) -> None:
+        if key in KEYS:
+            self._intents.append(Intent(KEYS[key]))
+
+    def intents(self) -> List[Intent]:
+        out, self._intents = self._intents, []
+        return out
 
     def show(self, image: np.ndarray) -> int:
-        """Show a frame; return the key pressed (or -1)."""
+        """Show a frame; return the key pressed, -1 for none, CLOSED when the window was closed."""
         if self.screen:
             image = letterbox(image, self.screen)
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1)
         try:
             if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-                return 27  # window closed with the mouse: same as Esc
+                return CLOSED
         except cv2.error:
-            return 27
+            return CLOSED
         return key & 0xFF if key >= 0 else -1
 
     def close(self) -> None:

@@ -1,65 +1,23 @@
-"""Sources: where frames come from, behind one URI (like jetson-inference's videoSource).
-
-  a video file          every frame, in order (``realtime`` paces it at its own rate)
-  an image / a folder   each image once
-  0, /dev/video0        a USB/V4L2 webcam through OpenCV (width, height, fps, MJPG)
-  rtsp:// http(s)://    a network camera or stream
-  csi://0               a Jetson CSI camera (nvarguscamerasrc GStreamer pipeline)
-  '... ! ... ! appsink' any GStreamer pipeline
-  picamera2             the Raspberry Pi camera (main + lores streams)
-  auto                  picamera2 if a Pi camera is attached, else the first V4L2 device
-
-A source's ``read()`` blocks until the next frame and returns None when it has ended (files)
-or has stopped delivering (cameras: the pipeline reopens it). Threads live in pipeline.py."""
+"""File sources: a video file (every frame, in order; ``realtime`` paces it at its own rate,
+as if it were a camera), one image, or a folder of images (each once)."""
 
 from __future__ import annotations
 
-import glob
 import logging
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import cv2
 import numpy as np
 
-from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
+from edgecam.sources.base import Frame, Source
 
 log = logging.getLogger("edgecam.source")
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".h264", ".mpg", ".mpeg", ".ts", ".gif"}
-
-
-@dataclass
-class Frame:
-    index: int            # 0, 1, 2 ... in the order frames were captured
-    t: float              # seconds: position in the media (files) or since the source opened (live)
-    captured: float       # time.monotonic() when the frame was captured (or stamped by a camera)
-    image: np.ndarray     # BGR, HxWx3 uint8
-    lores: Optional[np.ndarray] = None   # a model-sized copy made by the camera (picamera2)
-
-
-class Source:
-    name: str = "source"
-    live: bool = False
-    fps: Optional[float] = None
-    frame_count: Optional[int] = None
-    size: Tuple[int, int] = (0, 0)
-    still: bool = False                   # photos: resize with INTER_AREA
-
-    def read(self) -> Optional[Frame]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def reopen(self) -> None:
-        """Reconnect a live source that stopped delivering (raises SourceError while it's gone)."""
-        raise SourceError(f"{self.name} cannot be reopened")
 
 
 class VideoFileSource(Source):
@@ -154,40 +112,3 @@ class ImageSource(Source):
 
 def list_images(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
-
-
-def csi_pipeline(sensor: int, width: int, height: int, fps: float) -> str:
-    """The GStreamer pipeline for a Jetson CSI camera (as jetson-inference's csi://N)."""
-    return (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM), width={width}, "
-            f"height={height}, framerate={int(round(fps))}/1, format=NV12 ! nvvidconv ! "
-            f"video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
-            f"appsink drop=true max-buffers=1 sync=false")
-
-
-def open_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
-    """The source named by ``cfg.uri``; SourceError (one sentence) when it can't be opened."""
-    uri = str(cfg.uri).strip()
-    if uri == "auto":
-        from edgecam.live import auto_source
-        return auto_source(cfg, model_size)
-    if uri == "picamera2" or uri.startswith("picamera2:"):
-        from edgecam.live import PiCamera2Source
-        return PiCamera2Source(cfg, model_size)
-    if uri.isdigit() or uri.startswith("/dev/video") or "://" in uri or "!" in uri:
-        from edgecam.live import OpenCVCameraSource
-        return OpenCVCameraSource(uri, cfg)
-    path = Path(uri).expanduser()
-    if path.is_dir():
-        images = list_images(path)
-        if not images:
-            raise SourceError(f"folder {path} has no images ({', '.join(sorted(IMAGE_EXTS))})")
-        return ImageSource(images, str(path))
-    if path.suffix.lower() in IMAGE_EXTS:
-        if not path.is_file():
-            raise SourceError(f"image file {path} does not exist")
-        return ImageSource([path], str(path))
-    if not path.exists() and any(ch in uri for ch in "*?["):
-        images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
-        if images:
-            return ImageSource(images, uri)
-    return VideoFileSource(path, realtime=cfg.realtime)

@@ -1,0 +1,7 @@
+"""`python -m edgecam.bench`: the bench's command line, and its child processes' entry."""
+
+import sys
+
+from edgecam.bench import main
+
+sys.exit(main())

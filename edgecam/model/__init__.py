@@ -1,0 +1,18 @@
+"""The model side: everything between a frame and its result, and where models come from.
+
+  loader.py      Model (preprocess -> inference -> postprocess on one frame), load_model
+  results.py     Result, Detection, Classification
+  engine.py      the one interpreter wrapper (ai-edge-litert / tflite-runtime, XNNPACK threads)
+  preprocess.py  ρ-scaled resize, colour order, input quantization, the exact box transform (pure)
+  postprocess.py top-k, SSD boxes mapped back to frame pixels (pure)
+  labels.py      label files and TFLite metadata labels
+  catalog.py     the catalogue, and the one model lookup (``locate``)
+  fetch.py       provisioning: download or mirror copy, SHA-256, atomic
+  costs.py       the cost lens: parameters and mult-adds from the graph
+  switch.py      the one model switch of a running app"""
+
+from edgecam.model.loader import Model, load_model
+from edgecam.model.results import Classification, Detection, Result
+from edgecam.model.switch import ModelSwitcher
+
+__all__ = ["Model", "load_model", "Result", "Detection", "Classification", "ModelSwitcher"]

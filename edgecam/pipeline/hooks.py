@@ -1,0 +1,28 @@
+"""The supervisor interface: every event the runners report to whoever supervises them
+(systemd: edgecam/service/systemd.py; `edgecam bench`: the time of the first result).
+All no-ops here, so a runner never asks whether its supervisor listens."""
+
+from __future__ import annotations
+
+
+class Hooks:
+    def ready(self) -> None:
+        """The first result has gone through the pipeline (not merely: the process runs)."""
+
+    def alive(self) -> None:
+        """After every result (from the thread that made or wrote it): the pipeline moves."""
+
+    def status(self, text: str) -> None:
+        """One line on how it goes ("v1_ssd: camera 30.0 FPS, ..."; "reconnecting to ...")."""
+
+    def model_loaded(self, name: str) -> None:
+        """The model in use: at the start, and after every switch (key, browser, reload)."""
+
+    def reloading(self) -> None:
+        """A SIGHUP reload began."""
+
+    def reloaded(self, text: str = "") -> None:
+        """The reload is done (applied or refused); ``text`` says how it went."""
+
+    def stopping(self) -> None:
+        """Shutting down."""

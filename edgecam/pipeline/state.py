@@ -1,0 +1,65 @@
+"""What the live runner's threads share, and what the overlay, the browser's /status and a
+reload read of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+from edgecam.model import Model, Result
+from edgecam.pipeline.meter import RateMeter
+
+
+def _ignore(model: Model) -> None:
+    pass
+
+
+@dataclass
+class LiveState:
+    """Each field has one writer."""
+
+    model: Model                             # output loop (model switch, reload)
+    result: Optional[Result] = None          # inference thread
+    status: str = "starting"                 # capture thread: running | reconnecting | ended
+    frames: int = 0                          # capture thread: camera frames captured
+    results: int = 0                         # inference thread
+    reconnects: int = 0                      # capture thread
+    shown: int = 0                           # output loop: frames shown
+    paused: bool = False                     # output loop
+    overlay: bool = True                     # output loop
+    latency_ms: float = 0.0                  # output loop: capture -> display of the last frame
+    result_age_ms: float = 0.0               # output loop: age of the frame behind the drawn result
+    camera: RateMeter = field(default_factory=RateMeter)
+    inference: RateMeter = field(default_factory=RateMeter)
+    dropped: int = 0                         # output loop: camera frames never shown, to stay live
+    not_inferred: int = 0                    # output loop: camera frames the model skipped
+    models: List[str] = field(default_factory=list)   # what the model switch offers
+    inferring: Optional[int] = None          # inference thread: the frame it works on, if any
+    infer_s: float = 0.0                     # inference thread: recent seconds per frame (EWMA)
+    on_model: Callable[[Model], None] = _ignore       # the runner: told of every model switch
+
+    def use(self, model: Model) -> None:
+        """Run ``model`` from the next frame on (the inference thread picks it up)."""
+        self.model = model
+        self.on_model(model)
+
+    def snapshot(self) -> dict:
+        r = self.result
+        return {"status": self.status, "model": self.model.name, "task": self.model.task,
+                "alpha": self.model.alpha, "rho": round(self.model.rho, 3), "input_px": self.model.size,
+                "frames": self.frames, "shown": self.shown, "results": self.results,
+                "camera_fps": round(self.camera.rate, 2), "inference_fps": round(self.inference.rate, 2),
+                "inference_ms": round(r.inference_ms, 2) if r else None,
+                "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
+                "dropped": self.dropped, "not_inferred": self.not_inferred,
+                "reconnects": self.reconnects, "paused": self.paused, "models": self.models,
+                "latest": r.to_json() if r else None}
+
+    def hud_extra(self) -> List[str]:
+        lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",
+                 f"latency {self.latency_ms:4.0f} ms  dropped {self.dropped}  not inferred {self.not_inferred}"]
+        if self.status != "running":
+            lines.append(self.status.upper())
+        if self.paused:
+            lines.append("PAUSED")
+        return lines

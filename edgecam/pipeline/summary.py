@@ -1,0 +1,74 @@
+"""What a run adds up to (frames, FPS, inference time, counts per label), and the one place
+both runners report a result: the summary, the first result (READY) and the watchdog."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from edgecam.pipeline.hooks import Hooks
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    seconds: float = 0.0
+    inference_ms_total: float = 0.0
+    inferences: int = 0
+    counts: Dict[str, int] = field(default_factory=dict)
+    model: str = ""
+    interrupted: bool = False
+    first_result_s: Optional[float] = None
+
+    def add(self, result) -> None:
+        self.inferences += 1
+        self.inference_ms_total += result.inference_ms
+        for label in result.labels():
+            self.counts[label] = self.counts.get(label, 0) + 1
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mean_inference_ms(self) -> float:
+        return self.inference_ms_total / self.inferences if self.inferences else 0.0
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
+                "mean_inference_ms": round(self.mean_inference_ms, 2), "counts": self.counts,
+                "model": self.model, "interrupted": self.interrupted}
+
+    def format(self) -> str:
+        top = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        counts = ", ".join(f"{k}: {v}" for k, v in top[:12]) or "nothing found"
+        more = f" (+{len(top) - 12} more labels)" if len(top) > 12 else ""
+        state = " (interrupted)" if self.interrupted else ""
+        return (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
+                f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
+                f"  counts per label: {counts}{more}")
+
+
+class Tally:
+    """Counts results into a :class:`Summary` and tells the supervisor: ``ready`` at the first
+    result, ``alive`` after every one. Called from one thread per run."""
+
+    def __init__(self, model: str, hooks: Hooks):
+        self.summary = Summary(model=model)
+        self.hooks = hooks
+        self.start = time.monotonic()
+
+    def result(self, result) -> None:
+        self.summary.add(result)
+        if self.summary.first_result_s is None:
+            self.summary.first_result_s = time.monotonic() - self.start
+            self.hooks.ready()
+        self.hooks.alive()
+
+    def finish(self, interrupted: bool, model: Optional[str] = None) -> Summary:
+        self.summary.seconds = time.monotonic() - self.start
+        self.summary.interrupted = interrupted
+        if model:
+            self.summary.model = model
+        return self.summary

@@ -1,0 +1,95 @@
+"""Sources: where frames come from, behind one URI (like jetson-inference's videoSource).
+
+  a video file          every frame, in order (``realtime`` paces it at its own rate)   files.py
+  an image / a folder   each image once                                               files.py
+  0, /dev/video0        a USB/V4L2 webcam through OpenCV (width, height, fps, MJPG)   opencv.py
+  rtsp:// http(s)://    a network camera or stream                                    opencv.py
+  csi://0               a Jetson CSI camera (nvarguscamerasrc GStreamer pipeline)     opencv.py
+  '... ! ... ! appsink' any GStreamer pipeline                                        opencv.py
+  picamera2             the Raspberry Pi camera (main + lores streams)                picam.py
+  auto                  picamera2 if a Pi camera is attached, else the first V4L2 device
+
+Every one is a :class:`~edgecam.sources.base.Source`: ``read()`` blocks until the next frame
+and returns None when it has ended (files) or has stopped delivering (cameras: the live
+runner reopens it). Threads live in edgecam/pipeline/."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Optional
+
+from edgecam.config import SourceConfig
+from edgecam.errors import SourceError
+from edgecam.sources.base import Frame, Source
+from edgecam.sources.files import IMAGE_EXTS, ImageSource, VideoFileSource, list_images
+from edgecam.sources.opencv import OpenCVCameraSource, video_devices
+from edgecam.sources.picam import PiCamera2Source, picamera2_attached
+
+__all__ = ["Frame", "Source", "open_source", "source_kind", "VideoFileSource", "ImageSource",
+           "OpenCVCameraSource", "PiCamera2Source"]
+
+FILE_MODE = "edgecam --source video.mp4 --output out.mp4 --display none"
+
+
+def source_kind(uri: str) -> str:
+    """Which kind of source a URI names: auto, picamera2, camera (OpenCV: webcams, streams,
+    GStreamer) or file (a video, an image, a folder or a glob of images)."""
+    uri = str(uri).strip()
+    if uri == "auto":
+        return "auto"
+    if uri == "picamera2" or uri.startswith("picamera2:"):
+        return "picamera2"
+    if uri.isdigit() or uri.startswith("/dev/video") or "://" in uri or "!" in uri:
+        return "camera"
+    return "file"
+
+
+def open_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
+    """The source named by ``cfg.uri``; SourceError (one sentence) when it can't be opened."""
+    uri = str(cfg.uri).strip()
+    kind = source_kind(uri)
+    if kind == "auto":
+        return auto_source(cfg, model_size)
+    if kind == "picamera2":
+        return PiCamera2Source(cfg, model_size)
+    if kind == "camera":
+        return OpenCVCameraSource(uri, cfg)
+    return open_file(uri, cfg.realtime)
+
+
+def open_file(uri: str, realtime: bool = False) -> Source:
+    """A folder of images, one image, a glob of images, or a video file."""
+    path = Path(uri).expanduser()
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise SourceError(f"folder {path} has no images ({', '.join(sorted(IMAGE_EXTS))})")
+        return ImageSource(images, str(path))
+    if path.suffix.lower() in IMAGE_EXTS:
+        if not path.is_file():
+            raise SourceError(f"image file {path} does not exist")
+        return ImageSource([path], str(path))
+    if not path.exists() and any(ch in uri for ch in "*?["):
+        images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
+        if images:
+            return ImageSource(images, uri)
+    return VideoFileSource(path, realtime=realtime)
+
+
+def auto_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
+    """The Pi camera if one is attached, else the first V4L2 device, else a clear error."""
+    ok, why = picamera2_attached()
+    if ok:
+        return PiCamera2Source(cfg, model_size)
+    tried = [why]
+    devices = video_devices()
+    for device in devices:
+        try:
+            return OpenCVCameraSource(device, cfg)
+        except SourceError as exc:
+            tried.append(str(exc))
+    if not devices:
+        tried.append("no /dev/video* device")
+    raise SourceError(f"no camera found ({'; '.join(tried)}): name one with --source "
+                      f"(0, /dev/video0, rtsp://..., http://...), or run on a file: `{FILE_MODE}`")
