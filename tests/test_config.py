@@ -72,3 +72,53 @@ def test_readme_documents_every_config_key():
     readme = (ROOT / "README.md").read_text()
     for key in keys(to_dict(Config())):
         assert f"`{key}`" in readme, f"README's config table lacks {key}"
+
+
+def _shown(value) -> str:
+    """A default as README's table writes it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_readme_table_matches_the_schema():
+    """Each row of README's config table: the key's default and flag as the schema has them."""
+    from edgecam.config import SETTINGS
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`") and "." in cells[0] or cells[0] == "`log_level`":
+            keys = [k.strip(" `") for k in cells[0].split(",")]
+            defaults = [d.strip(" `") for d in cells[1].split(",")]
+            for k, d in zip(keys, defaults if len(defaults) == len(keys) else defaults * len(keys)):
+                rows[k] = (d, cells[2].strip("`"))
+    assert set(rows) == set(SETTINGS), set(rows) ^ set(SETTINGS)
+    for key, s in SETTINGS.items():
+        assert rows[key] == (_shown(s.default), s.flag or ""), key
+
+
+def test_config_yaml_names_each_flag_of_the_schema():
+    """config.yaml's comments give each setting's flag in brackets, [--model], as the schema has it."""
+    import re
+    from edgecam.config import SETTINGS
+    flags, pending, section = {}, [], ""
+    for line in (ROOT / "config.yaml").read_text().splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            pending += re.findall(r"\[(--[a-z-]+)\]", text)
+            continue
+        m = re.match(r"^(\s*)([a-z_]+):(.*)$", line)
+        if not m:
+            continue
+        indent, name, rest = m.groups()
+        if not indent and not rest.strip():
+            section, pending = name + ".", []
+            continue
+        key = (section if indent else "") + name
+        pending += re.findall(r"\[(--[a-z-]+)\]", rest)
+        flags[key], pending = (pending[-1] if pending else None), []
+    assert {k: f for k, f in flags.items()} == {k: s.flag for k, s in SETTINGS.items()}

@@ -144,84 +144,88 @@ class WebView(Sink):
             self._request = name
 
 
-def _handler(view: WebView):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "edgecam"
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    view: WebView             # set per server by _handler()
 
-        def log_message(self, fmt: str, *args) -> None:
-            log.debug("%s %s", self.address_string(), fmt % args)
+    server_version = "edgecam"
+    protocol_version = "HTTP/1.1"
 
-        def _send(self, code: int, ctype: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("%s %s", self.address_string(), fmt % args)
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            try:
-                if path in ("/", "/index.html"):
-                    self._send(200, "text/html; charset=utf-8", PAGE.encode())
-                elif path == "/status":
-                    self._send(200, "application/json", view.status())
-                elif path == "/snapshot.jpg":
-                    seq, jpeg = view.jpeg()
-                    if not jpeg:
-                        self._send(503, "text/plain", b"no frame yet\n")
-                    else:
-                        self._send(200, "image/jpeg", jpeg)
-                elif path == "/stream.mjpg":
-                    self._stream()
+    def _send(self, code: int, ctype: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        try:
+            if path in ("/", "/index.html"):
+                self._send(200, "text/html; charset=utf-8", PAGE.encode())
+            elif path == "/status":
+                self._send(200, "application/json", self.view.status())
+            elif path == "/snapshot.jpg":
+                seq, jpeg = self.view.jpeg()
+                if not jpeg:
+                    self._send(503, "text/plain", b"no frame yet\n")
                 else:
-                    self._send(404, "text/plain", b"not found\n")
-            except (ConnectionError, TimeoutError, OSError):
-                pass   # the viewer went away: nothing else is disturbed
-
-        def do_POST(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path != "/model":
+                    self._send(200, "image/jpeg", jpeg)
+            elif path == "/stream.mjpg":
+                self._stream()
+            else:
                 self._send(404, "text/plain", b"not found\n")
-                return
-            length = min(int(self.headers.get("Content-Length") or 0), 4096)
-            body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-            name = ""
-            if body.lstrip().startswith("{"):
-                try:
-                    name = str(json.loads(body).get("model") or "")
-                except (ValueError, AttributeError):
-                    self._send(400, "application/json", b'{"error": "bad JSON"}')
-                    return
-            elif body:
-                name = (parse_qs(body).get("name") or parse_qs(body).get("model") or [""])[0]
-            view.request_model(name.strip())
-            self._send(202, "application/json", json.dumps({"requested": name or "next"}).encode())
+        except (ConnectionError, TimeoutError, OSError):
+            pass   # the viewer went away: nothing else is disturbed
 
-        def _stream(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
-            view.viewer(+1)
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path != "/model":
+            self._send(404, "text/plain", b"not found\n")
+            return
+        length = min(int(self.headers.get("Content-Length") or 0), 4096)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        name = ""
+        if body.lstrip().startswith("{"):
             try:
-                seen = 0
-                while True:   # the newest frame each time: a slow viewer skips, nobody waits for it
-                    seq, jpeg = view.jpeg()
-                    if jpeg and seq > seen:
-                        seen = seq
-                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                         f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                        self.wfile.flush()
-                    if view.wait_frame(seen) is None:
-                        return
-            finally:
-                view.viewer(-1)
+                name = str(json.loads(body).get("model") or "")
+            except (ValueError, AttributeError):
+                self._send(400, "application/json", b'{"error": "bad JSON"}')
+                return
+        elif body:
+            name = (parse_qs(body).get("name") or parse_qs(body).get("model") or [""])[0]
+        self.view.request_model(name.strip())
+        self._send(202, "application/json", json.dumps({"requested": name or "next"}).encode())
 
-    return Handler
+    def _stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        self.view.viewer(+1)
+        try:
+            seen = 0
+            while True:   # the newest frame each time: a slow viewer skips, nobody waits for it
+                seq, jpeg = self.view.jpeg()
+                if jpeg and seq > seen:
+                    seen = seq
+                    self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                     f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                    self.wfile.flush()
+                if self.view.wait_frame(seen) is None:
+                    return
+        finally:
+            self.view.viewer(-1)
+
+
+def _handler(view: WebView) -> type:
+    """A request handler class bound to ``view``."""
+    return type("Handler", (_Handler,), {"view": view})
 
 
 PAGE = """<!doctype html>

@@ -1,0 +1,146 @@
+"""The package's shape, read from its source (no model mirror needed): no import cycle
+(counting imports inside functions), imports at the top of modules, sinks that never import
+the pipeline, short functions and modules, and a package whose import changes nothing."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Set
+
+PACKAGE = Path(__file__).resolve().parent.parent / "edgecam"
+
+# imports that stay inside a function, and why
+LAZY = {
+    ("edgecam.sources.picam", "picamera2"): "exists on a Raspberry Pi only, and starts libcamera",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def resolve(name: str) -> str:
+    """The edgecam module an import names (``from edgecam.model import catalog`` is the
+    submodule edgecam.model.catalog; ``from edgecam.model import Model`` the package)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def imports(path: Path) -> List[ast.stmt]:
+    return [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def targets(node: ast.stmt) -> List[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    assert node.level == 0, "relative imports: use edgecam.x"
+    return [f"{node.module}.{a.name}" for a in node.names] if node.module else []
+
+
+def graph() -> Dict[str, Set[str]]:
+    edges: Dict[str, Set[str]] = {}
+    for name, path in MODULES.items():
+        found = {resolve(t) for node in imports(path) for t in targets(node) if t.startswith("edgecam")}
+        edges[name] = {m for m in found if m and m != name}
+    return edges
+
+
+def cycles(edges: Dict[str, Set[str]]) -> List[List[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    found: List[List[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_graph_sees_function_level_imports():
+    edges = graph()
+    assert "edgecam.model.loader" in edges["edgecam.model.switch"]
+    assert len(MODULES) > 30
+
+
+def test_no_import_cycle_counting_imports_inside_functions():
+    assert cycles(graph()) == []
+    # and the check finds one when there is one
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_imports_at_module_top():
+    late = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = set()
+        for n in tree.body:   # module level, also inside a top-level try/if
+            top |= {id(x) for x in ast.walk(n)} if isinstance(n, (ast.Try, ast.If)) else {id(n)}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top:
+                for t in targets(node):
+                    if (name, t.split(".")[0]) not in LAZY:
+                        late.append(f"{name}:{node.lineno} {t}")
+    assert late == [], "imports inside functions (add a measured reason to LAZY, or move them up)"
+
+
+def test_sinks_and_sources_never_import_the_runners():
+    edges = graph()
+    for name, deps in edges.items():
+        if name.startswith(("edgecam.sinks", "edgecam.sources", "edgecam.model")):
+            bad = sorted(d for d in deps if d.startswith(("edgecam.pipeline", "edgecam.service", "edgecam.app")))
+            assert bad == [], f"{name} imports {bad}"
+        if name.startswith(("edgecam.sources", "edgecam.model")):
+            assert not [d for d in deps if d.startswith("edgecam.sinks")], name
+
+
+def test_no_long_functions_or_modules():
+    long = []
+    for name, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 450:
+            long.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 60:
+                    long.append(f"{name}.{node.name}: {n} lines")
+    assert long == []
+
+
+def test_importing_edgecam_changes_no_environment():
+    """(OpenCV's own import sets Qt variables: imported first, it is not edgecam's doing.)"""
+    code = ("import os, cv2, numpy, yaml, tqdm; before = dict(os.environ)\n"
+            + "".join(f"import {m}\n" for m in sorted(MODULES) if not m.endswith("__main__"))
+            + "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
