@@ -26,13 +26,18 @@ log = logging.getLogger("edgecam")
 
 # which group of `edgecam --help` a section's flags are listed in
 GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
-          "source": "input and output", "output": "input and output", "overlay": "input and output"}
+          "source": "input and output", "output": "input and output", "overlay": "input and output",
+          "track": "tracking and counting", "filters": "tracking and counting", "rules": "tracking and counting",
+          "motion": "tracking and counting", "clips": "tracking and counting"}
 
 
 def _add_flag(group, s: Setting) -> None:
     if s.flag_value is not None:                      # a switch: --realtime, --no-overlay
         group.add_argument(s.flag, dest=s.key, action="store_const", const=s.flag_value, default=None,
                            help=s.help)
+        return
+    if s.is_list:                                     # repeatable: --line A --line B
+        group.add_argument(s.flag, dest=s.key, action="append", metavar=s.metavar, default=None, help=s.help)
         return
     kind = s.base_type
     group.add_argument(s.flag, dest=s.key, type=None if kind is str else kind, choices=s.choices,

@@ -8,16 +8,18 @@ and the test of README's table all read it from :func:`settings`."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import yaml
 
 from edgecam.errors import ConfigError
+from edgecam.track.rules import parse_line, parse_zone
 
 # what a SIGHUP reload does with a changed key
 HOT = "hot"            # applied at once
@@ -28,12 +30,16 @@ UNUSED = "unused"      # used only when provisioning: nothing to apply
 
 def setting(default: Any, *, flag: Optional[str] = None, help: str = "", metavar: Optional[str] = None,
             choices: Optional[Sequence[str]] = None, range: Optional[Tuple[float, float]] = None,
-            reload: str = RESTART, flag_value: Any = None) -> Any:
+            reload: str = RESTART, flag_value: Any = None,
+            parse: Optional[Callable[[Any], Any]] = None) -> Any:
     """A config field and its schema: ``flag`` is its command-line override (``flag_value``:
-    the value a bare flag sets, for switches), ``choices`` and ``range`` bound its value,
-    ``reload`` says what a SIGHUP does with a change."""
+    the value a bare flag sets, for switches; a list's flag is repeatable), ``choices`` and
+    ``range`` bound its value (each item's, for a list or a mapping), ``reload`` says what a
+    SIGHUP does with a change, ``parse`` checks a list's items (ValueError: one sentence)."""
     meta = {"flag": flag, "help": help, "metavar": metavar, "choices": tuple(choices) if choices else None,
-            "range": range, "reload": reload, "flag_value": flag_value}
+            "range": range, "reload": reload, "flag_value": flag_value, "parse": parse}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -97,6 +103,10 @@ class OutputConfig:
     web: Optional[str] = setting(None, flag="--web", metavar="HOST:PORT",
                                  help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
     snapshot_dir: str = setting(".", reload=HOT, help="where the `s` key saves snapshots")
+    events: Optional[str] = setting(None, flag="--events", metavar="FILE",
+                                    help="write one JSON line per tracking event ('-' for stdout)")
+    clips: Optional[str] = setting(None, flag="--clips", metavar="DIR",
+                                   help="live mode: record a clip around each event into DIR (see clips.*)")
 
 
 @dataclass
@@ -107,6 +117,72 @@ class OverlayConfig:
 
 
 @dataclass
+class TrackConfig:
+    enabled: Optional[bool] = setting(None, flag="--track", flag_value=True,
+                                      help="give each detected object an id that follows it (null: on for "
+                                           "detection models on video and cameras, off for photos)")
+    low: float = setting(0.25, range=(0.0, 1.0),
+                         help="lowest score that may continue a track (ByteTrack's second stage); "
+                              "new tracks need postprocess.threshold")
+    iou: float = setting(0.2, range=(0.0, 1.0),
+                         help="least IoU between a track's predicted box and a detection to match")
+    max_missed: int = setting(15, range=(0, 10000),
+                              help="inferences a track survives without a detection")
+    min_hits: int = setting(2, range=(1, 1000),
+                            help="detections before a track gets its id and is shown")
+    predict: bool = setting(True, reload=HOT,
+                            help="live mode: draw boxes where their motion puts them on frames between results")
+
+
+@dataclass
+class FiltersConfig:
+    allow: List[str] = setting([], flag="--allow", metavar="LABEL", reload=HOT,
+                               help="only these labels (repeatable; empty: all)")
+    deny: List[str] = setting([], reload=HOT, help="never these labels")
+    min_score: Dict[str, float] = setting({}, range=(0.0, 1.0), reload=HOT,
+                                          help="per-label minimum score, e.g. {person: 0.6}")
+    min_area: float = setting(0.0, range=(0.0, 1.0), reload=HOT,
+                              help="smallest box, as a fraction of the frame's area")
+    max_area: float = setting(1.0, range=(0.0, 1.0), reload=HOT,
+                              help="largest box, as a fraction of the frame's area")
+    show_after: int = setting(1, range=(1, 1000),
+                              help="hysteresis: show an object once seen in show_after of the last of_last inferences")
+    of_last: int = setting(1, range=(1, 1000), help="hysteresis window (inferences)")
+
+
+@dataclass
+class RulesConfig:
+    lines: List[str] = setting([], flag="--line", metavar="X1,Y1,X2,Y2[,NAME]", parse=parse_line,
+                               help="a counting line in fractions of the frame (repeatable)")
+    zones: List[dict] = setting([], parse=parse_zone,
+                                help="zones: [{name: door, points: [[x, y], ...]}] in fractions of the frame")
+    anchor: str = setting("bottom", choices=("bottom", "center", "top"),
+                          help="the point of a box that crosses lines and enters zones")
+
+
+@dataclass
+class MotionConfig:
+    gate: bool = setting(False, flag="--motion-gate", flag_value=True,
+                         help="skip inference while nothing moves (tracks coast)")
+    pixel_delta: int = setting(16, range=(1, 255), help="grey-level change that counts a pixel as moved")
+    min_changed: float = setting(0.002, range=(0.0, 1.0),
+                                 help="fraction of moved pixels that counts as motion")
+    max_skip_s: float = setting(10.0, range=(0.0, 86400.0),
+                                help="infer at least this often even when nothing moves (seconds)")
+
+
+@dataclass
+class ClipsConfig:
+    pre_s: float = setting(3.0, range=(0.0, 60.0), help="seconds kept from before the event")
+    post_s: float = setting(3.0, range=(0.0, 600.0), help="seconds recorded after the last event")
+    events: List[str] = setting([], choices=("new", "cross", "enter", "leave", "lost"),
+                            help="event kinds that start a clip (empty: new, cross, enter)")
+    labels: List[str] = setting([], help="only events of these labels (empty: all)")
+    annotated: bool = setting(True, help="record the drawn frames (false: the clean camera frames)")
+    buffer_mb: float = setting(64.0, range=(1.0, 4096.0), help="cap on the pre-roll buffer's memory")
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -114,6 +190,11 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
     log_level: str = setting("info", flag="--log-level", choices=("debug", "info", "warning", "error"),
                              reload=HOT, help="debug, info, warning or error")
     path: Optional[str] = field(default=None, metadata={"internal": True})
@@ -133,10 +214,22 @@ class Setting:
     range: Optional[Tuple[float, float]]
     reload: str
     flag_value: Any
+    parse: Optional[Callable[[Any], Any]] = None
 
     @property
     def base_type(self) -> type:
-        return next((a for a in typing.get_args(self.type) if a is not type(None)), self.type)
+        return _unwrap(self.type)
+
+    @property
+    def is_list(self) -> bool:
+        return typing.get_origin(self.base_type) is list
+
+
+def _unwrap(tp: Any) -> Any:
+    """``int`` for ``Optional[int]``; ``List[str]`` stays itself."""
+    if typing.get_origin(tp) is typing.Union:
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
 
 
 def _settings(cls: type, prefix: str) -> Iterator[Setting]:
@@ -148,9 +241,10 @@ def _settings(cls: type, prefix: str) -> Iterator[Setting]:
             yield from _settings(hints[f.name], f"{prefix}{f.name}.")
             continue
         m = f.metadata
-        yield Setting(prefix + f.name, hints[f.name], f.default, m.get("flag"), m.get("help", ""),
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        yield Setting(prefix + f.name, hints[f.name], default, m.get("flag"), m.get("help", ""),
                       m.get("metavar"), m.get("choices"), m.get("range"), m.get("reload", RESTART),
-                      m.get("flag_value"))
+                      m.get("flag_value"), m.get("parse"))
 
 
 SETTINGS: Dict[str, Setting] = {s.key: s for s in _settings(Config, "")}
@@ -162,15 +256,36 @@ def settings() -> Tuple[Setting, ...]:
 
 
 def _type_name(tp: Any) -> str:
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    base = args[0] if args else tp
+    base = _unwrap(tp)
     name = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[base]
-    return name + (" or null" if args else "")
+    return name + (" or null" if base is not tp else "")
+
+
+def _coerce_many(key: str, tp: Any, value: Any) -> Any:
+    """A list (each item checked by the schema's ``parse``, or as a string) or a mapping of
+    label to number."""
+    s = SETTINGS[key]
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping of label to number, not {value!r:.80}")
+        out = {}
+        for label, v in value.items():
+            out[str(label)] = _coerce(key, float, v)
+        return out
+    if not isinstance(value, list):
+        raise ConfigError(f"config key '{key}' must be a list, not {value!r:.80}")
+    try:
+        items = [s.parse(v) if s.parse else _coerce(key, str, v) for v in value]
+    except ValueError as exc:
+        raise ConfigError(f"config key '{key}': {exc}") from None
+    return items
 
 
 def _coerce(key: str, tp: Any, value: Any) -> Any:
     optional = type(None) in typing.get_args(tp)
-    base = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+    base = _unwrap(tp)
+    if typing.get_origin(base) in (list, dict):
+        return _coerce_many(key, base, value)
     if value is None:
         if optional:
             return None

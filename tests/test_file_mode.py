@@ -32,7 +32,8 @@ def test_every_frame_in_order_with_bottles(bottle_run):
     with_bottle = sum(any(d["label"] == "bottle" for d in rec["detections"]) for rec in records)
     assert with_bottle > 1189 * 0.6  # MEDIA.md: bottles in most frames
     d = next(d for rec in records for d in rec["detections"])
-    assert set(d) == {"label", "score", "box"} and 0.5 <= d["score"] <= 1
+    # tracking is on by default for video: every detection has its object's id
+    assert set(d) == {"label", "score", "box", "id"} and 0.5 <= d["score"] <= 1 and d["id"] >= 1
     x1, y1, x2, y2 = d["box"]
     assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360
 

@@ -37,6 +37,7 @@ class Model:
         self.roles = detection_roles(engine.outputs, engine.ops()) if task == "detect" else {}
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
+        self.floor: Optional[float] = None   # tracking keeps detections down to this score
 
     def _engine(self, threads: int) -> Engine:
         engine = Engine(self.engine.path, threads, self.engine.runtime)
@@ -76,7 +77,8 @@ class Model:
         outputs = self.engine.run(tensor)
         r = Result(index, t, self.name, self.engine.last_ms, self.task, captured=captured)
         if self.task == "detect":
-            r.detections = decode_detections(outputs, self.roles, self.labels, transform, self.threshold)
+            floor = self.threshold if self.floor is None else min(self.floor, self.threshold)
+            r.detections = decode_detections(outputs, self.roles, self.labels, transform, floor)
         else:
             r.classes = top_k(outputs[0], self.labels, self.top_k)
         return r

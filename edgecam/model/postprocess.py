@@ -32,9 +32,13 @@ class Detection:
     label: str
     score: float
     box: tuple  # x1, y1, x2, y2 in frame pixels
+    id: Optional[int] = None   # the tracked object's id (edgecam/track/), when tracking
 
     def to_json(self) -> dict:
-        return {"label": self.label, "score": round(self.score, 4), "box": [round(v, 1) for v in self.box]}
+        d = {"label": self.label, "score": round(self.score, 4), "box": [round(v, 1) for v in self.box]}
+        if self.id is not None:
+            d["id"] = self.id
+        return d
 
 
 def top_k(scores: np.ndarray, labels: Labels, k: int) -> List[Classification]:

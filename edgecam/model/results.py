@@ -21,10 +21,14 @@ class Result:
     detections: List[Detection] = field(default_factory=list)
     classes: List[Classification] = field(default_factory=list)
     captured: float = 0.0          # monotonic capture time of the frame behind it
+    inferred: bool = True          # False: the motion gate skipped the model (tracks coasted)
+    events: List[dict] = field(default_factory=list)   # what tracking and the rules saw happen
 
     def to_json(self) -> dict:
         d = {"frame": self.frame, "t": round(self.t, 4), "model": self.model,
              "inference_ms": round(self.inference_ms, 2)}
+        if not self.inferred:
+            d["inferred"] = False
         if self.task == "detect":
             d["detections"] = [x.to_json() for x in self.detections]
         else:

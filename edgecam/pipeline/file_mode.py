@@ -32,6 +32,7 @@ from edgecam.pipeline.sync import END, StopFlag, Workers, put_until_stopped
 from edgecam.sinks import QUIT, FrameInfo, Sinks
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
+from edgecam.track.stage import TrackStage, tracking_on
 
 
 def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
@@ -39,16 +40,21 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
     """Every frame of ``source`` through ``model`` into ``sinks``, in order, until the source
     ends or ``stop`` is set. ``clock`` times each stage (for `edgecam bench`)."""
     models = interpreters(model, cfg.model.workers or cfg.model.threads, cfg.model.threads)
+    stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
+    for m in models if stage else ():
+        stage.attach(m)
     infer = Inference(models, cv2.INTER_AREA if source.still else cv2.INTER_LINEAR, clock)
     fifo: queue.Queue = queue.Queue(maxsize=2 * len(models) + 2)
     tally = Tally(model.name, hooks)
-    writer = Writer(sinks, model, cfg.overlay.enabled, clock)
+    writer = Writer(sinks, model, cfg.overlay.enabled, clock, stage)
     pool = ThreadPoolExecutor(len(models), thread_name_prefix="edgecam-infer")
     try:
         with Workers(stop) as workers:
             workers.start("edgecam-reader", lambda: read_ahead(source, pool, infer, fifo, stop, clock))
             for frame, future in in_order(fifo, stop, workers):
                 result = future.result()
+                if stage is not None:
+                    result = stage.step(result, model.threshold)
                 tally.result(result)
                 writer.write(frame, result)
                 if any(i.kind == QUIT for i in sinks.intents()):
@@ -57,6 +63,8 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     tally.summary.frames = writer.frames
+    if stage is not None:
+        tally.summary.tracked(stage)
     return tally.finish(interrupted)
 
 
@@ -118,8 +126,8 @@ def in_order(fifo: queue.Queue, stop: StopFlag, workers: Workers) -> Iterator[Tu
 class Writer:
     """The main thread's side: each result to the sinks, each frame drawn and shown/recorded."""
 
-    def __init__(self, sinks: Sinks, model: Model, overlay: bool, clock: StageClock):
-        self.sinks, self.model, self.clock = sinks, model, clock
+    def __init__(self, sinks: Sinks, model: Model, overlay: bool, clock: StageClock, stage=None):
+        self.sinks, self.model, self.clock, self.stage = sinks, model, clock, stage
         self.draw = overlay and sinks.wants_frames
         self.meter = RateMeter()
         self.frames = 0
@@ -134,7 +142,8 @@ class Writer:
         if self.sinks.wants_frames:
             image = frame.image
             if self.draw:
-                image = annotate(image, result, hud(self.model, self.meter.rate))
+                scene = self.stage.scene() if self.stage is not None else ()
+                image = annotate(image, result, hud(self.model, self.meter.rate), scene)
             t2 = clock.now()
             self.sinks.frame(image, FrameInfo(result))
             t3 = clock.now()

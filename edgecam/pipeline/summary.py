@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from edgecam.pipeline.hooks import Hooks
 
@@ -20,6 +20,12 @@ class Summary:
     model: str = ""
     interrupted: bool = False
     first_result_s: Optional[float] = None
+    objects: Optional[Dict[str, int]] = None      # tracked objects per label (tracking on)
+    rules: Dict[str, dict] = field(default_factory=dict)   # counts per line and zone
+
+    def tracked(self, stage) -> None:
+        """Take the objects and the line and zone counts from a tracking stage."""
+        self.objects, self.rules = stage.objects_per_label(), stage.counts()
 
     def add(self, result) -> None:
         self.inferences += 1
@@ -38,16 +44,30 @@ class Summary:
     def to_dict(self) -> dict:
         return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
                 "mean_inference_ms": round(self.mean_inference_ms, 2), "counts": self.counts,
-                "model": self.model, "interrupted": self.interrupted}
+                "model": self.model, "interrupted": self.interrupted,
+                **({"objects": self.objects, "rules": self.rules} if self.objects is not None else {})}
 
     def format(self) -> str:
         top = sorted(self.counts.items(), key=lambda kv: -kv[1])
         counts = ", ".join(f"{k}: {v}" for k, v in top[:12]) or "nothing found"
         more = f" (+{len(top) - 12} more labels)" if len(top) > 12 else ""
         state = " (interrupted)" if self.interrupted else ""
-        return (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
+        text = (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
                 f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
                 f"  counts per label: {counts}{more}")
+        return text + "".join("\n  " + line for line in self.tracking_lines())
+
+    def tracking_lines(self) -> List[str]:
+        if self.objects is None:
+            return []
+        objects = ", ".join(f"{k}: {v}" for k, v in self.objects.items()) or "none"
+        lines = [f"objects per label (tracked): {objects}"]
+        for name, c in self.rules.items():
+            per = ", ".join(f"{k} {' '.join(f'{d} {n}' for d, n in v.items()) if isinstance(v, dict) else v}"
+                            for k, v in c["by_label"].items())
+            head = f"in {c['in']}, out {c['out']}" if "in" in c else f"entered {c['entered']}, inside {c['inside']}"
+            lines.append(f"{name}: {head}" + (f" ({per})" if per else ""))
+        return lines
 
 
 class Tally:

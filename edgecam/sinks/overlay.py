@@ -52,7 +52,7 @@ def draw_detections(frame: np.ndarray, detections: Iterable[Detection]) -> None:
         color = PALETTE[d.class_id % len(PALETTE)]
         x1, y1, x2, y2 = (int(round(v)) for v in d.box)
         cv2.rectangle(frame, (x1, y1), (x2, y2), color, th, cv2.LINE_AA)
-        text = f"{d.label} {d.score * 100:.0f}%"
+        text = f"{d.label}{'' if d.id is None else f' #{d.id}'} {d.score * 100:.0f}%"
         ts, tth = s * 0.8, max(1, round(s * 1.6))
         (tw, tht), base = cv2.getTextSize(text, FONT, ts, tth)
         ty = y1 - 4 if y1 - tht - base - 4 >= 0 else y1 + tht + base + 4
@@ -94,8 +94,25 @@ def hud(model, fps: float, extra: Sequence[str] = ()) -> List[str]:
     return hud_lines(model.name, model.alpha, model.rho, model.size, fps, model.engine.last_ms, [*cost, *extra])
 
 
-def annotate(image: np.ndarray, result, hud_text: Sequence[str]) -> np.ndarray:
-    """``image`` with ``result`` (or only the HUD, for None) drawn on it, in place."""
+def draw_scene(frame: np.ndarray, scene: Sequence) -> None:
+    """Counting lines and zones, each with its caption: (kind, points in pixels, caption)."""
+    s = _scale(frame)
+    th = max(2, round(s * 2))
+    for kind, points, caption in scene:
+        pts = np.array([[round(x), round(y)] for x, y in points], np.int32)
+        cv2.polylines(frame, [pts], kind == "zone", (0, 255, 255), th, cv2.LINE_AA)
+        if kind == "line":   # an arrow head at the second point: the line's direction
+            cv2.arrowedLine(frame, tuple(pts[0]), tuple(pts[1]), (0, 255, 255), th, cv2.LINE_AA, tipLength=0.03)
+        x = int(min(max(pts[:, 0].min(), 0), frame.shape[1] - 1))
+        y = int(min(max(pts[:, 1].min(), 0), frame.shape[0] - 1))
+        _text_block(frame, [caption], x, y, s * 0.7, color=(0, 255, 255))
+
+
+def annotate(image: np.ndarray, result, hud_text: Sequence[str], scene: Sequence = ()) -> np.ndarray:
+    """``image`` with ``result`` (or only the HUD, for None) and the counting lines and
+    zones of ``scene`` drawn on it, in place."""
+    if scene:
+        draw_scene(image, scene)
     if result is None:
         draw_hud(image, hud_text)
         return image

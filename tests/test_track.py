@@ -1,0 +1,188 @@
+"""Tracking, filters, lines and zones on synthetic detections (no model needed): ids stable
+through a missed frame and unique within a frame, a crossing counted once with its direction
+at the right frame, zone enter/leave with time inside, filters and hysteresis."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgecam.config import Config, load_config
+from edgecam.errors import ConfigError
+from edgecam.model.postprocess import Detection
+from edgecam.model.results import Result
+from edgecam.track.filters import DetectionFilter, shown
+from edgecam.track.rules import Line, Rules, Zone
+from edgecam.track.stage import TrackStage
+from edgecam.track.tracker import Tracker, assign
+
+W, H = 640, 360
+
+
+def person(x, y=100, w=60, h=160, score=0.9, cid=0, label="person"):
+    return Detection(cid, label, score, (x, y, x + w, y + h))
+
+
+def result(i, dets, fps=10.0):
+    return Result(i, i / fps, "test", 1.0, "detect", detections=list(dets))
+
+
+def test_assignment_exact_and_greedy():
+    # two tracks, two boxes: greedy takes the single best pair first and loses overall
+    s = np.array([[0.9, 0.8], [0.7, 0.0]])
+    assert sorted(assign(s, 0.1, exact=False)) == [(0, 0)]
+    assert sorted(assign(s, 0.1, exact=True)) == [(0, 1), (1, 0)]
+    assert assign(np.array([[0.05]]), 0.1, exact=False) == []
+
+
+def test_ids_stable_through_a_missed_frame_and_unique():
+    tr = Tracker(min_hits=2, max_missed=3)
+    seen = []
+    for i in range(12):
+        dets = [person(20 + 15 * i), person(500 - 15 * i)]
+        if i == 5:
+            dets = dets[:1]              # the second one is missed once
+        up = tr.update(dets, i / 10, 0.5)
+        ids = [t.id for t, _ in up.matched if t.id is not None]
+        assert len(ids) == len(set(ids))
+        seen.append(sorted(ids))
+    assert seen[0] == [1, 2]             # the first inference confirms at once
+    assert all(s == [1, 2] for i, s in enumerate(seen) if i != 5) and seen[5] == [1]
+
+
+def test_crossing_paths_keep_their_ids():
+    """Two people walk past each other: the motion model keeps each on its own id."""
+    tr = Tracker(min_hits=1)
+    path = {}
+    for i in range(20):
+        dets = [person(40 + 25 * i, y=100), person(520 - 25 * i, y=120)]
+        for t, d in tr.update(dets, i / 10, 0.5).matched:
+            path.setdefault(t.id, []).append(d.box[0])
+    assert len(path) == 2
+    for xs in path.values():             # each id moves one way only
+        steps = np.sign(np.diff(xs))
+        assert abs(steps.sum()) == len(steps)
+
+
+def test_new_track_needs_min_hits_and_is_lost_after_max_missed():
+    tr = Tracker(min_hits=3, max_missed=2)
+    tr.update([], 0.0, 0.5)
+    for i in range(2):
+        up = tr.update([person(100 + 5 * i)], (i + 1) / 10, 0.5)
+        assert all(t.id is None for t, _ in up.matched)
+    up = tr.update([person(110)], 0.3, 0.5)
+    assert [t.id for t, _ in up.matched] == [1]
+    lost = [tr.update([], 0.4 + i / 10, 0.5).lost for i in range(3)]
+    assert lost[0] == [] and lost[1] == [] and [t.id for t in lost[2]] == [1]
+
+
+def test_low_score_continues_a_track_but_never_starts_one():
+    tr = Tracker(min_hits=1)
+    tr.update([person(100)], 0.0, 0.5)
+    up = tr.update([person(105, score=0.3), person(400, score=0.3)], 0.1, 0.5)
+    assert [(t.id, d.score) for t, d in up.matched] == [(1, 0.3)]
+    assert len(tr.tracks) == 1
+
+
+def test_a_duplicate_box_of_the_same_object_starts_no_track():
+    tr = Tracker(min_hits=1)
+    tr.update([person(100)], 0.0, 0.5)
+    up = tr.update([person(102), person(110, y=110, w=45, h=120, score=0.6)], 0.1, 0.5)
+    assert len(up.matched) == 1 and len(tr.tracks) == 1
+
+
+def test_line_crossing_counted_once_with_direction():
+    line = Line.parse("0.45,0,0.45,1,door", 0)
+    rules = Rules([line], [], (W, H))
+    events = []
+    # left to right, jittering on the line on the way, then back right to left
+    xs = [100, 200, 280, 290, 287, 293, 289, 320, 400, 500, 400, 250, 100]
+    for i, x in enumerate(xs):
+        for e in rules.update(7, "person", (x, 300), i / 10):
+            events.append((i, e["direction"]))
+    assert events == [(7, "in"), (11, "out")]
+    assert line.counts == {"person": {"in": 1, "out": 1}}
+
+
+def test_going_around_the_end_of_a_line_is_no_crossing():
+    rules = Rules([Line.parse("0.45,0,0.45,0.5", 0)], [], (W, H))
+    events = [e for i, x in enumerate([100, 200, 400, 500]) for e in rules.update(1, "person", (x, 300), i)]
+    assert events == []
+
+
+def test_horizontal_line_counts_upward_motion_as_in():
+    rules = Rules([Line.parse("0,0.5,1,0.5", 0)], [], (W, H))
+    events = [e["direction"] for i, y in enumerate([300, 250, 100, 50, 300])
+              for e in rules.update(1, "car", (320, y), i)]
+    assert events == ["in", "out"]
+
+
+def test_zone_enter_and_leave_with_time_inside():
+    zone = Zone.parse({"name": "desk", "points": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}, 0)
+    rules = Rules([], [zone], (W, H))
+    got = []
+    for i, x in enumerate([100, 250, 400, 500, 600, 300]):
+        got += [(i, e["event"], e.get("seconds")) for e in rules.update(3, "person", (x, 200), i * 0.5)]
+    assert got == [(2, "enter", None), (5, "leave", 1.5)]
+    assert zone.entered == {"person": 1}
+    rules.update(4, "person", (500, 200), 4.0)
+    assert [e["event"] for e in rules.forget(4, 5.0)] == ["leave"]
+
+
+def test_filters():
+    f = DetectionFilter(allow=["person", "car"], deny=["car"], min_score={"person": 0.6},
+                        min_area=0.01, max_area=0.5, size=(W, H))
+    dets = [person(0, score=0.7), person(0, score=0.55), person(0, cid=2, label="car"),
+            person(0, cid=15, label="cat"), person(0, w=10, h=10), person(0, w=600, h=350)]
+    assert f(dets) == [dets[0]]
+    assert not DetectionFilter().active
+
+
+def test_hysteresis_n_of_m():
+    assert shown([True, False, True], 2) and not shown([True, False, False], 2)
+
+
+def test_stage_shows_after_n_of_m_and_reports_events():
+    cfg = load_config(None, {"filters": {"show_after": 2, "of_last": 3},
+                             "rules": {"lines": ["0.5,0,0.5,1,mid"]}, "track": {"min_hits": 1}})
+    stage = TrackStage(cfg, (W, H))
+    events, shown_at = [], []
+    for i in range(12):
+        r = stage.step(result(i, [person(100 + 40 * i)]), 0.5)
+        events += [(e["event"], e["frame"]) for e in r.events]
+        if r.detections:
+            shown_at.append(i)
+    assert shown_at[0] == 1                       # seen twice in the last three
+    assert ("new", 1) in events
+    cross = [f for e, f in events if e == "cross"]
+    assert len(cross) == 1                        # bottom-centre x = 130 + 40 i passes 320 at i = 5
+    assert cross == [5]
+    for i in range(12, 40):
+        events += [(e["event"], e["frame"]) for e in stage.step(result(i, []), 0.5).events]
+    assert events[-1][0] == "lost"
+    assert stage.objects_per_label() == {"person": 1}
+    assert stage.counts()["mid"]["in"] == 1
+
+
+def test_coasting_frames_move_the_boxes():
+    cfg = load_config(None, {"track": {"min_hits": 1}})
+    stage = TrackStage(cfg, (W, H))
+    for i in range(5):
+        stage.step(result(i, [person(100 + 20 * i)]), 0.5)
+    coasted = stage.step(Result(5, 0.5, "t", 0.0, "detect", inferred=False), 0.5)
+    assert coasted.to_json()["inferred"] is False
+    (d,) = coasted.detections
+    assert d.id == 1 and d.box[0] == pytest.approx(200, abs=4)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"rules": {"lines": ["0.5,0,0.5"]}}, "a line is X1,Y1,X2,Y2"),
+    ({"rules": {"lines": ["0.5,0,1.5,1"]}}, "between 0 and 1"),
+    ({"rules": {"lines": "0.5,0,0.5,1"}}, "must be a list"),
+    ({"rules": {"zones": [{"name": "a", "points": [[0, 0], [1, 1]]}]}}, "3 to 64"),
+    ({"filters": {"min_score": {"person": 2}}}, "between 0.0 and 1.0"),
+    ({"clips": {"events": ["explode"]}}, "must be one of"),
+])
+def test_bad_rules_are_one_sentence(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
