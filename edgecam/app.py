@@ -15,8 +15,18 @@ from edgecam.service.reload import Reloader
 from edgecam.service.systemd import journal_log_levels, notifier_from_env
 from edgecam.sinks import open_sinks
 from edgecam.sources import open_source
+from edgecam.track.stage import tracking_on
 
 log = logging.getLogger("edgecam")
+
+
+def warn_untracked(cfg: Config, task: str, still: bool) -> None:
+    """Events, lines, zones and clips need tracking: say so once when it is off."""
+    wanted = [name for name, on in (("--events", cfg.output.events), ("lines", cfg.rules.lines),
+                                    ("zones", cfg.rules.zones), ("clips", cfg.output.clips)) if on]
+    if wanted and not tracking_on(cfg, task, still):
+        why = "the model is a classifier" if task != "detect" else "tracking is off (track.enabled)"
+        log.warning("%s need tracking, but %s: nothing will be counted", ", ".join(wanted), why)
 
 
 def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = None) -> int:
@@ -34,6 +44,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
         stop.restore()
         raise
     hooks.model_loaded(model.name)
+    warn_untracked(cfg, model.task, source.still)
     sinks = None
     try:
         sinks = open_sinks(cfg, source)
@@ -50,5 +61,6 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
         source.close()
         stop.restore()
     # JSON lines on stdout stay pure JSON: the summary goes to stderr then
-    print(summary.format(), file=sys.stderr if cfg.output.json == "-" else sys.stdout, flush=True)
+    stdout_taken = "-" in (cfg.output.json, cfg.output.events)
+    print(summary.format(), file=sys.stderr if stdout_taken else sys.stdout, flush=True)
     return 130 if stop.signal == signal.SIGINT else 0

@@ -38,6 +38,7 @@ from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, Fr
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
+from edgecam.track.stage import TrackStage, tracking_on
 
 log = logging.getLogger("edgecam.pipeline")
 
@@ -59,13 +60,16 @@ class LiveRun:
                  hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload):
         self.cfg, self.source, self.stop, self.sinks = cfg, source, stop, sinks
         self.hooks, self.switcher, self.on_reload = hooks, switcher, on_reload
+        self.stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
         self.state = LiveState(model=model, overlay=cfg.overlay.enabled,
                                models=switcher.options(model.task) if switcher else [],
-                               on_model=lambda m: hooks.model_loaded(m.name))
+                               on_model=self.model_switched, tracking=self.stage)
+        if self.stage is not None:
+            self.stage.attach(model)
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
         self.reconnector = Reconnector(source, cfg.source.reconnect_max_s, hooks, stop)
-        self.display = Display(sinks, self.state)
+        self.display = Display(sinks, self.state, self.stage if cfg.track.predict else None)
         self.last_status = 0.0
 
     def run(self) -> Summary:
@@ -85,7 +89,14 @@ class LiveRun:
                     break
             interrupted = self.stop.signal is not None
         self.tally.summary.frames = self.state.shown if self.sinks.wants_frames else self.state.frames
+        if self.stage is not None:
+            self.tally.summary.tracked(self.stage)
         return self.tally.finish(interrupted, self.state.model.name)
+
+    def model_switched(self, model: Model) -> None:
+        if self.stage is not None:
+            self.stage.attach(model)
+        self.hooks.model_loaded(model.name)
 
     # -- the capture thread ------------------------------------------------------------------
     def capture(self) -> None:
@@ -126,6 +137,8 @@ class LiveRun:
             state.inferring = frame.index
             t0 = time.monotonic()
             result = infer_frame(state.model, frame)
+            if self.stage is not None and result.task == "detect":
+                result = self.stage.step(result, state.model.threshold)
             state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
                 time.monotonic() - t0
             state.result = result
@@ -192,8 +205,8 @@ def rescale(result: Result, small_shape, full_shape) -> Result:
 class Display:
     """The output loop's drawing: each camera frame drawn once, with the freshest result."""
 
-    def __init__(self, sinks: Sinks, state: LiveState):
-        self.sinks, self.state = sinks, state
+    def __init__(self, sinks: Sinks, state: LiveState, stage: Optional[TrackStage] = None):
+        self.sinks, self.state, self.stage = sinks, state, stage
         self.last: Optional[Frame] = None          # the frame on screen
         self.image = None                          # ... as drawn
         self.drawn: Optional[Result] = None        # ... with this result
@@ -267,5 +280,13 @@ class Display:
         s.result_age_ms = (time.monotonic() - r.captured) * 1000 if r else 0.0
         image = frame.image
         if s.overlay:
-            image = annotate(image.copy(), r, hud(s.model, s.camera.rate, s.hud_extra()))
+            scene = s.tracking.scene() if s.tracking is not None else ()
+            image = annotate(image.copy(), self.moved(r, frame), hud(s.model, s.camera.rate, s.hud_extra()), scene)
         return image, FrameInfo(r, s.snapshot)
+
+    def moved(self, r: Optional[Result], frame: Frame) -> Optional[Result]:
+        """``r`` drawn on a later camera frame: its tracked boxes where their motion puts
+        them at that frame's capture (track.predict), not where they were."""
+        if self.stage is None or r is None or r.task != "detect" or r.frame == frame.index:
+            return r
+        return replace(r, detections=self.stage.predicted(frame.t))

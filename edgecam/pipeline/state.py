@@ -4,7 +4,7 @@ reload read of it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 from edgecam.model import Model, Result
 from edgecam.pipeline.meter import RateMeter
@@ -37,6 +37,7 @@ class LiveState:
     inferring: Optional[int] = None          # inference thread: the frame it works on, if any
     infer_s: float = 0.0                     # inference thread: recent seconds per frame (EWMA)
     on_model: Callable[[Model], None] = _ignore       # the runner: told of every model switch
+    tracking: Optional[Any] = None           # the tracking stage (edgecam/track/), when on
 
     def use(self, model: Model) -> None:
         """Run ``model`` from the next frame on (the inference thread picks it up)."""
@@ -53,7 +54,8 @@ class LiveState:
                 "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
                 "dropped": self.dropped, "not_inferred": self.not_inferred,
                 "reconnects": self.reconnects, "paused": self.paused, "models": self.models,
-                "latest": r.to_json() if r else None}
+                "latest": r.to_json() if r else None,
+                **({"tracking": self.tracking.status()} if self.tracking is not None else {})}
 
     def hud_extra(self) -> List[str]:
         lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",

@@ -7,6 +7,8 @@ videoOutput and picamera2's outputs/).
   window.py    the window / kiosk (keys become intents)
   web.py       the browser view (MJPEG, status, model switch)
   progress.py  file mode's progress bar on a terminal
+  events.py    tracking events as JSON lines
+  clips.py     live mode: a clip around each event, with pre-roll from a ring buffer
 
 Sinks never import the pipeline: the runners call them. :func:`open_sinks` opens the ones a
 config asks for, all or none, once per run; the app closes them once."""
@@ -20,14 +22,15 @@ from typing import List
 from edgecam.config import Config
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
-from edgecam.sinks.files import JsonLinesSink, VideoSink, open_outputs, save_snapshot
+from edgecam.sinks.events import EventsSink
+from edgecam.sinks.files import JsonLinesSink, VideoSink, check_writable, open_outputs, save_snapshot
 from edgecam.sinks.progress import ProgressBar
 from edgecam.sinks.web import WebView
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "NEXT_MODEL",
            "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "JsonLinesSink", "Window",
-           "WebView", "ProgressBar"]
+           "WebView", "ProgressBar", "EventsSink"]
 
 log = logging.getLogger("edgecam")
 
@@ -38,7 +41,11 @@ def open_sinks(cfg: Config, source) -> Sinks:
     opened: List[Sink] = []
     try:
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
+        if cfg.output.events and cfg.output.events != "-":
+            check_writable(Path(cfg.output.events), "events")
         opened += open_outputs(cfg.output.video, cfg.output.json, fps, source.size)
+        if cfg.output.events:
+            opened.append(EventsSink(cfg.output.events))
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:
