@@ -172,7 +172,8 @@ def test_coasting_frames_move_the_boxes():
     coasted = stage.step(Result(5, 0.5, "t", 0.0, "detect", inferred=False), 0.5)
     assert coasted.to_json()["inferred"] is False
     (d,) = coasted.detections
-    assert d.id == 1 and d.box[0] == pytest.approx(200, abs=4)
+    # last seen at x = 180, moving 200 px/s: drawn ahead of it (by half its rate: GAIN)
+    assert d.id == 1 and 185 <= d.box[0] <= 200
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -145,7 +145,7 @@ class Writer:
                 scene = self.stage.scene() if self.stage is not None else ()
                 image = annotate(image, result, hud(self.model, self.meter.rate), scene)
             t2 = clock.now()
-            self.sinks.frame(image, FrameInfo(result))
+            self.sinks.frame(image, FrameInfo(result, frame=frame))
             t3 = clock.now()
         clock.add("overlay", t2 - t1)                     # the drawing
         clock.add("output", (t1 - t0) + (t3 - t2))        # the JSON line, the video frame, the window

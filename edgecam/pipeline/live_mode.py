@@ -278,11 +278,11 @@ class Display:
         s = self.state
         r = self.drawn = s.result
         s.result_age_ms = (time.monotonic() - r.captured) * 1000 if r else 0.0
-        image = frame.image
+        image, drawn = frame.image, self.moved(r, frame)
         if s.overlay:
             scene = s.tracking.scene() if s.tracking is not None else ()
-            image = annotate(image.copy(), self.moved(r, frame), hud(s.model, s.camera.rate, s.hud_extra()), scene)
-        return image, FrameInfo(r, s.snapshot)
+            image = annotate(image.copy(), drawn, hud(s.model, s.camera.rate, s.hud_extra()), scene)
+        return image, FrameInfo(drawn, s.snapshot, frame)
 
     def moved(self, r: Optional[Result], frame: Frame) -> Optional[Result]:
         """``r`` drawn on a later camera frame: its tracked boxes where their motion puts

@@ -44,11 +44,14 @@ def _no_status() -> dict:
 
 @dataclass
 class FrameInfo:
-    """What comes with a drawn frame: the result drawn on it, and the live status (a callable,
-    so that only a sink that needs it, the browser view, pays for building it)."""
+    """What comes with a drawn frame: the result drawn on it (its boxes where they were drawn:
+    moved with their tracks between results), the live status (a callable, so that only a
+    sink that needs it, the browser view, pays for building it), and the source's frame
+    (its clean picture, its capture time)."""
 
     result: Any = None
     status: Callable[[], dict] = _no_status
+    frame: Any = None
 
 
 class Sink:

@@ -99,4 +99,4 @@ class TrackStage:
 
 
 def _copy(m: Motion) -> Motion:
-    return Motion(m.state.copy(), m.t, m.rate.copy())
+    return Motion(m.last.copy(), m.t, m.rate.copy())
