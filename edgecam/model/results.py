@@ -35,6 +35,11 @@ class Result:
             d["classes"] = [x.to_json() for x in self.classes]
         return d
 
+    @classmethod
+    def skipped(cls, frame, model: str, task: str) -> "Result":
+        """A frame the motion gate kept from the model (the tracks coast over it)."""
+        return cls(frame.index, frame.t, model, 0.0, task, captured=frame.captured, inferred=False)
+
     def labels(self) -> List[str]:
         if self.task == "detect":
             return [d.label for d in self.detections]

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import queue
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import cv2
 
 from edgecam.config import Config
-from edgecam.model import Model
+from edgecam.model import Model, Result
 from edgecam.pipeline.clock import NO_CLOCK, StageClock
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.meter import RateMeter
@@ -32,6 +32,7 @@ from edgecam.pipeline.sync import END, StopFlag, Workers, put_until_stopped
 from edgecam.sinks import QUIT, FrameInfo, Sinks
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
+from edgecam.track.motion import MotionGate, gate_for
 from edgecam.track.stage import TrackStage, tracking_on
 
 
@@ -50,7 +51,8 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
     pool = ThreadPoolExecutor(len(models), thread_name_prefix="edgecam-infer")
     try:
         with Workers(stop) as workers:
-            workers.start("edgecam-reader", lambda: read_ahead(source, pool, infer, fifo, stop, clock))
+            gate = gate_for(cfg)
+            workers.start("edgecam-reader", lambda: read_ahead(source, pool, infer, fifo, stop, clock, gate))
             for frame, future in in_order(fifo, stop, workers):
                 result = future.result()
                 if stage is not None:
@@ -83,6 +85,13 @@ class Inference:
             self.free.put(m)
         self.interpolation = interpolation
         self.clock = clock
+        self.name, self.task = models[0].name, models[0].task
+
+    def skip(self, frame: Frame) -> Future:
+        """A frame the model does not see: its result, already done."""
+        done: Future = Future()
+        done.set_result(Result.skipped(frame, self.name, self.task))
+        return done
 
     def __call__(self, frame: Frame):
         m = self.free.get()
@@ -96,8 +105,9 @@ class Inference:
 
 
 def read_ahead(source: Source, pool: ThreadPoolExecutor, infer: Inference, fifo: queue.Queue,
-               stop: StopFlag, clock: StageClock) -> None:
-    """The reader thread: decode, submit, queue the future in frame order; END at the end."""
+               stop: StopFlag, clock: StageClock, gate: Optional[MotionGate] = None) -> None:
+    """The reader thread: decode, submit (unless the motion gate says nothing moved), queue
+    the future in frame order; END at the end."""
     try:
         while not stop.is_set():
             t0 = clock.now()
@@ -105,7 +115,8 @@ def read_ahead(source: Source, pool: ThreadPoolExecutor, infer: Inference, fifo:
             if frame is None:
                 break
             clock.add("decode", clock.now() - t0)
-            if not put_until_stopped(fifo, (frame, pool.submit(infer, frame)), stop):
+            future = pool.submit(infer, frame) if gate is None or gate.infer(frame) else infer.skip(frame)
+            if not put_until_stopped(fifo, (frame, future), stop):
                 break
     finally:
         put_until_stopped(fifo, END, stop)

@@ -38,6 +38,7 @@ from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, Fr
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
+from edgecam.track.motion import gate_for
 from edgecam.track.stage import TrackStage, tracking_on
 
 log = logging.getLogger("edgecam.pipeline")
@@ -69,6 +70,7 @@ class LiveRun:
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
         self.reconnector = Reconnector(source, cfg.source.reconnect_max_s, hooks, stop)
+        self.gate = gate_for(cfg)
         self.display = Display(sinks, self.state, self.stage if cfg.track.predict else None)
         self.last_status = 0.0
 
@@ -134,21 +136,29 @@ class LiveRun:
                 return
             if frame is None or state.paused:
                 continue
+            if self.gate is not None and not self.gate.infer(frame):
+                self.publish(Result.skipped(frame, state.model.name, state.model.task))
+                continue
             state.inferring = frame.index
             t0 = time.monotonic()
             result = infer_frame(state.model, frame)
-            if self.stage is not None and result.task == "detect":
-                result = self.stage.step(result, state.model.threshold)
             state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
                 time.monotonic() - t0
+            result = self.publish(result)
             state.result = result
             state.results += 1
             state.inference.tick()
-            self.tally.result(result)
-            self.sinks.result(result)
             state.inferring = None
             if self.sinks.wants_frames:
                 self.to_show.wake()   # draw it now, not one camera frame later
+
+    def publish(self, result: Result) -> Result:
+        """A result (or a frame the motion gate skipped) through tracking, to the sinks."""
+        if self.stage is not None and result.task == "detect":
+            result = self.stage.step(result, self.state.model.threshold)
+        self.tally.result(result)
+        self.sinks.result(result)
+        return result
 
     # -- the output loop's other duties --------------------------------------------------------
     def reload_if_asked(self) -> None:

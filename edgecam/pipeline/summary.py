@@ -20,6 +20,7 @@ class Summary:
     model: str = ""
     interrupted: bool = False
     first_result_s: Optional[float] = None
+    skipped: int = 0                              # frames the motion gate kept from the model
     objects: Optional[Dict[str, int]] = None      # tracked objects per label (tracking on)
     rules: Dict[str, dict] = field(default_factory=dict)   # counts per line and zone
 
@@ -28,6 +29,9 @@ class Summary:
         self.objects, self.rules = stage.objects_per_label(), stage.counts()
 
     def add(self, result) -> None:
+        if not result.inferred:
+            self.skipped += 1
+            return
         self.inferences += 1
         self.inference_ms_total += result.inference_ms
         for label in result.labels():
@@ -44,7 +48,8 @@ class Summary:
     def to_dict(self) -> dict:
         return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
                 "mean_inference_ms": round(self.mean_inference_ms, 2), "counts": self.counts,
-                "model": self.model, "interrupted": self.interrupted,
+                "model": self.model, "interrupted": self.interrupted, "inferences": self.inferences,
+                "not_inferred": self.skipped,
                 **({"objects": self.objects, "rules": self.rules} if self.objects is not None else {})}
 
     def format(self) -> str:
@@ -55,6 +60,8 @@ class Summary:
         text = (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
                 f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
                 f"  counts per label: {counts}{more}")
+        if self.skipped:
+            text += f"\n  motion gate: {self.inferences} frames inferred, {self.skipped} not (nothing moved)"
         return text + "".join("\n  " + line for line in self.tracking_lines())
 
     def tracking_lines(self) -> List[str]:
