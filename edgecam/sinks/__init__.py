@@ -22,6 +22,7 @@ from typing import List
 from edgecam.config import Config
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
+from edgecam.sinks.clips import ClipSink
 from edgecam.sinks.events import EventsSink
 from edgecam.sinks.files import JsonLinesSink, VideoSink, check_writable, open_outputs, save_snapshot
 from edgecam.sinks.progress import ProgressBar
@@ -30,7 +31,7 @@ from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "NEXT_MODEL",
            "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "JsonLinesSink", "Window",
-           "WebView", "ProgressBar", "EventsSink"]
+           "WebView", "ProgressBar", "EventsSink", "ClipSink"]
 
 log = logging.getLogger("edgecam")
 
@@ -46,6 +47,10 @@ def open_sinks(cfg: Config, source) -> Sinks:
         opened += open_outputs(cfg.output.video, cfg.output.json, fps, source.size)
         if cfg.output.events:
             opened.append(EventsSink(cfg.output.events))
+        if cfg.output.clips and source.live:
+            opened.append(ClipSink(cfg.output.clips, cfg.clips, fps, source.size))
+        elif cfg.output.clips:
+            log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime)")
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:

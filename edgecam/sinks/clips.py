@@ -1,0 +1,171 @@
+"""Clips around events (live mode): every frame shown goes into a ring buffer of the last
+``clips.pre_s`` seconds, kept as JPEG (a 720p frame is ~2.7 MB raw, ~0.1 MB as JPEG: see
+README for the measured figures); an event of a chosen kind starts a clip with that
+pre-roll, and it records until ``clips.post_s`` after the last event, so overlapping events
+extend one clip. Each clip is a video (the same cut-safe writer as --output) and a JSON
+sidecar naming its events, written when it closes (also on SIGTERM). A write that fails
+(a full disk) ends the clip with one warning; the service keeps running and the next event
+tries again."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+from threading import Lock
+from typing import Deque, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from edgecam.errors import OutputError
+from edgecam.sinks.base import FrameInfo, Sink
+from edgecam.sinks.files import VideoSink
+
+log = logging.getLogger("edgecam.sinks")
+
+DEFAULT_KINDS = ("new", "cross", "enter")
+QUALITY = 85
+
+
+class Ring:
+    """The last ``seconds`` of frames as JPEG, at most ``max_bytes`` of them."""
+
+    def __init__(self, seconds: float, max_bytes: int):
+        self.seconds, self.max_bytes = seconds, max_bytes
+        self.items: Deque[Tuple[float, bytes]] = deque()
+        self.bytes = 0
+
+    def add(self, t: float, jpeg: bytes) -> None:
+        self.items.append((t, jpeg))
+        self.bytes += len(jpeg)
+        while self.items and (t - self.items[0][0] > self.seconds or self.bytes > self.max_bytes):
+            self.bytes -= len(self.items.popleft()[1])
+
+    def take(self) -> List[Tuple[float, bytes]]:
+        items, self.items, self.bytes = list(self.items), deque(), 0
+        return items
+
+
+class Clip:
+    def __init__(self, path: Path, fps: float, size: Tuple[int, int]):
+        self.path, self.video = path, VideoSink(str(path), fps, size)
+        self.events: List[dict] = []
+        self.until = 0.0
+        self.first_t: Optional[float] = None
+        self.last_t = 0.0
+
+    def write(self, t: float, image: np.ndarray) -> None:
+        self.video.write(image)
+        self.first_t = t if self.first_t is None else self.first_t
+        self.last_t = t
+
+    def close(self) -> None:
+        try:
+            self.video.close()
+        finally:
+            side = {"clip": self.path.name, "start_t": self.first_t, "end_t": self.last_t,
+                    "seconds": round(self.last_t - (self.first_t or self.last_t), 3),
+                    "frames": self.video.frames, "events": self.events}
+            tmp = self.path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(side, indent=1))
+            os.replace(tmp, self.path.with_suffix(".json"))
+
+
+class ClipSink(Sink):
+    def __init__(self, folder: str, clips, fps: float, size: Tuple[int, int]):
+        self.folder = Path(folder)
+        if not self.folder.is_dir() or not os.access(self.folder, os.W_OK):
+            raise OutputError(f"cannot write clips to {folder}: not a writable folder")
+        self.pre_s, self.post_s, self.annotated = clips.pre_s, clips.post_s, clips.annotated
+        self.kinds = set(clips.events or DEFAULT_KINDS)
+        self.labels = set(clips.labels)
+        self.fps, self.size = fps, size
+        self.ring = Ring(clips.pre_s, int(clips.buffer_mb * 1e6))
+        self.pending: List[dict] = []
+        self.lock = Lock()
+        self.clip: Optional[Clip] = None
+        self.failing = False
+        self.written: List[Path] = []
+
+    def result(self, result) -> None:                 # the inference thread
+        wanted = [e for e in result.events
+                  if e["event"] in self.kinds and (not self.labels or e["label"] in self.labels)]
+        if wanted:
+            with self.lock:
+                self.pending += wanted
+
+    def frame(self, image: np.ndarray, info: FrameInfo) -> None:     # the output loop
+        source = info.frame
+        t = source.t if source is not None else time.monotonic()
+        picture = image if self.annotated or source is None else source.image
+        with self.lock:
+            events, self.pending = self.pending, []
+        if events:
+            self.start(events, t)
+        if self.clip is None:
+            self.ring.add(t, self.jpeg(picture, source))
+            return
+        self.record(t, picture)
+        if self.clip is not None and t > self.clip.until:
+            self.finish()
+
+    def jpeg(self, picture: np.ndarray, source) -> bytes:
+        if not self.annotated and source is not None and source.packet is not None:
+            return bytes(source.packet)                # the camera's own JPEG: no encoding at all
+        ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+        return buf.tobytes() if ok else b""
+
+    def start(self, events: List[dict], t: float) -> None:
+        if self.clip is None:
+            name = time.strftime("clip-%Y%m%d-%H%M%S") + f"-{events[0]['event']}-{events[0]['id']}.mp4"
+            try:
+                self.clip = Clip(self.folder / name, self.fps, self.size)
+            except Exception as exc:
+                return self.fail(exc, name)
+            for ring_t, jpeg in self.ring.take():
+                image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+                if image is not None and not self.record(ring_t, image):
+                    return
+        self.clip.events += events
+        self.clip.until = max(self.clip.until, max(e["t"] for e in events) + self.post_s)
+
+    def record(self, t: float, image: np.ndarray) -> bool:
+        try:
+            self.clip.write(t, image)
+            return True
+        except Exception as exc:
+            self.fail(exc, self.clip.path.name)
+            return False
+
+    def fail(self, exc: Exception, name: str) -> None:
+        if not self.failing:
+            log.warning("clip %s ended: %s (the next event tries again)", name, exc)
+        self.failing = True
+        clip, self.clip = self.clip, None
+        if clip is not None:
+            try:
+                clip.close()
+            except Exception:
+                pass
+
+    def finish(self) -> None:
+        clip, self.clip = self.clip, None
+        try:
+            clip.close()
+        except Exception as exc:
+            return self.fail(exc, clip.path.name)
+        self.failing = False
+        self.written.append(clip.path)
+        log.info("clip %s: %d frames, %d events", clip.path.name, clip.video.frames, len(clip.events))
+
+    def status(self) -> dict:
+        return {"recording": self.clip.path.name if self.clip else None, "clips": len(self.written),
+                "buffer_mb": round(self.ring.bytes / 1e6, 2), "buffer_frames": len(self.ring.items)}
+
+    def close(self) -> None:
+        if self.clip is not None:
+            self.finish()

@@ -1,0 +1,55 @@
+"""Clips with pre-roll in live mode (the person footage played as a camera with --realtime):
+a clip runs from pre_s before the event to post_s after it, plays after SIGTERM, and its JSON
+sidecar names its events."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ffprobe
+
+CLIP = "one-by-one-person-detection.mp4"   # the first person crosses x = 0.45 at t = 6.4 s (frame 64)
+
+
+def live_run(models_dir, media, tmp_path, settings: str, until, limit_s: float = 90):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(settings)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "edgecam", "--config", str(cfg), "--model", "v1_ssd",
+                          "--model-dir", str(models_dir), "--source", str(media / CLIP), "--realtime",
+                          "--display", "none", "--clips", str(clips), "--line", "0.45,0,0.45,1,door"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and not until(clips):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    return clips, out, err
+
+
+def test_clip_is_pre_plus_event_plus_post(models_dir, media, tmp_path):
+    clips, _, err = live_run(models_dir, media, tmp_path, "clips:\n  pre_s: 1.0\n  post_s: 1.5\n  events: [cross]\n",
+                             until=lambda d: any(d.glob("*.json")))
+    (side,) = [json.loads(p.read_text()) for p in clips.glob("*.json")]
+    assert [(e["event"], e["direction"], e["frame"]) for e in side["events"]] == [("cross", "in", 64)]
+    assert side["start_t"] == pytest.approx(6.4 - 1.0, abs=0.15)
+    assert side["end_t"] == pytest.approx(6.4 + 1.5, abs=0.15)
+    video = ffprobe(clips / side["clip"])
+    # 2.5 s at 10 fps, both ends included, and a frame or two that the realtime source repeats
+    assert video["frames"] == side["frames"] and 24 <= video["frames"] <= 30
+
+
+def test_clip_cut_by_sigterm_plays_and_has_its_sidecar(models_dir, media, tmp_path):
+    # a long post-roll: SIGTERM comes while the clip records
+    clips, _, _ = live_run(models_dir, media, tmp_path, "clips:\n  pre_s: 2.0\n  post_s: 60\n  events: [cross]\n",
+                           until=lambda d: any(p.stat().st_size > 50_000 for p in d.glob("*.mp4")))
+    (video,) = clips.glob("*.mp4")
+    side = json.loads(video.with_suffix(".json").read_text())
+    assert ffprobe(video)["frames"] == side["frames"] >= 20     # 2 s of pre-roll and more
+    assert side["events"][0]["event"] == "cross"
