@@ -53,3 +53,39 @@ def test_clip_cut_by_sigterm_plays_and_has_its_sidecar(models_dir, media, tmp_pa
     side = json.loads(video.with_suffix(".json").read_text())
     assert ffprobe(video)["frames"] == side["frames"] >= 20     # 2 s of pre-roll and more
     assert side["events"][0]["event"] == "cross"
+
+
+def test_browser_shows_objects_and_counts(models_dir, media, tmp_path):
+    """Live tracking in /status and on the page (headless Chromium): objects per label and
+    the line's counts."""
+    import shutil
+    import socket
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([sys.executable, "-m", "edgecam", "--model", "v1_ssd", "--model-dir", str(models_dir),
+                          "--source", str(media / CLIP), "--realtime", "--display", "none",
+                          "--web", f"127.0.0.1:{port}", "--line", "0.45,0,0.45,1,door"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        status, deadline = {}, time.monotonic() + 60
+        while time.monotonic() < deadline and not status.get("tracking", {}).get("counts", {}).get("door", {}).get("in"):
+            time.sleep(0.5)
+            try:
+                status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2).read())
+            except OSError:
+                continue
+        assert status["tracking"]["counts"]["door"]["in"] == 1 and status["tracking"]["objects"]["person"] == 1
+        assert all("id" in d for d in status["latest"]["detections"])
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if chromium:
+            r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
+                                "--virtual-time-budget=3000", "--dump-dom", f"http://127.0.0.1:{port}/"],
+                               capture_output=True, text=True, timeout=60)
+            assert "door: in 1, out 0" in r.stdout and "person 1" in r.stdout, r.stdout[-1500:]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=60)
+    assert p.returncode == 0

@@ -250,10 +250,12 @@ PAGE = """<!doctype html>
  <tr><td>frames</td><td id="frames"></td></tr>
  <tr><td>dropped</td><td id="dropped"></td></tr>
  <tr><td>reconnects</td><td id="reconnects"></td></tr>
+ <tr><td>objects</td><td id="objects"></td></tr>
 </table>
 <p><select id="models"><option value="">next model</option></select>
 <button id="switch">switch model</button></p>
 <h1>latest</h1><ul id="latest"></ul>
+<h1>counts</h1><ul id="counts"></ul>
 </div>
 <script>
 const $ = id => document.getElementById(id);
@@ -277,12 +279,22 @@ async function tick() {
         (s.models || []).map(n => `<option>${n}</option>`).join("");
     }
     const latest = s.latest || {};
-    const items = (latest.detections || []).map(d => `${d.label} ${(d.score * 100).toFixed(0)}%`)
+    const items = (latest.detections || []).map(d => `${d.label}${d.id ? " #" + d.id : ""} ${(d.score * 100).toFixed(0)}%`)
       .concat((latest.classes || []).map(c => `${c.label} ${(c.score * 100).toFixed(1)}%`));
     $("latest").innerHTML = items.length ? items.map(t => `<li>${t}</li>`).join("") : "<li>nothing</li>";
+    tracking(s.tracking);
   } catch (e) {
     $("status").textContent = "no connection"; $("status").className = "state bad";
   }
+}
+function tracking(t) {  // objects per label and line/zone counts (names are the user's: text only)
+  $("objects").textContent = t ? Object.entries(t.objects).map(([k, v]) => `${k} ${v}`).join(", ") || "none" : "tracking off";
+  const ul = $("counts");
+  ul.replaceChildren(...Object.entries(t ? t.counts : {}).map(([name, c]) => {
+    const li = document.createElement("li");
+    li.textContent = "in" in c ? `${name}: in ${c.in}, out ${c.out}` : `${name}: ${c.inside} inside, ${c.entered} entered`;
+    return li;
+  }));
 }
 $("switch").onclick = () => fetch("/model", {method: "POST",
   headers: {"Content-Type": "application/x-www-form-urlencoded"},
