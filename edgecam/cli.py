@@ -108,11 +108,13 @@ def cmd_models(argv: List[str]) -> int:
     pf.add_argument("names", nargs="*", metavar="NAME", help="catalogue names (default: the configured model); 'all' for every one")
     pf.add_argument("--from", dest="mirror", metavar="DIR", help="provision from a local mirror folder instead of the network ($EDGECAM_MODEL_MIRROR)")
     pf.add_argument("--force", action="store_true", help="fetch again even when present")
+    pa = sub.add_parser("available", help="the catalogue models a mirror folder (or, without one, the network) can provision")
+    pa.add_argument("--from", dest="mirror", metavar="DIR", help="a local mirror folder ($EDGECAM_MODEL_MIRROR)")
     pi = sub.add_parser("info", help="parameters and mult-adds from the model's own graph (the cost lens)")
     pi.add_argument("name", metavar="NAME|PATH")
     pi.add_argument("--layers", action="store_true", help="one row per layer")
     pi.add_argument("--json", action="store_true", help="print JSON")
-    for sp in (pl, pf, pi):
+    for sp in (pl, pf, pa, pi):
         sp.add_argument("--config", metavar="PATH")
         sp.add_argument("--model-dir", metavar="DIR")
     a = p.parse_args(argv)
@@ -122,15 +124,18 @@ def cmd_models(argv: List[str]) -> int:
     if a.what == "list":
         print(models_table(directory))
         return 0
-    if a.what == "fetch":
+    if a.what in ("fetch", "available"):
         from edgecam import fetch
-        names = a.names or [cfg.model.name]
-        if names == ["all"]:
-            names = sorted(catalog.catalogue())
-        specs = [catalog.get(n) for n in names]
         mirror = Path(a.mirror).expanduser() if a.mirror else (Path(cfg.model.mirror) if cfg.model.mirror else fetch.mirror_from_env())
         if mirror is not None and not mirror.is_dir():
             raise UsageError(f"model mirror {mirror} is not a folder")
+        if a.what == "available":
+            return _print_available(mirror)
+        if a.names:
+            names = sorted(catalog.catalogue()) if a.names == ["all"] else a.names
+            specs = [catalog.get(n) for n in names]
+        else:                                      # the configured model, at its configured ρ
+            specs = [catalog.resolve(cfg.model.name, cfg.preprocess.rho)]
         for spec in specs:
             path = fetch.provision(spec, directory, mirror=mirror)
             print(f"{spec.name}: {path}")
@@ -144,6 +149,20 @@ def cmd_models(argv: List[str]) -> int:
     cost = costs.analyze(Path(target))
     print(json.dumps(cost.to_dict(), indent=1) if a.json else costs.format_report(cost, layers=a.layers))
     return 0
+
+
+def _print_available(mirror: Optional[Path]) -> int:
+    from edgecam import catalog, fetch
+    specs = [m for m in catalog.catalogue().values() if m.alias_of is None]
+    names, note = fetch.available(specs, mirror)
+    where = f"the model mirror {mirror}" if mirror else "the network"
+    if names:
+        print(f"{where} can provision: {', '.join(sorted(names))}")
+    else:
+        print(f"{where} can provision none of the catalogue's models" + (f" ({note})" if note else ""))
+    if note and names:
+        print(f"  not the others: {note}")
+    return 0 if names else 1
 
 
 def models_table(directory: Path) -> str:
