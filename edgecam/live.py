@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import sys
 import threading
 import time
 from typing import List, Optional, Tuple
@@ -18,6 +17,7 @@ import numpy as np
 
 from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
+from edgecam.pyenv import Picamera2Unavailable, import_picamera2
 from edgecam.sources import Frame, Source, csi_pipeline
 
 log = logging.getLogger("edgecam.source")
@@ -145,19 +145,6 @@ class OpenCVCameraSource(Source):
 
 # ---------------------------------------------------------------------------------------------
 # Raspberry Pi camera (Picamera2): main at display size, lores at the model's input size
-
-def import_picamera2():
-    """The Picamera2 class, or SourceError saying how to get it."""
-    try:
-        from picamera2 import Picamera2
-    except ImportError:
-        venv = sys.prefix != sys.base_prefix
-        hint = (" this virtual environment cannot see it: recreate it with "
-                "`python3 -m venv --system-site-packages .venv` (picamera2 and libcamera come from apt)"
-                if venv else " install it with `sudo apt install python3-picamera2`")
-        raise SourceError(f"cannot use the Pi camera: picamera2 is not importable;{hint}") from None
-    return Picamera2
-
 
 def to_bgr(array: np.ndarray, fmt: str, width: int) -> np.ndarray:
     """A Picamera2 array as BGR: "RGB888" is B,G,R in memory (as OpenCV wants), "BGR888" is
@@ -287,7 +274,9 @@ def picamera2_attached() -> Tuple[bool, str]:
     """Whether a Pi camera can be used, and what was found (for auto's error)."""
     try:
         Picamera2 = import_picamera2()
-    except SourceError:
+    except Picamera2Unavailable as exc:
+        if not exc.missing:     # installed but broken: that is the answer, not "no camera"
+            raise
         return False, "picamera2 is not importable"
     try:
         cameras = Picamera2.global_camera_info()
