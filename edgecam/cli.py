@@ -1,5 +1,5 @@
-"""Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|info`
-manages models; `edgecam bench` measures. Errors end in one sentence and an exit code:
+"""Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
+manages models; `edgecam bench` measures; `edgecam doctor` checks the machine. Errors end in one sentence and an exit code:
 2 for usage and config, 1 for runtime problems; never a traceback."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _run_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
-                "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|info`, "
-                "`edgecam bench`.")
+                "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|available|info`, "
+                "`edgecam bench`, `edgecam doctor`.")
     p.add_argument("--version", action="version", version=f"edgecam {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml, $EDGECAM_CONFIG)")
     g = p.add_argument_group("model")
@@ -183,7 +183,12 @@ def cmd_bench(argv: List[str]) -> int:
     return bench_main(argv)
 
 
-COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run}
+def cmd_doctor(argv: List[str]) -> int:
+    from edgecam.doctor import main as doctor_main
+    return doctor_main(argv)
+
+
+COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -27,9 +27,10 @@ ABI_MARKERS = ("numpy.dtype size changed", "_ARRAY_API", "compiled using NumPy 1
 class Picamera2Unavailable(SourceError):
     """picamera2 cannot be imported; `missing` when it is simply not installed (or not visible)."""
 
-    def __init__(self, message: str, missing: bool):
-        super().__init__(message)
-        self.missing = missing
+    def __init__(self, cause: str, fix: str, missing: bool = False):
+        sep = "; " if missing else ": "
+        super().__init__(f"cannot use the Pi camera: {cause}{sep}{fix}")
+        self.cause, self.fix, self.missing = cause, fix, missing
 
 
 def in_venv() -> bool:
@@ -49,37 +50,33 @@ def venv_sees_system() -> Optional[bool]:
     return False
 
 
-def _system_dirs() -> List[str]:
-    """sys.path folders outside this venv: the system's site/dist-packages it can see."""
-    prefix = os.path.realpath(sys.prefix)
-    return [p for p in sys.path if p and os.path.isdir(p)
-            and not os.path.realpath(p).startswith(prefix + os.sep)]
-
-
-def system_numpy() -> Optional[Tuple[str, str]]:
-    """(version, folder) of a numpy installed outside this venv that the venv can see, if any."""
-    if not in_venv():
-        return None
-    for folder in _system_dirs():
+def _numpy_installs() -> List[Tuple[str, str]]:
+    """(version, folder) of every numpy on sys.path, in import order."""
+    found = []
+    for folder in dict.fromkeys(p for p in sys.path if p and os.path.isdir(p)):
         if os.path.isfile(os.path.join(folder, "numpy", "__init__.py")):
-            for dist in importlib.metadata.distributions(path=[folder], name="numpy"):
-                return dist.version, folder
-            return "unknown version", folder
-    return None
+            dists = list(importlib.metadata.distributions(path=[folder], name="numpy"))
+            found.append((dists[0].version if dists else "of unknown version", folder))
+    return found
+
+
+def _under(path: str, prefix: str) -> bool:
+    return os.path.realpath(path).startswith(os.path.realpath(prefix) + os.sep)
 
 
 class NumpyState(NamedTuple):
     version: str
-    path: str
-    shadowed: Optional[Tuple[str, str]]     # (version, folder) of a different system numpy it hides
+    path: str                               # the folder the imported numpy comes from
+    system: bool                            # a venv importing the system's numpy (seen through the venv)
+    shadowed: Optional[Tuple[str, str]]     # (version, folder) of a different numpy it hides
 
 
 def numpy_state() -> NumpyState:
     import numpy
     here = os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__)))
-    system = system_numpy()
-    hides = system if system and os.path.realpath(system[1]) != here and system[0] != numpy.__version__ else None
-    return NumpyState(numpy.__version__, here, hides)
+    hides = next(((v, d) for v, d in _numpy_installs()
+                  if os.path.realpath(d) != here and v != numpy.__version__), None)
+    return NumpyState(numpy.__version__, here, in_venv() and not _under(here, sys.prefix), hides)
 
 
 def import_picamera2():
@@ -101,19 +98,17 @@ def picamera2_failure(exc: BaseException, noise: str = "") -> Picamera2Unavailab
     text = f"{exc} {noise}"
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
     if isinstance(exc, ImportError) and exc.name == "picamera2":
-        return Picamera2Unavailable("cannot use the Pi camera: picamera2 is not importable; " + _missing_hint(),
-                                    missing=True)
+        return Picamera2Unavailable("picamera2 is not importable", _missing_hint(), missing=True)
     if any(m in text for m in ABI_MARKERS):
-        return Picamera2Unavailable(f"cannot use the Pi camera: picamera2 fails to import ({first}): "
-                                    f"{_abi_cause()}: {REPAIR}", missing=False)
+        return Picamera2Unavailable(f"picamera2 fails to import ({first}): {_abi_cause()}", REPAIR)
     if isinstance(exc, ImportError) and exc.name:
         package = "python3-libcamera" if exc.name.startswith("libcamera") else f"the one that provides {exc.name}"
-        return Picamera2Unavailable(f"cannot use the Pi camera: picamera2 is installed but cannot import "
-                                    f"{exc.name}: install {package} with apt (sudo apt install python3-picamera2 "
-                                    "brings all it needs), then run `edgecam doctor`", missing=False)
-    return Picamera2Unavailable(f"cannot use the Pi camera: picamera2 fails to import ({type(exc).__name__}: "
-                                f"{first}): reinstall it with `sudo apt install --reinstall python3-picamera2`, "
-                                "then run `edgecam doctor`", missing=False)
+        return Picamera2Unavailable(f"picamera2 is installed but cannot import {exc.name}",
+                                    f"install {package} with apt (sudo apt install python3-picamera2 "
+                                    "brings all it needs), then run `edgecam doctor`")
+    return Picamera2Unavailable(f"picamera2 fails to import ({type(exc).__name__}: {first})",
+                                "reinstall it with `sudo apt install --reinstall python3-picamera2`, "
+                                "then run `edgecam doctor`")
 
 
 def _missing_hint() -> str:
