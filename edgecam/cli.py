@@ -165,13 +165,26 @@ def _print_available(mirror: Optional[Path]) -> int:
     return 0 if names else 1
 
 
+def _figures(spec, directory: Path):
+    """Mult-adds and parameters measured from a provisioned model's graph (for catalogue
+    entries without figures), marked as measured."""
+    from edgecam import catalog, costs
+    try:
+        cost = costs.analyze(catalog.model_path(spec, directory))
+    except Exception:  # an unreadable model is `models info`'s to explain, not the table's
+        return "not measured", "here"
+    return f"{cost.madds / 1e6:.0f}M (graph)", f"{cost.params / 1e6:.2f}M (graph)"
+
+
 def models_table(directory: Path) -> str:
     from edgecam import catalog
     rows = [("name", "task", "α", "res", "ρ", "mult-adds", "params", "file", "here")]
     for name, m in sorted(catalog.catalogue().items(), key=lambda kv: (kv[1].task, kv[1].family, kv[1].alpha, kv[1].size, kv[0])):
-        rows.append((name, m.task, f"{m.alpha:g}", f"{m.size}", f"{m.rho:.3g}",
-                     f"{m.madds_m:g}M" if m.madds_m else "-", f"{m.params_m:g}M" if m.params_m else "-",
-                     m.file, "yes" if catalog.is_provisioned(m, directory) else "-"))
+        here = catalog.is_provisioned(m, directory)
+        madds, params = _figures(m, directory) if here and m.madds_m is None else \
+            (f"{m.madds_m:g}M" if m.madds_m else "not measured", f"{m.params_m:g}M" if m.params_m else "here")
+        rows.append((name, m.task, f"{m.alpha:g}", f"{m.size}", f"{m.rho:.3g}", madds, params,
+                     m.file, "yes" if here else "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.append(f"models folder: {directory}   (provision: edgecam models fetch NAME [--from MIRROR_DIR])")

@@ -37,6 +37,7 @@ class _Item(NamedTuple):
     member: Optional[str]
     sha256: Optional[str]
     archive_sha256: Optional[str]
+    size: Optional[int] = None
 
 
 def sha256_of(path: Path) -> str:
@@ -85,7 +86,7 @@ def provision(spec: ModelSpec, directory: Path, mirror: Optional[Path] = None,
 def _items(spec: ModelSpec) -> List[_Item]:
     lab = spec.labels
     return [_Item(spec.file, tuple(u for u in (spec.alt_url, spec.url) if u), spec.member,
-                  spec.sha256, spec.archive_sha256),
+                  spec.sha256, spec.archive_sha256, spec.bytes),
             _Item(lab.file, (lab.url,), lab.member, lab.sha256, lab.archive_sha256)]
 
 
@@ -201,6 +202,10 @@ def _install(src: Path, src_digest: Optional[str], item: _Item, dest: Path, src_
                 out.write(chunk)
                 h.update(chunk)
         digest = h.hexdigest()
+        size = os.path.getsize(tmp)
+        if item.size is not None and size != item.size:
+            raise ModelError(f"{item.file} is {size:,} bytes, not the {item.size:,} the catalogue pins; "
+                             f"{blame} — not kept")
         if item.sha256:
             _verify(item.sha256, digest, item.file, blame)
         else:
