@@ -5,10 +5,13 @@
 # extensions are built against the system's numpy; on Raspberry Pi OS Bookworm, Debian 12 and
 # Jetson Linux that is numpy 1.x, and a numpy 2 that pip puts into the venv shadows it and
 # breaks them ("numpy.dtype size changed", "compiled using NumPy 1.x cannot be run in NumPy 2").
-# So when the system's numpy is 1.x, the install is constrained to that very numpy and to the
-# newest opencv-python and ml_dtypes that still accept it; the constraints file is kept in the
-# venv and named in the venv's pip.conf, so a later `pip install` in that venv keeps them too.
-# A system with numpy 2, or without numpy, gets no constraints.
+# So when the system's numpy is 1.x, the install is constrained to numpy<2 and to the newest
+# opencv-python and ml_dtypes that still accept it: pip then keeps the system's numpy (it
+# satisfies every requirement on Raspberry Pi OS Bookworm and Debian 12), and only where a
+# dependency needs a newer 1.x (Ubuntu 22.04's numpy 1.21 on a Jetson) puts that into the venv,
+# which the system's extensions still load (numpy 1.x is forward compatible within 1.x).
+# The constraints file is kept in the venv and named in the venv's pip.conf, so a later
+# `pip install` in that venv keeps them too. A system with numpy 2, or none, gets no constraints.
 
 # edgecam_board: print the Raspberry Pi / Jetson model string and succeed, or fail.
 # (/proc/device-tree is a link to /sys/firmware/devicetree/base on both.)
@@ -43,14 +46,14 @@ edgecam_system_numpy() {
     "$1" -I -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true
 }
 
-# edgecam_venv_own_numpy VENV: the venv holds a numpy of its own (which would shadow the system's).
-edgecam_venv_own_numpy() {
-    compgen -G "$1/lib/python3*/site-packages/numpy/__init__.py" >/dev/null
+# edgecam_venv_numpy2 VENV: the venv holds a numpy 2 of its own (which shadows a system numpy 1.x).
+edgecam_venv_numpy2() {
+    compgen -G "$1/lib/python3*/site-packages/numpy-[2-9]*.dist-info" >/dev/null
 }
 
 # edgecam_keep_system_numpy PY VENV: for a venv that sees the system's numpy 1.x, write
-# VENV/edgecam-constraints.txt and VENV/pip.conf, drop a numpy the venv holds of its own (left by
-# an earlier install), and set EDGECAM_PIP_CONSTRAINTS to the pip arguments that apply them
+# VENV/edgecam-constraints.txt and VENV/pip.conf, drop a numpy 2 the venv holds (left by an
+# earlier install), and set EDGECAM_PIP_CONSTRAINTS to the pip arguments that apply them
 # (empty when there is nothing to keep).
 EDGECAM_PIP_CONSTRAINTS=()
 edgecam_keep_system_numpy() {
@@ -63,14 +66,14 @@ edgecam_keep_system_numpy() {
     cat >"$cons" <<EOF
 # Written by edgecam's installer: this venv sees the system's numpy $np, which the system's C
 # extensions (picamera2's simplejpeg on a Pi) are built against; numpy 2 would shadow it and break them.
-numpy==$np
+numpy<2
 # the last releases that accept numpy 1.x (opencv-python 4.12 and ml_dtypes 0.6 require numpy>=2)
 opencv-python<4.12
 opencv-python-headless<4.12
 ml-dtypes<0.6
 EOF
     printf '[global]\nconstraint = %s\n' "$cons" >"$venv/pip.conf"
-    if edgecam_venv_own_numpy "$venv"; then
+    if edgecam_venv_numpy2 "$venv"; then
         echo "edgecam: removing the numpy that shadows the system's numpy $np in $venv" >&2
         "$venv/bin/python" -m pip uninstall -y -q numpy >&2 || return 1
     fi
