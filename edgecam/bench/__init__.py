@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
+from edgecam.app import quiet_native_logs
 from edgecam.bench.child import child_main
 from edgecam.bench.report import format_report, machine
 from edgecam.bench.runner import CAMERA_FPS, BenchError, _log, bench_source, sweep
@@ -79,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_native_logs()
     if argv[:1] == ["--child"]:
         return child_main(argv[1])
     args = parser().parse_args(argv)
