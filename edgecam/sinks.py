@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from edgecam.errors import OutputError
+from edgecam.sandbox import write_refusal
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 
@@ -23,7 +24,7 @@ def check_writable(path: Path, what: str) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot write {what} to {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise OutputError(f"cannot write {what} to {path}: permission denied")
+        raise OutputError(f"cannot write {what} to {path}: {write_refusal(folder)}")
 
 
 class VideoSink:
@@ -71,7 +72,7 @@ class JsonLinesSink:
         try:
             self.f, self._own = open(self.path, "w", encoding="utf-8"), True
         except OSError as exc:
-            raise OutputError(f"cannot write JSON lines to {path}: {exc.strerror}") from None
+            raise OutputError(f"cannot write JSON lines to {path}: {write_refusal(self.path.parent, exc)}") from None
 
     def write(self, record: dict) -> None:
         self.f.write(json.dumps(record, separators=(",", ":")) + "\n")
