@@ -29,16 +29,19 @@ class Beat:
 
     def __init__(self, heartbeat: "Heartbeat", name: str):
         self.heartbeat, self.name = heartbeat, name
-        self.deadline = time.monotonic() + heartbeat.grace
+        self.last = time.monotonic()
+        self.deadline = self.last + heartbeat.grace
 
     def alive(self) -> None:
         """Progress now; the next check-in is due within the grace period."""
-        self.deadline = time.monotonic() + self.heartbeat.grace
+        self.last = time.monotonic()
+        self.deadline = self.last + self.heartbeat.grace
 
     @contextlib.contextmanager
     def within(self, seconds: float) -> Iterator[None]:
         """A call ahead that may block, but for at most ``seconds``: healthy until then."""
-        self.deadline = time.monotonic() + seconds + self.heartbeat.grace
+        self.last = time.monotonic()
+        self.deadline = self.last + seconds + self.heartbeat.grace
         try:
             yield
         finally:
@@ -68,11 +71,11 @@ class Heartbeat:
             self._beats.pop(id(beat), None)
 
     def stuck(self, now: Optional[float] = None) -> List[str]:
-        """The workers past their deadline, with how long: ``["inference (12.3 s overdue)"]``."""
+        """The workers past their deadline: ``["inference (no progress for 15.2 s)"]``."""
         now = time.monotonic() if now is None else now
         with self._lock:
             beats = list(self._beats.values())
-        return [f"{b.name} ({now - b.deadline:.1f} s overdue)" for b in beats if now > b.deadline]
+        return [f"{b.name} (no progress for {now - b.last:.1f} s)" for b in beats if now > b.deadline]
 
 
 class Watchdog(threading.Thread):
