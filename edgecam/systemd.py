@@ -104,7 +104,9 @@ class Notifier(Hooks):
         if not self._ready:
             self._ready = True
             self._last_status = self._last_ping = time.monotonic()
-            self.notify("READY=1", "STATUS=" + (status or f"{self.model or 'edgecam'}: running").replace("\n", " "))
+            line = (status or f"{self.model or 'edgecam'}: running").replace("\n", " ")
+            self.notify("READY=1", "STATUS=" + line)
+            log.info("told systemd: ready (%s)", line)
             if self.watchdog_usec:
                 self._watchdog.start()
 
