@@ -185,7 +185,8 @@ def notifier_from_env(environ=None, unset: bool = True) -> Hooks:
     import faulthandler
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)
-    log.info("notifying systemd at %s (watchdog ping every %.1f s)", address, notifier.interval)
+    log.info("notifying systemd at %s (watchdog ping every %.1f s while no thread is stuck)", address,
+             notifier.interval / 2)
     return notifier
 
 

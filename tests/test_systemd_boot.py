@@ -118,12 +118,13 @@ class Container:
 
 
 def build_root() -> Path:
+    """The root's folder (build-root.sh prints it)."""
     r = subprocess.run(["bash", str(ROOT / "tests/nspawn/build-root.sh"), str(CACHE)],
                        capture_output=True, text=True, timeout=1200)
     if r.returncode != 0:
         pytest.skip(f"cannot build the Debian root in {CACHE} (debootstrap needs the Debian mirror): "
                     f"{r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
-    return CACHE
+    return Path(r.stdout.strip().splitlines()[-1])
 
 
 def checkout_copy(dest: Path) -> Path:
@@ -164,10 +165,10 @@ def largest_gap(pings: list) -> float:
 
 @pytest.fixture(scope="module")
 def container(mirror, tmp_path_factory):
-    cache = build_root()
+    root = build_root()
     work = tmp_path_factory.mktemp("boot")
     src = checkout_copy(work / "src")
-    c = Container(cache / "root", {"/src": (src, False), "/wheels": (cache / "wheels", True),
+    c = Container(root, {"/src": (src, False), "/wheels": (CACHE / "wheels", True),
                                    "/mirror": (Path(mirror), True)}, work / "console.log")
     try:
         yield c
