@@ -60,6 +60,12 @@ class Hooks:
     def stopping(self) -> None: ...
 
 
+def heartbeat_of(hooks) -> Heartbeat:
+    """Where the workers check in: the hooks' own, or a private one (hooks that are not Hooks)."""
+    beat = getattr(hooks, "heartbeat", None)
+    return beat if isinstance(beat, Heartbeat) else Heartbeat()
+
+
 class LatestSlot:
     """A leaky queue of one: put() replaces what is there (counting it as dropped)."""
 
@@ -297,7 +303,7 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                     break
 
     def infer(m: Model) -> None:
-        beat = hooks.heartbeat.worker(threading.current_thread().name)
+        beat = heartbeat_of(hooks).worker(threading.current_thread().name)
         try:
             while not stop.is_set():
                 beat.alive()
@@ -461,7 +467,8 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
     reconnectable = type(source).reopen is not Source.reopen   # a file played live just ends
     # every worker checks in (health.py): a camera read, reopen or backoff is bounded work,
     # so a frozen or absent camera never looks like a hang; a stuck model or output does
-    cap_beat, inf_beat, out_beat = (hooks.heartbeat.worker(n) for n in ("capture", "inference", "output"))
+    heartbeat = heartbeat_of(hooks)
+    cap_beat, inf_beat, out_beat = (heartbeat.worker(n) for n in ("capture", "inference", "output"))
 
     def reconnect() -> bool:
         """Reopen the camera with backoff (each try logged) until it delivers; False if stopped."""
