@@ -1,6 +1,7 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
-manages models; `edgecam bench` measures; `edgecam doctor` checks the machine. Errors end in
-one sentence and an exit code: 2 for usage and config, 1 for runtime problems; never a traceback.
+manages models; `edgecam bench` measures; `edgecam doctor` checks the machine; `edgecam reload
+PID` is the service's ExecReload=. Errors end in one sentence and an exit code: 2 for usage and
+config, 1 for runtime problems; never a traceback.
 
 The run's flags are derived from the config schema (edgecam/config.py): each setting with a
 ``flag`` gets one, with its type, choices and help."""
@@ -17,6 +18,8 @@ from edgecam import __version__, doctor
 from edgecam.config import Setting, load_config, override, settings
 from edgecam.errors import ArgParser, EdgecamError
 from edgecam.logs import setup_logging
+from edgecam.service.answer import request_reload
+from edgecam.service.journal import priority_prefix
 
 log = logging.getLogger("edgecam")
 
@@ -96,7 +99,18 @@ def cmd_doctor(argv: List[str]) -> int:
     return doctor.main(argv)
 
 
-COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor}
+def cmd_reload(argv: List[str]) -> int:
+    p = ArgParser(prog="edgecam reload", description="Reload a running edgecam's config (the service's "
+                  "ExecReload=): send it SIGHUP, wait for its answer and print it; exit 0 when the new "
+                  "config is in force, 1 when it was refused.")
+    p.add_argument("pid", type=int, metavar="PID", help="the running edgecam ($MAINPID)")
+    p.add_argument("--timeout", type=float, default=110.0, metavar="S", help="seconds to wait (default 110)")
+    a = p.parse_args(argv)
+    return request_reload(a.pid, a.timeout)
+
+
+COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor,
+            "reload": cmd_reload}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -108,10 +122,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return command(argv)
     except EdgecamError as err:
-        print(f"edgecam: error: {err}", file=sys.stderr)
+        print(f"{priority_prefix(3)}edgecam: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("edgecam: interrupted", file=sys.stderr)
+        print(f"{priority_prefix(5)}edgecam: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         try:

@@ -96,10 +96,11 @@ def test_rate_meter_counts_events_per_second_over_its_window():
     assert m.rate == 0.0
     for i in range(31):                                    # 10 Hz for 3 s
         m.tick(100.0 + i * 0.1)
-    assert m.rate == pytest.approx(10.0)
+    assert m.rate_at(103.0) == pytest.approx(10.0)
     assert len(m.times) == 21                              # only the last 2 s are kept
+    assert m.rate_at(105.5) == 0.0                         # nothing for longer than the window
     m.tick(110.0)                                          # a gap: the old ticks fall out
-    assert m.rate == 0.0
+    assert m.rate_at(110.0) == 0.0 and len(m.times) == 1
 
 
 # -- reload's change detection ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from edgecam.errors import OutputError
+from edgecam.sandbox import write_refusal
 from edgecam.sinks.base import FrameInfo, Sink
 
 log = logging.getLogger("edgecam.sinks")
@@ -30,7 +31,7 @@ def check_writable(path: Path, what: str) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot write {what} to {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise OutputError(f"cannot write {what} to {path}: permission denied")
+        raise OutputError(f"cannot write {what} to {path}: {write_refusal(folder)}")
 
 
 class VideoSink(Sink):
@@ -85,7 +86,7 @@ class JsonLinesSink(Sink):
         try:
             self.f, self._own = open(self.path, "w", encoding="utf-8"), True
         except OSError as exc:
-            raise OutputError(f"cannot write JSON lines to {path}: {exc.strerror}") from None
+            raise OutputError(f"cannot write JSON lines to {path}: {write_refusal(self.path.parent, exc)}") from None
 
     def result(self, result) -> None:
         self.write(result.to_json())
@@ -124,11 +125,18 @@ def open_outputs(video_path: Optional[str], json_path: Optional[str], fps: float
     return video, jsonl
 
 
-def save_snapshot(image: np.ndarray, folder: str) -> Path:
-    """``image`` as edgecam-YYYYmmdd-HHMMSS.png in ``folder`` (made when missing)."""
+def save_snapshot(image: np.ndarray, folder: str) -> Optional[Path]:
+    """``image`` as edgecam-YYYYmmdd-HHMMSS.png in ``folder`` (made when missing); a snapshot
+    that cannot be written is logged and never stops the pipeline (None)."""
     directory = Path(folder)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / time.strftime("edgecam-%Y%m%d-%H%M%S.png")
-    cv2.imwrite(str(path), image)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        saved, why = cv2.imwrite(str(path), image), None
+    except OSError as exc:
+        saved, why = False, exc
+    if not saved:
+        log.error("cannot save a snapshot to %s: %s", path, write_refusal(directory, why))
+        return None
     log.info("snapshot saved to %s", path)
     return path

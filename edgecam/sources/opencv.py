@@ -29,6 +29,8 @@ log = logging.getLogger("edgecam.source")
 
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 TIMEOUT_MS = 5000          # network open / read timeout: a stalled stream is a stopped camera
+MEASURE_S = 1.5            # a stream that declares no frame rate is timed this long when opened
+SETTLE_S = 0.4             # ... not counting its first frames (buffered while opening: a burst)
 
 
 def video_devices() -> List[str]:
@@ -63,6 +65,33 @@ class OpenCVCameraSource(Source):
         self.size = (first.shape[1], first.shape[0])
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else cfg.fps
+        if not self._declares_fps():
+            self.fps = self._measure_fps() or cfg.fps
+        # bounds for health.Beat.within(): how long a read or an open may block here
+        self.read_timeout_s = TIMEOUT_MS / 1000 + 5 if self.kind == "stream" else 12.0
+        self.open_timeout_s = 2 * TIMEOUT_MS / 1000 + 10 if self.kind == "stream" else 30.0
+
+    def _declares_fps(self) -> bool:
+        """MJPEG over HTTP carries no frame rate (FFmpeg then reports 25): it is measured."""
+        return not (self.kind == "stream" and self.uri.lower().startswith(("http://", "https://"))
+                    and _fourcc(self.cap) in ("MJPG", "mjpg"))
+
+    def _measure_fps(self) -> float:
+        """The stream's frame rate as received over MEASURE_S seconds (0.0 if too few frames);
+        the newest frame stays pending for the first read()."""
+        t0 = time.monotonic()
+        times = []
+        while time.monotonic() - t0 < MEASURE_S:
+            ok, image = self.cap.read()
+            if not ok or image is None:
+                break
+            self._pending = image
+            now = time.monotonic()
+            if now - t0 >= SETTLE_S:
+                times.append(now)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 3 else 0.0
+        log.info("%s declares no frame rate: measured %.1f FPS", self.uri, fps)
+        return round(fps, 2) if 1 <= fps <= 240 else 0.0
 
     @staticmethod
     def _resolve(uri: str, cfg: SourceConfig) -> Tuple[str, object, int]:
@@ -127,17 +156,17 @@ class OpenCVCameraSource(Source):
         with self._lock:
             if self.cap is None:
                 return None
-            packet = None
             if self._pending is not None:
                 image, self._pending = self._pending, None
             else:
                 ok, image = self.cap.read()   # as fast as frames come: no backlog in OpenCV's buffer
                 if not ok or image is None:
                     return None
-                if self.raw:
-                    if not _is_jpeg(image):
-                        return None           # not a JPEG: the stream broke off
-                    image, packet = None, image
+            packet = None
+            if self.raw and image.ndim == 2 and image.shape[0] == 1:   # a JPEG packet, not an image
+                if not _is_jpeg(image):
+                    return None               # not a JPEG: the stream broke off
+                image, packet = None, image
             now = time.monotonic()
             frame = Frame(self._index, now - self._t0, now, image, packet=packet, size=self.size)
             self._index += 1
