@@ -171,8 +171,8 @@ def _check_string(key: str, value: str) -> None:
         try:
             parse_address(value)
         except Exception:
-            raise ConfigError(f"config key 'output.web' must be PORT or HOST:PORT with a port "
-                              f"0-65535 (e.g. 127.0.0.1:8080), not {show(value)}") from None
+            raise ConfigError(f"bad --web address {show(value)} (config key 'output.web'): use PORT "
+                              f"or HOST:PORT with a port 0-65535, e.g. 127.0.0.1:8080") from None
     if key == "source.fourcc" and len(value) != 4:
         raise ConfigError(f"config key 'source.fourcc' must be 4 characters (e.g. MJPG) or null, not {show(value)}")
 
