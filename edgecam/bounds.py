@@ -78,7 +78,7 @@ def not_regular(path: Path) -> Optional[str]:
 def read_bounded(path: Path, what: str, limit: int, error: Type[Exception]) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them; ``error`` (one
     sentence naming ``what`` and the file) otherwise. A FIFO is refused before it is opened."""
-    shown = show(str(path))[1:-1]
+    shown = path_text(path)
     problem = name_problem(str(path)) or not_regular(path)
     if problem:
         raise error(f"{what} {shown} cannot be read: {problem}")
@@ -90,3 +90,10 @@ def read_bounded(path: Path, what: str, limit: int, error: Type[Exception]) -> b
     if len(data) > limit:
         raise error(f"{what} {shown} is larger than {limit // 1024} KB: is it the right file?")
     return data
+
+
+def path_text(path) -> str:
+    """A file name for a message: control characters escaped, the middle of a very long
+    one elided (a name is at most PATH_MAX bytes anyway)."""
+    text = escape(str(path))
+    return text if len(text) <= 240 else text[:120] + "…" + text[-119:]

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import yaml
 
-from edgecam.bounds import name_problem, read_bounded, show
+from edgecam.bounds import path_text, name_problem, read_bounded, show
 from edgecam.errors import ConfigError
 
 RESIZE_MODES = ("stretch", "letterbox", "crop")
@@ -216,8 +216,8 @@ def load_config(path: Optional[os.PathLike] = None, overrides: Optional[dict] = 
     except ConfigError:
         raise
     except (Exception, RecursionError, MemoryError) as exc:
-        where = f"config file {show(str(path))[1:-1]}" if path is not None else "the configuration"
-        raise ConfigError(f"{where} cannot be loaded ({type(exc).__name__}: {show(str(exc))[1:-1]})") from None
+        where = f"config file {path_text(path)}" if path is not None else "the configuration"
+        raise ConfigError(f"{where} cannot be loaded ({type(exc).__name__}: {path_text(exc)})") from None
 
 
 def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
@@ -225,7 +225,7 @@ def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
     explicit = path is not None
     p = Path(path) if explicit else default_config_path()
     if p is not None:
-        shown = show(str(p))[1:-1]
+        shown = path_text(p)
         if name_problem(str(p)) is None and not p.exists():
             raise ConfigError(f"config file {shown} does not exist")
         raw = read_bounded(p, "config file", MAX_FILE_BYTES, ConfigError)

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import List, Optional
 
-from edgecam.bounds import read_bounded, show
+from edgecam.bounds import path_text, read_bounded, show
 from edgecam.errors import ModelError
 
 _ID_PREFIX = re.compile(r"^\s*(\d+)[\s:]+(.*\S)\s*$")
@@ -73,7 +73,7 @@ def infer_offset(lines: List[str], num_classes: Optional[int], task: str) -> int
 
 def load_file(path: Path, num_classes: Optional[int] = None) -> List[str]:
     """A label file: a regular file of at most MAX_BYTES of UTF-8 text (ModelError else)."""
-    shown = show(str(path))[1:-1]
+    shown = path_text(path)
     if not Path(path).exists() and not Path(path).is_symlink():
         raise ModelError(f"label file {shown} does not exist")
     data = read_bounded(Path(path), "label file", MAX_BYTES, ModelError)

@@ -29,7 +29,7 @@ from typing import Callable, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from edgecam.bounds import name_problem, not_regular, os_reason, show
+from edgecam.bounds import path_text, name_problem, not_regular, os_reason, show
 from edgecam.errors import OutputError
 
 log = logging.getLogger("edgecam.sinks")
@@ -54,7 +54,7 @@ class SinkError(OutputError):
 
 def check_writable(path: Path, what: str, overwrite: bool = True) -> None:
     """OutputError (one sentence) unless ``what`` can be written to ``path``."""
-    shown = show(str(path))[1:-1]
+    shown = path_text(path)
     problem = name_problem(str(path))
     if problem:
         raise OutputError(f"cannot write {what} to {shown}: {problem}")
@@ -63,7 +63,7 @@ def check_writable(path: Path, what: str, overwrite: bool = True) -> None:
     if problem:
         raise OutputError(f"cannot write {what} to {shown}: {problem}")
     if not folder.is_dir():
-        raise OutputError(f"cannot write {what} to {shown}: folder {show(str(folder))[1:-1]} does not exist")
+        raise OutputError(f"cannot write {what} to {shown}: folder {path_text(folder)} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise OutputError(f"cannot write {what} to {shown}: permission denied")
     if path.exists() and not overwrite:
@@ -93,7 +93,7 @@ class VideoSink:
     def check(path: str, overwrite: bool = True) -> None:
         """OutputError (one sentence) unless a video can be written to ``path``."""
         if Path(path).suffix.lower() not in FOURCC:
-            raise OutputError(f"cannot write video {show(path)[1:-1]}: use a .mp4, .mov, .mkv or .avi file name")
+            raise OutputError(f"cannot write video {path_text(path)}: use a .mp4, .mov, .mkv or .avi file name")
         check_writable(Path(path), "the annotated video", overwrite)
 
     def __init__(self, path: str, fps: float, size: Tuple[int, int], overwrite: bool = True):
@@ -119,14 +119,14 @@ class VideoSink:
         try:  # what ffmpeg would only report later: a folder or a file system that refuses the file
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
         except OSError as exc:
-            raise OutputError(f"cannot write the annotated video to {show(str(self.path))[1:-1]}: "
+            raise OutputError(f"cannot write the annotated video to {path_text(self.path)}: "
                               f"{(exc.strerror or str(exc)).lower()}") from None
         self._stderr = tempfile.TemporaryFile()
         try:  # its own session: Ctrl-C stops edgecam, which then closes the video properly
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=self._stderr, start_new_session=True)
         except OSError as exc:
-            raise OutputError(f"cannot write video {show(str(self.path))[1:-1]}: ffmpeg cannot be "
+            raise OutputError(f"cannot write video {path_text(self.path)}: ffmpeg cannot be "
                               f"started ({os_reason(exc)})") from None
 
     def _opencv(self, fps: float) -> None:
@@ -137,7 +137,7 @@ class VideoSink:
         fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
         self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, self.size)
         if not self.writer.isOpened():
-            raise OutputError(f"cannot write video {show(str(self.path))[1:-1]}: OpenCV could not open an encoder for it")
+            raise OutputError(f"cannot write video {path_text(self.path)}: OpenCV could not open an encoder for it")
 
     def write(self, image: np.ndarray) -> None:
         if (image.shape[1], image.shape[0]) != self.size:
@@ -158,7 +158,7 @@ class VideoSink:
         self._stderr.seek(0)
         text = self._stderr.read(64 * 1024).decode("utf-8", "replace")
         cause = _cause(text, code) if text or code else os_reason(exc) if isinstance(exc, OSError) else str(exc)
-        return SinkError(f"writing the annotated video to {show(str(self.path))[1:-1]} failed: {cause}")
+        return SinkError(f"writing the annotated video to {path_text(self.path)} failed: {cause}")
 
     def close(self) -> None:
         """Finish the file; SinkError if the encoder could not (the file still plays up
@@ -290,7 +290,7 @@ class JsonLinesSink:
         self._open()
 
     def _open(self) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.append else os.O_TRUNC)
+        flags = os.O_CREAT | os.O_CLOEXEC | (os.O_RDWR | os.O_APPEND if self.append else os.O_WRONLY | os.O_TRUNC)
         try:
             self.fd = os.open(self.path, flags, 0o644)
             self.size = os.fstat(self.fd).st_size
@@ -300,7 +300,7 @@ class JsonLinesSink:
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
-            raise OutputError(f"cannot write JSON lines to {show(str(self.path))[1:-1]}: {os_reason(exc)}") from None
+            raise OutputError(f"cannot write JSON lines to {path_text(self.path)}: {os_reason(exc)}") from None
 
     def _repair(self) -> None:
         """Cut a torn last line (no newline at the end) back to the last whole line."""
@@ -319,7 +319,7 @@ class JsonLinesSink:
         os.ftruncate(self.fd, pos)
         self.size = pos
         log.warning("%s ended in a torn line (a crash or a power cut): removed its %d bytes",
-                    show(str(self.path))[1:-1], end - pos)
+                    path_text(self.path), end - pos)
 
     def write(self, record: dict) -> None:
         line = json_line(record)
@@ -342,7 +342,7 @@ class JsonLinesSink:
                 os.ftruncate(self.fd, start)  # never half a line
             except OSError:
                 pass
-            raise SinkError(f"writing JSON lines to {show(str(self.path))[1:-1]} failed: {os_reason(exc)}") from None
+            raise SinkError(f"writing JSON lines to {path_text(self.path)} failed: {os_reason(exc)}") from None
         self.size = start + done
 
     def _rotate(self) -> None:
@@ -374,8 +374,10 @@ class Retrying:
     the error logged once at error level, and a new one opened every ``retry_s`` seconds
     until writing works again (a full SD card must not stop the browser view)."""
 
-    def __init__(self, name: str, opener: Callable[[], object], retry_s: float = RETRY_S):
+    def __init__(self, name: str, opener: Callable[[], object], retry_s: float = RETRY_S,
+                 healthy_after: int = 1):
         self.name = name
+        self.healthy_after = healthy_after   # writes that prove it works again (an encoder takes a few)
         self.opener = opener
         self.retry_s = retry_s
         self.sink = opener()          # at start a failure is the run's one-sentence error
@@ -393,7 +395,7 @@ class Retrying:
             self._fail(exc)
             return False
         self.written += 1
-        if self.failing_since is not None and self.written >= 30:
+        if self.failing_since is not None and self.written >= self.healthy_after:
             log.info("%s: writing again after %.0f s", self.name, time.monotonic() - self.failing_since)
             self.failing_since = None
         return True
@@ -462,7 +464,7 @@ def _open_live(out, fps: float, size: Tuple[int, int]):
                                                          keep=out.json_keep)) if out.json else None
     try:
         video = Retrying("the annotated video", lambda: SegmentedVideo(
-            out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours)) if out.video else None
+            out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30) if out.video else None
     except OutputError:
         if jsonl is not None:
             jsonl.close()

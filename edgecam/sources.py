@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
-from edgecam.bounds import not_regular, show
+from edgecam.bounds import path_text, not_regular, show
 from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
 
@@ -69,7 +69,7 @@ class VideoFileSource(Source):
         self.name = str(path)
         if not self.path.is_file():
             problem = not_regular(self.path) if self.path.exists() else None
-            raise SourceError(f"video file {show(str(path))[1:-1]} {'cannot be read: ' + problem if problem else 'does not exist'}")
+            raise SourceError(f"video file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
         self.cap = _open_file(self.path)
         first = None
         if self.cap.isOpened():
@@ -137,8 +137,8 @@ class ImageSource(Source):
             if first is not None:
                 break
         if first is None:
-            raise SourceError(f"{show(name)[1:-1]} has no image OpenCV can decode "
-                              f"({len(paths)} file(s) tried, the first being {show(paths[0].name)[1:-1]})")
+            raise SourceError(f"{path_text(name)} has no image OpenCV can decode "
+                              f"({len(paths)} file(s) tried, the first being {path_text(paths[0].name)})")
         self.paths = paths[skipped:]
         self.frame_count = len(self.paths)
         self._i = 0
@@ -149,7 +149,7 @@ class ImageSource(Source):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             if strict:
-                raise SourceError(f"cannot read {show(str(path))[1:-1]}: it is not an image OpenCV can decode")
+                raise SourceError(f"cannot read {path_text(path)}: it is not an image OpenCV can decode")
             log.warning("skipping %s: not an image OpenCV can decode", path)
         return img
 
@@ -196,7 +196,7 @@ def open_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
     if path.suffix.lower() in IMAGE_EXTS:
         if not path.is_file():
             problem = not_regular(path) if path.exists() else None
-            raise SourceError(f"image file {show(str(path))[1:-1]} {'cannot be read: ' + problem if problem else 'does not exist'}")
+            raise SourceError(f"image file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
         return ImageSource([path], str(path))
     if not path.exists() and any(ch in uri for ch in "*?["):
         images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
