@@ -273,6 +273,15 @@ class _BoundedLoader(yaml.SafeLoader):
             raise _TooBig(f"expands to more than {MAX_NODES} values (aliases expanded)")
         return node
 
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key, _ in node.value:  # a key given twice is a mistake, not "the last one wins"
+            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                if key.value in seen:
+                    raise _TooBig(f"gives key {show(key.value)} twice (line {key.start_mark.line + 1})")
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
     def _children_size(self, node) -> int:
         if isinstance(node, yaml.SequenceNode):
             children = node.value
@@ -293,7 +302,7 @@ def load_yaml(text: str, shown: str):
     try:
         return loader.get_single_data()
     except _TooBig as exc:
-        raise ConfigError(f"config file {shown} is refused: it {exc}") from None
+        raise ConfigError(f"config file {shown} is refused: it {exc}") from None  # bounds, twice-given keys
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
