@@ -176,13 +176,14 @@ def _limits() -> None:
     os.setsid()
 
 
-def run_case(argv: List[str], timeout: float = TIMEOUT) -> Tuple[str, int, str]:
-    """(outcome, exit code, stderr) of `edgecam ARGV`."""
+def run_case(argv: List[str], cwd: Path, timeout: float = TIMEOUT) -> Tuple[str, int, str]:
+    """(outcome, exit code, stderr) of `edgecam ARGV` run in ``cwd`` (where relative names land)."""
     env = dict(os.environ)
     env.pop("DISPLAY", None)
     env.pop("EDGECAM_CONFIG", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     p = subprocess.Popen([sys.executable, "-m", "edgecam", *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, cwd=ROOT, env=env, preexec_fn=_limits)
+                         stderr=subprocess.PIPE, cwd=cwd, env=env, preexec_fn=_limits)
     try:
         _, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -215,7 +216,7 @@ def fuzz(models: Path, media: Path, cases: int, seed: int, jobs: int = 2, budget
             if budget_s is not None and time.monotonic() - start > budget_s:
                 return None
             argv, bad, what = spec
-            outcome, code, err = run_case(argv)
+            outcome, code, err = run_case(argv, Path(argv[1]).parent)
             if outcome == "accepted" and bad:
                 outcome = "wrong"
             return outcome, code, what, err
