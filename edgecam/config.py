@@ -296,8 +296,35 @@ class _TooBig(Exception):
     pass
 
 
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ ] and { } outside quotes and comments: PyYAML's scanner slows
+    down quadratically with it, so a deep file is refused before the scanner sees it."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    quote = None
+    comment = False
+    for ch in text:
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def load_yaml(text: str, shown: str):
     """The YAML document ``text`` (a config file named ``shown``), bounded; ConfigError else."""
+    if _flow_depth(text) > MAX_DEPTH:
+        raise ConfigError(f"config file {shown} is refused: it nests deeper than {MAX_DEPTH} levels")
     loader = _BoundedLoader(text)
     try:
         return loader.get_single_data()
