@@ -21,6 +21,10 @@ log = logging.getLogger("edgecam")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one sentence, exit 2, like every other usage error
+        import re
+        from edgecam.bounds import SHOWN_CHARS, show
+        # argparse quotes the bad value whole: show at most SHOWN_CHARS of it
+        message = re.sub(r"'([^']{%d,})'" % SHOWN_CHARS, lambda m: show(m.group(1)), message)
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 

@@ -162,6 +162,7 @@ def make_case(rng: random.Random, models: Path, media: Path, tmp: Path):
     flag = rng.choice(["--model", "--labels", "--model-dir", "--threads", "--rho", "--threshold", "--top-k",
                        "--source", "--output", "--json", "--web", "--runtime", "--resize", "--display", "--log-level"])
     value, path_wrong = rng.choice(hostile_values(rng, tmp))
+    path_wrong = path_wrong and isinstance(value, str)  # '[1, 2, 3]' can name a file
     text = value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
     if "\x00" in text:
         text = text.replace("\x00", "")  # an argv cannot hold a NUL
