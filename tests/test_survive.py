@@ -219,3 +219,40 @@ def test_without_ffmpeg_opencv_records_and_says_what_is_lost(models_dir, media, 
     assert r.returncode == 0, r.stderr
     assert "ffmpeg is not installed" in r.stderr and "apt install ffmpeg" in r.stderr
     assert ffprobe(tmp_path / "o.mp4")["frames"] == 1
+
+
+def test_live_segments_are_capped_oldest_first(tmp_path):
+    """Before a new segment, the oldest ones go while the total is over keep_mb or they are
+    older than keep_hours; files that are not this recording's segments are never touched."""
+    import numpy as np
+    from edgecam.sinks import SegmentedVideo
+    old = []
+    for i, day in enumerate(["20250101", "20250102", "20250103", "20250104"]):
+        p = tmp_path / f"cam-{day}-120000.mp4"
+        p.write_bytes(b"\0" * 400_000)
+        os.utime(p, (time.time() - (4 - i) * 3600, time.time() - (4 - i) * 3600))
+        old.append(p)
+    other = tmp_path / "cam-notes.mp4"
+    other.write_bytes(b"\0" * 10)
+    rec = SegmentedVideo(str(tmp_path / "cam.mp4"), 10.0, (64, 48), segment_s=0, keep_mb=1.0)
+    rec.write(np.zeros((48, 64, 3), np.uint8))
+    rec.close()
+    assert [p.exists() for p in old] == [False, False, True, True]   # 1.6 MB -> 0.8 MB
+    assert other.exists() and len(rec.files()) == 3
+    rec = SegmentedVideo(str(tmp_path / "cam.mp4"), 10.0, (64, 48), keep_hours=1.5)
+    rec.close()
+    assert [p.exists() for p in old] == [False, False, False, True]
+    assert other.exists()
+
+
+def test_live_json_rotates_by_size_and_keeps_whole_lines(tmp_path):
+    from edgecam.sinks import JsonLinesSink
+    path = tmp_path / "r.jsonl"
+    sink = JsonLinesSink(str(path), append=True, max_mb=0.001, keep=2)   # 1000 bytes
+    for i in range(100):
+        sink.write({"frame": i, "pad": "x" * 40})
+    sink.close()
+    files = [path, Path(f"{path}.1"), Path(f"{path}.2")]
+    assert all(f.exists() and f.stat().st_size <= 1000 for f in files) and not Path(f"{path}.3").exists()
+    frames = [r["frame"] for f in reversed(files) for r in lines(f)]
+    assert frames == list(range(frames[0], 100))
