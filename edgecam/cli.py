@@ -15,6 +15,7 @@ import sys
 from typing import List, Optional
 
 from edgecam import __version__, doctor
+from edgecam.bounds import escape
 from edgecam.config import Setting, load_config, override, settings
 from edgecam.errors import ArgParser, EdgecamError
 from edgecam.logs import setup_logging
@@ -34,12 +35,13 @@ GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
 
 
 def _add_flag(group, s: Setting) -> None:
-    if s.flag_value is not None:                      # a switch: --realtime, --no-overlay
-        group.add_argument(s.flag, dest=s.key, action="store_const", const=s.flag_value, default=None,
+    names = [n for n in (s.short, s.flag) if n]
+    if s.flag_value is not None:                      # a switch: --realtime, --no-overlay, -y
+        group.add_argument(*names, dest=s.key, action="store_const", const=s.flag_value, default=None,
                            help=s.help)
         return
     kind = s.base_type
-    group.add_argument(s.flag, dest=s.key, type=None if kind is str else kind, choices=s.choices,
+    group.add_argument(*names, dest=s.key, type=None if kind is str else kind, choices=s.choices,
                        metavar=None if s.choices else s.metavar, default=None, help=s.help)
 
 
@@ -122,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return command(argv)
     except EdgecamError as err:
-        print(f"{priority_prefix(3)}edgecam: error: {err}", file=sys.stderr)
+        print(f"{priority_prefix(3)}edgecam: error: {escape(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(f"{priority_prefix(5)}edgecam: interrupted", file=sys.stderr)

@@ -30,7 +30,7 @@ def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
            uri: Optional[str] = None) -> Config:
     over = {"model": {"name": spec["model"], "threads": spec["threads"]},
             "source": {"uri": uri or spec["source"], "realtime": False},
-            "output": {"video": video, "json": jsonl, "display": "none", "web": None},
+            "output": {"video": video, "json": jsonl, "display": "none", "web": None, "overwrite": True},
             "overlay": {"enabled": True}}
     if spec.get("model_dir"):
         over["model"]["dir"] = spec["model_dir"]
@@ -185,7 +185,7 @@ def pipeline(spec: dict) -> dict:
     source = open_source(cfg.source, model.size)
     if spec.get("frames"):
         source = Limited(source, spec["frames"])
-    sinks = Sinks(open_outputs(cfg.output.video, cfg.output.json, source.fps or 30.0, source.size))
+    sinks = Sinks(open_outputs(cfg.output, source.fps or 30.0, source.size))
     try:
         summary = run_file(cfg, source, model, StopFlag(), sinks, hooks=hooks, clock=clock)
     finally:

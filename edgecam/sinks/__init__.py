@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from edgecam.config import Config
+from edgecam.errors import OutputError
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
-from edgecam.sinks.files import JsonLinesSink, VideoSink, open_outputs, save_snapshot
+from edgecam.sinks.files import JsonLinesSink, SinkError, check_writable, save_snapshot
 from edgecam.sinks.progress import ProgressBar
+from edgecam.sinks.retry import Retrying
+from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "NEXT_MODEL",
-           "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "JsonLinesSink", "Window",
-           "WebView", "ProgressBar"]
+           "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
+           "Retrying", "SinkError", "Window", "WebView", "ProgressBar"]
 
 log = logging.getLogger("edgecam")
 
@@ -38,7 +41,7 @@ def open_sinks(cfg: Config, source) -> Sinks:
     opened: List[Sink] = []
     try:
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
-        opened += open_outputs(cfg.output.video, cfg.output.json, fps, source.size)
+        opened += open_outputs(cfg.output, fps, source.size, live=source.live)
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:
@@ -50,3 +53,39 @@ def open_sinks(cfg: Config, source) -> Sinks:
         Sinks(opened).close()
         raise
     return Sinks(opened)
+
+
+def open_outputs(out, fps: float, size: Tuple[int, int], live: bool = False):
+    """The annotated video and the JSON lines of the output config ``out``, both or neither:
+    every path is checked before anything is created, and a video already created is
+    removed if the JSON file then fails. File mode: a VideoSink and a JsonLinesSink that
+    refuse an existing file unless ``out.overwrite``; live mode: Retrying segmented video
+    and appended (rotated) JSON lines."""
+    if out.video:
+        VideoSink.check(out.video, overwrite=live or out.overwrite)
+    if out.json and out.json != "-":
+        check_writable(Path(out.json), "JSON lines", overwrite=live or out.overwrite)
+    if live:
+        return _open_live(out, fps, size)
+    video = VideoSink(out.video, fps, size, overwrite=out.overwrite) if out.video else None
+    try:
+        jsonl = JsonLinesSink(out.json, overwrite=out.overwrite) if out.json else None
+    except OutputError:
+        if video is not None:
+            video.close()
+            video.path.unlink(missing_ok=True)
+        raise
+    return video, jsonl
+
+
+def _open_live(out, fps: float, size: Tuple[int, int]):
+    jsonl = Retrying("JSON lines", lambda: JsonLinesSink(out.json, append=True, max_mb=out.json_max_mb,
+                                                         keep=out.json_keep)) if out.json else None
+    try:
+        video = Retrying("the annotated video", lambda: SegmentedVideo(
+            out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30) if out.video else None
+    except OutputError:
+        if jsonl is not None:
+            jsonl.close()
+        raise
+    return video, jsonl
