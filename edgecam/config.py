@@ -169,8 +169,11 @@ def _settings(cls: type, prefix: str) -> Iterator[Setting]:
 
 
 SETTINGS: Dict[str, Setting] = {s.key: s for s in _settings(Config, "")}
-# keys that name files or folders (source.uri only when it is not a URL or a pipeline)
+# views of the schema: keys that name files or folders (source.uri only when it is not a
+# URL or a pipeline), keys with a set of choices, keys with a range
 PATH_KEYS = {s.key for s in SETTINGS.values() if s.path}
+CHOICES = {s.key: s.choices for s in SETTINGS.values() if s.choices}
+RANGES = {s.key: s.range for s in SETTINGS.values() if s.range}
 MAX_STRING = 4096           # characters in any string value
 MAX_FILE_BYTES = 256 * 1024  # config.yaml is 5 KB
 MAX_DEPTH = 20              # nesting of sections and lists (config.yaml has 2)
