@@ -84,7 +84,7 @@ def _config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None
     from edgecam.config import load_config
     over = {"model": {"name": spec["model"], "threads": spec["threads"]},
             "source": {"uri": uri or spec["source"], "realtime": False},
-            "output": {"video": video, "json": jsonl, "display": "none", "web": None},
+            "output": {"video": video, "json": jsonl, "display": "none", "web": None, "overwrite": True},
             "overlay": {"enabled": True}}
     if spec.get("model_dir"):
         over["model"]["dir"] = spec["model_dir"]

@@ -21,6 +21,10 @@ log = logging.getLogger("edgecam")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one sentence, exit 2, like every other usage error
+        import re
+        from edgecam.bounds import SHOWN_CHARS, show
+        # argparse quotes the bad value whole: show at most SHOWN_CHARS of it
+        message = re.sub(r"'([^']{%d,})'" % SHOWN_CHARS, lambda m: show(m.group(1)), message)
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -45,6 +49,8 @@ def _run_parser() -> argparse.ArgumentParser:
     g.add_argument("--realtime", action="store_true", default=None, help="play a video file at its own frame rate, as if live")
     g.add_argument("--output", metavar="FILE", help="write the annotated video (.mp4, .avi)")
     g.add_argument("--json", metavar="FILE", help="write one JSON line per frame ('-' for stdout)")
+    g.add_argument("-y", "--overwrite", action="store_true", default=None,
+                   help="file mode: replace an existing --output/--json file (refused otherwise)")
     g.add_argument("--display", choices=["window", "fullscreen", "none"])
     g.add_argument("--web", metavar="HOST:PORT", help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
     g.add_argument("--no-overlay", action="store_true", default=None, help="draw nothing on the frames")
@@ -74,6 +80,7 @@ def _overrides(a: argparse.Namespace) -> dict:
     put("source", "realtime", a.realtime)
     put("output", "video", a.output)
     put("output", "json", a.json)
+    put("output", "overwrite", a.overwrite)
     put("output", "display", a.display)
     put("output", "web", a.web)
     put("overlay", "enabled", False if a.no_overlay else None)
@@ -81,9 +88,20 @@ def _overrides(a: argparse.Namespace) -> dict:
     return o
 
 
+class EscapingFormatter(logging.Formatter):
+    """Control characters in a message are escaped: a value (a model name with a newline)
+    cannot forge a log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from edgecam.bounds import escape
+        return escape(super().format(record))
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
 
 
 def cmd_run(argv: List[str]) -> int:
@@ -213,7 +231,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return command(argv)
     except EdgecamError as err:
-        print(f"edgecam: error: {err}", file=sys.stderr)
+        from edgecam.bounds import escape
+        print(f"edgecam: error: {escape(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("edgecam: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import yaml
 
+from edgecam.bounds import path_text, name_problem, read_bounded, show
 from edgecam.errors import ConfigError
 
 RESIZE_MODES = ("stretch", "letterbox", "crop")
@@ -57,8 +58,14 @@ class SourceConfig:
 
 @dataclass
 class OutputConfig:
-    video: Optional[str] = None     # annotated video file (.mp4/.avi)
+    video: Optional[str] = None     # annotated video file (.mp4/.mkv/.mov/.avi)
     json: Optional[str] = None      # JSON Lines, one line per frame
+    overwrite: bool = False         # file mode: replace an existing video/JSON file
+    segment_s: float = 600.0        # live: a new video file every this many seconds (0 = one per start)
+    keep_mb: float = 2000.0         # live: delete the oldest video files beyond this total (0 = keep all)
+    keep_hours: float = 0.0         # live: delete video files older than this (0 = keep all)
+    json_max_mb: float = 100.0      # live: rotate the JSON file at this size (0 = never)
+    json_keep: int = 5              # live: rotated JSON files kept (out.jsonl.1 ... .N)
     display: str = "window"         # window | fullscreen | none
     web: Optional[str] = None       # HOST:PORT for the browser view
     snapshot_dir: str = "."         # where `s` saves snapshots
@@ -98,7 +105,20 @@ RANGES = {
     "source.height": (1, 16384),
     "source.fps": (0.1, 1000.0),
     "source.reconnect_max_s": (0.1, 3600.0),
+    "output.segment_s": (0.0, 7 * 86400.0),
+    "output.keep_mb": (0.0, 1e9),
+    "output.keep_hours": (0.0, 24 * 3650.0),
+    "output.json_max_mb": (0.0, 1e6),
+    "output.json_keep": (1, 1000),
 }
+# keys that name files or folders (source.uri only when it is not a URL or a pipeline)
+PATH_KEYS = {"model.name", "model.labels", "model.dir", "model.mirror", "source.uri",
+             "output.video", "output.json", "output.snapshot_dir"}
+MAX_STRING = 4096           # characters in any string value
+MAX_FILE_BYTES = 256 * 1024  # config.yaml is 5 KB
+MAX_DEPTH = 20              # nesting of sections and lists (config.yaml has 2)
+MAX_NODES = 20000           # values in the document, with every alias expanded
+
 
 
 def _type_name(tp: Any) -> str:
@@ -126,28 +146,49 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         ok = isinstance(value, (str, int)) and not isinstance(value, bool)
         value = str(value) if ok else value
     if not ok:
-        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, not {value!r}")
+        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, not {show(value)}")
     if key in CHOICES and value not in CHOICES[key]:
-        raise ConfigError(f"config key '{key}' must be one of {', '.join(CHOICES[key])}, not {value!r}")
+        raise ConfigError(f"config key '{key}' must be one of {', '.join(CHOICES[key])}, not {show(value)}")
     if key in RANGES:
         lo, hi = RANGES[key]
-        if not lo <= value <= hi:
-            raise ConfigError(f"config key '{key}' must be between {lo} and {hi}, not {value!r}")
+        if not lo <= value <= hi:  # NaN fails this too
+            raise ConfigError(f"config key '{key}' must be between {lo} and {hi}, not {show(value)}")
+    if isinstance(value, str):
+        _check_string(key, value)
     return value
+
+
+def _check_string(key: str, value: str) -> None:
+    if len(value) > MAX_STRING:
+        raise ConfigError(f"config key '{key}' is longer than {MAX_STRING} characters: {show(value)}")
+    is_url = key == "source.uri" and ("://" in value or "!" in value)
+    problem = name_problem(value) if key in PATH_KEYS and not is_url else (
+        "it contains a NUL character" if "\x00" in value else None)
+    if problem:
+        raise ConfigError(f"config key '{key}' cannot name a file: {problem}: {show(value)}")
+    if key == "output.web":
+        from edgecam.web import parse_address
+        try:
+            parse_address(value)
+        except Exception:
+            raise ConfigError(f"bad --web address {show(value)} (config key 'output.web'): use PORT "
+                              f"or HOST:PORT with a port 0-65535, e.g. 127.0.0.1:8080") from None
+    if key == "source.fourcc" and len(value) != 4:
+        raise ConfigError(f"config key 'source.fourcc' must be 4 characters (e.g. MJPG) or null, not {show(value)}")
 
 
 def _apply(obj: Any, data: dict, prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
     fields = {f.name: f for f in dataclasses.fields(obj) if not f.metadata.get("internal")}
     for name, value in data.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{name}" if isinstance(name, str) else f"{prefix}{show(name)}"
         if name not in fields:
             known = ", ".join(prefix + n for n in fields)
-            raise ConfigError(f"unknown config key '{key}' (known keys here: {known})")
+            raise ConfigError(f"unknown config key {show(key)} (known keys here: {known})")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"config key '{key}' must be a section of keys, not {value!r}")
+                raise ConfigError(f"config key '{key}' must be a section of keys, not {show(value)}")
             _apply(current, value, key + ".")
         else:
             setattr(obj, name, _coerce(key, hints[name], value))
@@ -166,28 +207,135 @@ def default_config_path() -> Optional[Path]:
 
 def load_config(path: Optional[os.PathLike] = None, overrides: Optional[dict] = None) -> Config:
     """Load ``path`` (or the default config.yaml, or built-in defaults), then apply
-    ``overrides``: a nested dict like ``{"model": {"name": "v1_ssd"}}``."""
+    ``overrides``: a nested dict like ``{"model": {"name": "v1_ssd"}}``.
+
+    Any failure, whatever its cause (a bad value, a file that is not YAML, a YAML bomb, a
+    device, an encoding error, memory), is a ConfigError with one sentence: reload relies on it."""
+    try:
+        return _load(path, overrides)
+    except ConfigError:
+        raise
+    except (Exception, RecursionError, MemoryError) as exc:
+        where = f"config file {path_text(path)}" if path is not None else "the configuration"
+        raise ConfigError(f"{where} cannot be loaded ({type(exc).__name__}: {path_text(exc)})") from None
+
+
+def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
     cfg = Config()
     explicit = path is not None
     p = Path(path) if explicit else default_config_path()
     if p is not None:
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
+        shown = path_text(p)
+        if name_problem(str(p)) is None and not p.exists():
+            raise ConfigError(f"config file {shown} does not exist")
+        raw = read_bounded(p, "config file", MAX_FILE_BYTES, ConfigError)
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"config file {p} is not valid YAML{where}") from None
-        except OSError as exc:
-            raise ConfigError(f"config file {p} cannot be read ({exc.strerror})") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {shown} is not UTF-8 text (byte {exc.start})") from None
+        data = load_yaml(text, shown) or {}
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {p} must be a mapping of keys, not {type(data).__name__}")
+            raise ConfigError(f"config file {shown} must be a mapping of keys, not {type(data).__name__}")
         _apply(cfg, data)
         cfg.path = str(p)
     if overrides:
         _apply(cfg, overrides)
     return cfg
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with nesting depth and alias expansion bounded while the node
+    graph is composed, before a single Python object is built: a "billion laughs" file
+    is refused after reading it once, in milliseconds."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict = {}      # id(node) -> values under it, aliases expanded
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise _TooBig("refers to itself through an alias")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooBig(f"nests deeper than {MAX_DEPTH} levels")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = self._sizes.get(id(node))
+        if size is None:
+            size = 1 + self._children_size(node)
+            self._sizes[id(node)] = size
+        if size > MAX_NODES:
+            raise _TooBig(f"expands to more than {MAX_NODES} values (aliases expanded)")
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key, _ in node.value:  # a key given twice is a mistake, not "the last one wins"
+            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                if key.value in seen:
+                    raise _TooBig(f"gives key {show(key.value)} twice (line {key.start_mark.line + 1})")
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+    def _children_size(self, node) -> int:
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            return 0
+        return sum(self._sizes[id(c)] for c in children)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ ] and { } outside quotes and comments: PyYAML's scanner slows
+    down quadratically with it, so a deep file is refused before the scanner sees it."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    quote = None
+    comment = False
+    for ch in text:
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def load_yaml(text: str, shown: str):
+    """The YAML document ``text`` (a config file named ``shown``), bounded; ConfigError else."""
+    if _flow_depth(text) > MAX_DEPTH:
+        raise ConfigError(f"config file {shown} is refused: it nests deeper than {MAX_DEPTH} levels")
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except _TooBig as exc:
+        raise ConfigError(f"config file {shown} is refused: it {exc}") from None  # bounds, twice-given keys
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {shown} is not valid YAML{where}") from None
+    finally:
+        loader.dispose()
 
 
 def to_dict(cfg: Config) -> dict:

@@ -231,7 +231,7 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
     q_in: queue.Queue = queue.Queue(maxsize=8)
     q_out: queue.Queue = queue.Queue(maxsize=16)
     summary = Summary(model=model.name)
-    video, jsonl = open_outputs(cfg.output.video, cfg.output.json, source.fps or 30.0, source.size)
+    video, jsonl = open_outputs(cfg.output, source.fps or 30.0, source.size)
     draw = bool(video or window) and cfg.overlay.enabled
     meter = RateMeter()
     interp = cv2.INTER_AREA if source.still else cv2.INTER_LINEAR
@@ -320,8 +320,30 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
             stages["overlay"].append(t2 - t1)
             stages["output"].append((t1 - t0) + (t3 - t2))
 
+    failure: List[BaseException] = []   # the first output error: the run stops on it
+
+    def close_outputs() -> None:
+        for sink in (video, jsonl):
+            if sink is not None:
+                try:
+                    sink.close()
+                except Exception as exc:
+                    failure.append(exc)
+
+    def emit_or_stop(frame: Frame, result: Result) -> None:
+        """emit(); after an output fails, stop the run and discard what is still coming."""
+        if failure:
+            return
+        try:
+            emit(frame, result)
+        except Exception as exc:  # ENOSPC, EIO, a dead encoder ...: stop, say why
+            failure.append(exc)
+            stop.set()
+            close_outputs()
+
     def writer() -> None:
-        """Results back in frame order, until every worker has finished."""
+        """Results back in frame order, until every worker has finished (draining q_out
+        even after a failure, so that no worker ever blocks on it)."""
         pending: Dict[int, tuple] = {}
         following, ended = 0, 0
         try:
@@ -334,14 +356,12 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                 while following in pending:
                     _, frame, result = pending.pop(following)
                     following += 1
-                    emit(frame, result)
+                    emit_or_stop(frame, result)
             for seq in sorted(pending):  # never happens: workers take frames in order
-                emit(*pending.pop(seq)[1:])
+                emit_or_stop(*pending.pop(seq)[1:])
         finally:
-            if video:
-                video.close()
-            if jsonl:
-                jsonl.close()
+            if not failure:
+                close_outputs()
 
     threads = [_Worker("edgecam-reader", reader), _Worker("edgecam-writer", writer)]
     threads += [_Worker(f"edgecam-infer-{i}", lambda m=m: infer(m)) for i, m in enumerate(models[1:], 1)]
@@ -359,6 +379,8 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
     for t in threads:
         if t.error is not None:
             raise t.error
+    if failure:
+        raise failure[0]
     return summary
 
 
@@ -581,8 +603,8 @@ class LiveOutputs:
         self.cfg = cfg
         self.window = window
         self.web = web
-        self.video, self.jsonl = open_outputs(cfg.output.video, cfg.output.json,
-                                              source.fps or cfg.source.fps, source.size)
+        # each output fails alone: closed, logged once, retried (sinks.Retrying)
+        self.video, self.jsonl = open_outputs(cfg.output, source.fps or cfg.source.fps, source.size, live=True)
         self.snapshot_dir = Path(cfg.output.snapshot_dir)
         self._json_lock = threading.Lock()
 

@@ -234,7 +234,9 @@ def test_ready_then_watchdog_then_stopping_and_a_clean_exit_on_sigterm(camera, m
     assert notify_socket.times("STOPPING", since=sent), "no STOPPING=1 after SIGTERM"
     assert "Traceback" not in err
     print(f"READY after {ready - t0:.2f} s; exit {took:.2f} s after SIGTERM")
-    # the recording was closed properly: it plays to its last frame
+    # the recording was closed properly: it plays to its last frame (live mode records
+    # time-stamped segments beside the name given: recording-YYYYmmdd-HHMMSS.mp4)
+    video = next(tmp_path.glob("recording-*.mp4"))
     cap = cv2.VideoCapture(str(video))
     n = 0
     while cap.read()[0]:
