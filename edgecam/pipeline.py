@@ -35,7 +35,7 @@ from edgecam.health import Heartbeat
 from edgecam.model import Model, Result
 from edgecam.progress import Progress
 from edgecam.sandbox import write_refusal
-from edgecam.sinks import open_outputs
+from edgecam.sinks import VideoSink, open_outputs
 from edgecam.sources import Frame, Source
 
 log = logging.getLogger("edgecam.pipeline")
@@ -653,8 +653,13 @@ class LiveOutputs:
         self.cfg = cfg
         self.window = window
         self.web = web
-        self.video, self.jsonl = open_outputs(cfg.output.video, cfg.output.json,
-                                              source.fps or cfg.source.fps, source.size)
+        # a camera still awaited (live.WaitingCamera): its video starts with its first frame, at
+        # the rate and size it turns out to have (the path is checked now)
+        self._source = source if getattr(source, "waiting", False) and cfg.output.video else None
+        video = None if self._source else cfg.output.video
+        if self._source:
+            VideoSink.check(cfg.output.video)
+        self.video, self.jsonl = open_outputs(video, cfg.output.json, source.fps or cfg.source.fps, source.size)
         self.snapshot_dir = Path(cfg.output.snapshot_dir)
         self._json_lock = threading.Lock()
 
@@ -665,6 +670,12 @@ class LiveOutputs:
 
     def frame(self, image: np.ndarray, state: LiveState) -> int:
         """A new camera frame, drawn: record it, publish it, show it; return the key pressed."""
+        if self._source is not None:
+            src, self._source = self._source, None
+            try:
+                self.video = VideoSink(self.cfg.output.video, src.fps or self.cfg.source.fps, src.size)
+            except EdgecamError as exc:   # the camera came; the recording cannot: say so, run on
+                log.error("not recording: %s", exc)
         if self.video:
             self.video.write(image)
         if self.web:

@@ -643,7 +643,8 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
     assert "Traceback" not in r.stderr
     # under systemd: READY=1 while waiting, the watchdog fed, frames as soon as the camera comes
     from loopback import LoopbackCamera
-    proc = edgecam_process(args, tmp_path, notify_socket, watchdog_usec=4_000_000)
+    video = tmp_path / "waited.mp4"       # recorded from the camera's first frame, at its rate
+    proc = edgecam_process(args + ["--output", video], tmp_path, notify_socket, watchdog_usec=4_000_000)
     cam = LoopbackCamera(media / "bottle-detection.mp4", port=port)
     try:
         ready = notify_socket.wait_for("READY", proc=proc, timeout=60)[0]
@@ -666,6 +667,13 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
     assert max_gap(pings, ready, waited) < 2.0, "the watchdog was not fed while waiting"
     assert rc == 0, err[-3000:]
     assert f"camera {url} is here" in err, err[-3000:]
+    cap = cv2.VideoCapture(str(video))
+    fps, (w, h) = cap.get(cv2.CAP_PROP_FPS), (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    assert frames >= 10 and abs(fps - cam.fps) < 3 and (w, h) == (640, 360), (frames, fps, w, h)
 
 
 # -- item 3: under journald, errors are filed as errors -----------------------------------------
