@@ -584,6 +584,17 @@ def max_gap(times: list, start: float, end: float) -> float:
     return max(b - a for a, b in zip(points, points[1:]))
 
 
+def statuses(notify: NotifySocket, start: float, end: float = float("inf")) -> list:
+    with notify._lock:
+        return [m["STATUS"] for t, m in notify.messages if "STATUS" in m and start <= t <= end]
+
+
+def camera_rates(lines: list) -> list:
+    """The camera FPS figures of STATUS= lines like 'v1_ssd: camera 29.8 FPS, inference ...'."""
+    import re
+    return [float(m.group(1)) for line in lines if (m := re.search(r"camera ([\d.]+) FPS", line))]
+
+
 def running_since(notify: NotifySocket, since: float) -> bool:
     """A STATUS= line after ``since`` says frames flow (camera FPS above 0, running)."""
     with notify._lock:
@@ -634,6 +645,10 @@ def test_a_frozen_refusing_or_flapping_camera_never_starves_the_watchdog(camera,
     print("largest gap between WATCHDOG=1 pings per phase (WatchdogSec=4):",
           ", ".join(f"{k} {v:.2f} s" for k, v in gaps.items()))
     assert all(g < 2.0 for g in gaps.values()), gaps
+    # the rates fall to 0 while the camera is frozen (not the last rate seen)
+    a, b = phases["frozen"]
+    frozen = statuses(notify_socket, a + 3.0, b)
+    assert any("camera 0.0 FPS, inference 0.0 FPS" in line for line in frozen), frozen
     assert rc == 0, err[-3000:]
     assert "reconnecting" in err and "reconnected" in err, err[-3000:]
     assert any("reconnecting" in s for s in notify_socket.values("STATUS"))
@@ -651,7 +666,8 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
     assert "Traceback" not in r.stderr
     # under systemd: READY=1 while waiting, the watchdog fed, frames as soon as the camera comes
     from loopback import LoopbackCamera
-    proc = edgecam_process(args, tmp_path, notify_socket, watchdog_usec=4_000_000)
+    video = tmp_path / "waited.mp4"       # recorded from the camera's first frame, at its rate
+    proc = edgecam_process(args + ["--output", video], tmp_path, notify_socket, watchdog_usec=4_000_000)
     cam = LoopbackCamera(media / "bottle-detection.mp4", port=port)
     try:
         ready = notify_socket.wait_for("READY", proc=proc, timeout=60)[0]
@@ -664,6 +680,8 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
             assert proc.poll() is None
             time.sleep(0.2)
         assert running_since(notify_socket, waited), notify_socket.values("STATUS")[-5:]
+        time.sleep(6.0)                       # one more STATUS= line
+        after = camera_rates(statuses(notify_socket, waited))
         pings = notify_socket.times("WATCHDOG", since=ready)
         rc, took, out, err = terminate(proc)
     finally:
@@ -674,6 +692,15 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
     assert max_gap(pings, ready, waited) < 2.0, "the watchdog was not fed while waiting"
     assert rc == 0, err[-3000:]
     assert f"camera {url} is here" in err, err[-3000:]
+    # the connect burst does not read as a multiple of the camera's rate
+    assert after and max(after) < cam.fps * 1.25 and after[-1] > cam.fps * 0.5, (after, cam.fps)
+    cap = cv2.VideoCapture(str(video))
+    fps, (w, h) = cap.get(cv2.CAP_PROP_FPS), (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    assert frames >= 10 and abs(fps - cam.fps) < 3 and (w, h) == (640, 360), (frames, fps, w, h)
 
 
 # -- item 3: under journald, errors are filed as errors -----------------------------------------

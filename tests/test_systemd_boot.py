@@ -64,7 +64,14 @@ class Container:
         args += [f"--bind{'-ro' if ro else ''}={host}:{inside}" for inside, (host, ro) in binds.items()]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=open(log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self.leader = self._find_leader()
+        try:
+            self.leader = self._find_leader()
+            self._wait_booted()
+        except BaseException:
+            self.poweroff()
+            raise
+
+    def _wait_booted(self) -> None:
         deadline = time.monotonic() + 120
         state = ""
         while time.monotonic() < deadline:
@@ -72,7 +79,7 @@ class Container:
             if state in ("running", "degraded"):
                 return
             time.sleep(0.5)
-        raise AssertionError(f"the container did not finish booting: {state}; {log.read_text()[-2000:]}")
+        raise AssertionError(f"the container did not finish booting: {state}; {self.log.read_text()[-2000:]}")
 
     def _find_leader(self) -> int:
         deadline = time.monotonic() + 60
@@ -168,106 +175,115 @@ def container(mirror, tmp_path_factory):
     root = build_root()
     work = tmp_path_factory.mktemp("boot")
     src = checkout_copy(work / "src")
-    c = Container(root, {"/src": (src, False), "/wheels": (CACHE / "wheels", True),
-                                   "/mirror": (Path(mirror), True)}, work / "console.log")
+    try:   # booting involves nothing of edgecam's: if it fails, this machine cannot run nspawn
+        c = Container(root, {"/src": (src, False), "/wheels": (CACHE / "wheels", True),
+                             "/mirror": (Path(mirror), True)}, work / "console.log")
+    except AssertionError as exc:
+        pytest.skip(f"systemd-nspawn cannot boot a container here: {str(exc)[:300]}")
     try:
         yield c
     finally:
         c.poweroff()
 
 
-def test_the_service_under_a_real_systemd(container, media):
-    from loopback import LoopbackCamera
-    c = container
-    figures = {}
-    # 1. install with no camera at all (source: auto): it is up and waiting, and the installer returns
+def install_waiting_for_a_camera(c: Container, figures: dict) -> None:
+    """Installed with no camera at all (source: auto): up and waiting; the installer returns."""
     t = time.monotonic()
     r = c.run(["bash", "/src/scripts/install-service.sh", "--python", "/usr/bin/python3", "--mirror", "/mirror",
                "--model", "v1_ssd", "--pip-args", "--no-index --find-links /wheels"], timeout=600)
     figures["install"] = time.monotonic() - t
     assert "started" in r.stdout, r.stdout
-    s = c.show("ActiveState", "StatusText", "Type", "NotifyAccess")
+    s = c.show("ActiveState", "StatusText")
     assert s["ActiveState"] == "active" and "waiting for camera auto" in s["StatusText"], s
     assert c.run(["systemd-analyze", "verify", "/etc/systemd/system/edgecam.service"]).returncode == 0
 
-    with LoopbackCamera(media / "bottle-detection.mp4") as cam:
-        set_config(c, source_uri=cam.url, output_video=RECORDING)
-        # 2. active only after READY=1 (the first frame through the model)
-        c.run(["systemctl", "restart", "--no-block", "edgecam.service"])
-        states = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and (not states or states[-1] != "active"):
-            states.append(c.run(["systemctl", "is-active", "edgecam.service"], check=False).stdout.strip())
-            time.sleep(0.1)
-        assert states[-1] == "active" and "activating" in states, states
-        s = c.show("ActiveEnterTimestampMonotonic", "ExecMainStartTimestampMonotonic", "MainPID")
-        log = c.journal("-o", "short-monotonic", "_PID=" + s["MainPID"])
 
-        def logged_at(text: str) -> float:
-            line = next((line for line in log.splitlines() if text in line), None)
-            assert line is not None, log[-3000:]
-            return float(re.match(r"\[\s*([\d.]+)\]", line).group(1))
-        active_at = int(s["ActiveEnterTimestampMonotonic"]) / 1e6
-        figures["start_to_active"] = active_at - int(s["ExecMainStartTimestampMonotonic"]) / 1e6
-        # the camera was open (its rate measured) before systemd counted the service as active,
-        # and active came with READY=1 (logged by edgecam right after sending it)
-        assert logged_at("declares no frame rate: measured") < active_at, log[-3000:]
-        assert abs(logged_at("told systemd: ready") - active_at) < 0.5, log[-3000:]
-        # 3. STATUS= in systemctl status
-        status = c.run(["systemctl", "status", "--no-pager", "edgecam.service"], check=False).stdout
-        assert re.search(r'Status: "v1_ssd: ', status), status
-        # 4. 60 s on the real unit (WatchdogSec=30): no restart
-        pings, pids, restarts = observe(c, 60)
-        figures["gap_running"] = largest_gap(pings)
-        assert restarts == "0" and len(pids) == 1, (restarts, pids)
-        assert figures["gap_running"] <= 15.0, pings
-        # 5. the camera frozen (accepts, sends nothing) for 70 s: no restart, pings every <= 15 s
-        cam.freeze()
+def active_only_after_ready(c: Container, figures: dict) -> None:
+    """`activating` until READY=1 (the first frame through the model), then active, with STATUS."""
+    c.run(["systemctl", "restart", "--no-block", "edgecam.service"])
+    states = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not states or states[-1] != "active"):
+        states.append(c.run(["systemctl", "is-active", "edgecam.service"], check=False).stdout.strip())
+        time.sleep(0.1)
+    assert states[-1] == "active" and "activating" in states, states
+    s = c.show("ActiveEnterTimestampMonotonic", "ExecMainStartTimestampMonotonic", "MainPID")
+    log = c.journal("-o", "short-monotonic", "_PID=" + s["MainPID"])
+
+    def logged_at(text: str) -> float:
+        line = next((line for line in log.splitlines() if text in line), None)
+        assert line is not None, log[-3000:]
+        return float(re.match(r"\[\s*([\d.]+)\]", line).group(1))
+    active_at = int(s["ActiveEnterTimestampMonotonic"]) / 1e6
+    figures["start_to_active"] = active_at - int(s["ExecMainStartTimestampMonotonic"]) / 1e6
+    # the camera was open (its rate measured) before systemd counted the service as active,
+    # and active came with READY=1 (logged by edgecam right after sending it)
+    assert logged_at("declares no frame rate: measured") < active_at, log[-3000:]
+    assert abs(logged_at("told systemd: ready") - active_at) < 0.5, log[-3000:]
+    status = c.run(["systemctl", "status", "--no-pager", "edgecam.service"], check=False).stdout
+    assert re.search(r'Status: "v1_ssd: ', status), status
+
+
+def no_restart_running_or_frozen(c: Container, cam, figures: dict) -> None:
+    """The real unit (WatchdogSec=30): 60 s running, then 70 s with the camera frozen (accepts,
+    sends nothing): no restart, a ping at least every 15 s."""
+    pings, pids, restarts = observe(c, 60)
+    figures["gap_running"] = largest_gap(pings)
+    assert restarts == "0" and len(pids) == 1, (restarts, pids)
+    assert figures["gap_running"] <= 15.0, pings
+    cam.freeze()
+    try:
         pings, pids2, restarts = observe(c, 70)
+    finally:
         cam.thaw()
-        figures["gap_frozen"] = largest_gap(pings)
-        assert restarts == "0" and pids2 == pids, (restarts, pids, pids2)
-        assert figures["gap_frozen"] <= 15.0, pings
-        assert "reconnecting" in c.journal("-p", "warning")
+    figures["gap_frozen"] = largest_gap(pings)
+    assert restarts == "0" and pids2 == pids, (restarts, pids, pids2)
+    assert figures["gap_frozen"] <= 15.0, pings
+    assert "reconnecting" in c.journal("-p", "warning")
 
-        # 6. a reload after a threshold change has logged it when systemctl returns
-        set_config(c, postprocess_threshold="0.61")
-        t = time.monotonic()
-        c.run(["systemctl", "reload", "edgecam.service"], timeout=150)
-        figures["reload"] = time.monotonic() - t
-        assert "applied postprocess.threshold 0.5 -> 0.61" in c.journal("-n", "50"), c.journal("-n", "50")
 
-        # 7. kill -STOP: the watchdog (a drop-in WatchdogSec=5 to keep it short) kills it with
-        # SIGABRT, the journal shows every thread's stack at priority crit, and it restarts
-        c.sh("mkdir -p /etc/systemd/system/edgecam.service.d && printf '[Service]\\nWatchdogSec=5\\n' "
-             ">/etc/systemd/system/edgecam.service.d/watchdog.conf && systemctl daemon-reload "
-             "&& systemctl restart edgecam.service")
-        main = c.show("MainPID")["MainPID"]
-        stopped = time.monotonic()
-        c.run(["kill", "-STOP", main])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            s = c.show("MainPID", "NRestarts", "ActiveState")
-            if s["MainPID"] not in ("0", main) and s["ActiveState"] == "active":
-                break
-            time.sleep(0.5)
-        figures["stop_to_restarted"] = time.monotonic() - stopped
-        assert s["MainPID"] not in ("0", main) and int(s["NRestarts"]) >= 1, s
-        problems = c.journal("-p", "warning", "-o", "cat")
-        assert "Watchdog timeout" in problems or "watchdog timeout" in problems.lower(), problems[-3000:]
-        assert "Fatal Python error: Aborted" in problems and problems.count("hread 0x") >= 3, problems[-3000:]
-        assert "edgecam/pipeline/" in problems, problems[-3000:]
-        c.sh("rm -rf /etc/systemd/system/edgecam.service.d && systemctl daemon-reload")
+def reload_waits(c: Container, figures: dict) -> None:
+    """A threshold change is in force (and logged) when `systemctl reload` returns."""
+    set_config(c, postprocess_threshold="0.61")
+    t = time.monotonic()
+    c.run(["systemctl", "reload", "edgecam.service"], timeout=150)
+    figures["reload"] = time.monotonic() - t
+    assert "applied postprocess.threshold 0.5 -> 0.61" in c.journal("-n", "50"), c.journal("-n", "50")
 
-        # 8. systemctl stop: within 2 s, exit 0, a recording that plays
-        time.sleep(3)
-        t = time.monotonic()
-        c.run(["systemctl", "stop", "edgecam.service"])
-        figures["stop"] = time.monotonic() - t
-        s = c.show("ExecMainStatus", "ExecMainCode", "Result")
-        assert figures["stop"] <= 2.0 and s["ExecMainStatus"] == "0" and s["Result"] == "success", (figures, s)
-    video = c.path(RECORDING)
-    cap = cv2.VideoCapture(str(video))
+
+def watchdog_kills_a_stopped_process(c: Container, figures: dict) -> None:
+    """kill -STOP: the watchdog (a drop-in WatchdogSec=5 keeps it short) kills it with SIGABRT,
+    the journal shows every thread's stack at priority crit, and it is restarted."""
+    c.sh("mkdir -p /etc/systemd/system/edgecam.service.d && printf '[Service]\\nWatchdogSec=5\\n' "
+         ">/etc/systemd/system/edgecam.service.d/watchdog.conf && systemctl daemon-reload "
+         "&& systemctl restart edgecam.service")
+    main = c.show("MainPID")["MainPID"]
+    stopped = time.monotonic()
+    c.run(["kill", "-STOP", main])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        s = c.show("MainPID", "NRestarts", "ActiveState")
+        if s["MainPID"] not in ("0", main) and s["ActiveState"] == "active":
+            break
+        time.sleep(0.5)
+    figures["stop_to_restarted"] = time.monotonic() - stopped
+    assert s["MainPID"] not in ("0", main) and int(s["NRestarts"]) >= 1, s
+    problems = c.journal("-p", "warning", "-o", "cat")
+    assert "watchdog timeout" in problems.lower(), problems[-3000:]
+    assert "Fatal Python error: Aborted" in problems and problems.count("hread 0x") >= 3, problems[-3000:]
+    assert "edgecam/pipeline/" in problems, problems[-3000:]
+    c.sh("rm -rf /etc/systemd/system/edgecam.service.d && systemctl daemon-reload")
+
+
+def stop_is_quick_and_clean(c: Container, cam, figures: dict) -> None:
+    """systemctl stop: within 2 s, exit 0, and the recording plays at the camera's rate."""
+    time.sleep(3)
+    t = time.monotonic()
+    c.run(["systemctl", "stop", "edgecam.service"])
+    figures["stop"] = time.monotonic() - t
+    s = c.show("ExecMainStatus", "ExecMainCode", "Result")
+    assert figures["stop"] <= 2.0 and s["ExecMainStatus"] == "0" and s["Result"] == "success", (figures, s)
+    cap = cv2.VideoCapture(str(c.path(RECORDING)))
     frames = 0
     while cap.read()[0]:
         frames += 1
@@ -276,11 +292,26 @@ def test_the_service_under_a_real_systemd(container, media):
     figures["recording"] = f"{frames} frames at {fps:.2f} FPS"
     assert frames >= 30 and abs(fps - cam.fps) < 3, figures
 
-    # 9. uninstall --purge: no unit, no config, no user
+
+def uninstall_purge_leaves_nothing(c: Container) -> None:
     c.run(["bash", "/src/scripts/install-service.sh", "--uninstall", "--purge"])
     assert not c.path("/etc/systemd/system/edgecam.service").exists()
     assert "edgecam.service" not in c.run(["systemctl", "list-unit-files", "edgecam.service"], check=False).stdout
     assert c.run(["systemctl", "cat", "edgecam.service"], check=False).returncode != 0
     assert not c.path("/etc/edgecam").exists() and c.run(["id", "edgecam"], check=False).returncode != 0
+
+
+def test_the_service_under_a_real_systemd(container, media):
+    from loopback import LoopbackCamera
+    c, figures = container, {}
+    install_waiting_for_a_camera(c, figures)
+    with LoopbackCamera(media / "bottle-detection.mp4") as cam:
+        set_config(c, source_uri=cam.url, output_video=RECORDING)
+        active_only_after_ready(c, figures)
+        no_restart_running_or_frozen(c, cam, figures)
+        reload_waits(c, figures)
+        watchdog_kills_a_stopped_process(c, figures)
+        stop_is_quick_and_clean(c, cam, figures)
+    uninstall_purge_leaves_nothing(c)
     print("boot test figures: " + ", ".join(
         f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))

@@ -14,11 +14,12 @@ config asks for, all or none, once per run; the app closes them once."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from edgecam.config import Config
-from edgecam.errors import OutputError
+from edgecam.errors import EdgecamError, OutputError
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.files import JsonLinesSink, SinkError, check_writable, save_snapshot
@@ -35,13 +36,43 @@ __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "
 log = logging.getLogger("edgecam")
 
 
+class FirstFrameVideo(Sink):
+    """The video of a camera still awaited (sources/waiting.py): opened with its first frame,
+    at the rate and size the camera turns out to have (the path is checked at the start)."""
+
+    def __init__(self, opener: Callable[[], Sink]):
+        self.opener = opener
+        self.sink: Optional[Sink] = None
+        self.tried = False
+
+    def frame(self, image, info: FrameInfo) -> None:
+        if not self.tried:
+            self.tried = True
+            try:
+                self.sink = self.opener()
+            except EdgecamError as exc:   # the camera came; the recording cannot: say so, run on
+                log.error("not recording: %s", exc)
+        if self.sink is not None:
+            self.sink.frame(image, info)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
 def open_sinks(cfg: Config, source) -> Sinks:
     """Every sink ``cfg`` asks for, for ``source`` (a live one gets the browser view, a file the
     progress bar): all of them, or none (OutputError) with nothing left behind."""
     opened: List[Sink] = []
     try:
+        out = cfg.output
+        if getattr(source, "waiting", False) and out.video:   # a camera still awaited
+            VideoSink.check(out.video)
+            opened.append(FirstFrameVideo(lambda: open_outputs(
+                replace(out, json=None), source.fps or cfg.source.fps, source.size, live=True)[0]))
+            out = replace(out, video=None)
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
-        opened += open_outputs(cfg.output, fps, source.size, live=source.live)
+        opened += open_outputs(out, fps, source.size, live=source.live)
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:
