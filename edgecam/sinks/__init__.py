@@ -68,8 +68,9 @@ def open_sinks(cfg: Config, source) -> Sinks:
         out = cfg.output
         if getattr(source, "waiting", False) and out.video:   # a camera still awaited
             VideoSink.check(out.video)
+            video_only = replace(out, json=None)
             opened.append(FirstFrameVideo(lambda: open_outputs(
-                replace(out, json=None), source.fps or cfg.source.fps, source.size, live=True)[0]))
+                video_only, source.fps or cfg.source.fps, source.size, live=True)[0]))
             out = replace(out, video=None)
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
         opened += open_outputs(out, fps, source.size, live=source.live)
