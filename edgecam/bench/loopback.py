@@ -17,8 +17,7 @@ frame age (see ``read_stamp``, ``sent_time``):
   corner: 4 sync blocks (1010) then the frame index in 20 bits, most significant first.
   It survives JPEG and resizing to >= 1/4 scale; ``read_stamp(image)`` decodes it from a
   decoded BGR frame (edgecam's Frame.image, or an output frame drawn without the overlay).
-- a JPEG COM segment ``edgecam-loopback frame=N`` for clients that read the raw bytes
-  (``read_stamp_jpeg``).
+- a JPEG COM segment ``edgecam-loopback frame=N`` for clients that read the raw bytes.
 - ``sent_time(N)``: time.monotonic() when frame N was handed to the viewers. CLOCK_MONOTONIC
   is one clock for every process on the machine, so it compares with Frame.captured and
   with a subprocess's monotonic times.
@@ -70,17 +69,6 @@ def read_stamp(image: np.ndarray, scale: float = 1.0) -> Optional[int]:
     if tuple(bits[:len(SYNC)]) != SYNC:
         return None
     return int("".join(map(str, bits[len(SYNC):])), 2)
-
-
-def read_stamp_jpeg(packet) -> Optional[int]:
-    """The frame index from the JPEG comment ``edgecam-loopback frame=N`` of an encoded frame
-    (bytes or a uint8 array), without decoding it; None when it has none."""
-    head = bytes(np.asarray(packet, np.uint8).reshape(-1)[:256])
-    at = head.find(COMMENT)
-    if at < 0:
-        return None
-    digits = head[at + len(COMMENT):].split(b"\xff", 1)[0]
-    return int(digits) if digits.isdigit() else None
 
 
 def _with_comment(jpeg: bytes, text: str) -> bytes:

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from edgecam.bench.loopback import read_stamp, read_stamp_jpeg
+from edgecam.bench.loopback import read_stamp
 from edgecam.bench.stats import summarize_ms
 from edgecam.config import Config, load_config
 from edgecam.model import load_model
@@ -71,8 +71,8 @@ class Limited(Wrapped):
 
 
 class Stamped(Wrapped):
-    """The loopback camera's frames, each one's stamped index noted as it arrives (from the
-    JPEG's comment when the frame is not decoded yet: reading it must not decode the frame)."""
+    """The loopback camera's frames, each one's stamped index noted as it arrives (it samples
+    only the stamp's pixels)."""
 
     def __init__(self, inner: Source):
         super().__init__(inner)
@@ -81,8 +81,7 @@ class Stamped(Wrapped):
     def read(self):
         frame = self.inner.read()
         if frame is not None:
-            self.stamps[frame.index] = (read_stamp_jpeg(frame.packet) if frame.packet is not None
-                                        else read_stamp(frame.image))
+            self.stamps[frame.index] = read_stamp(frame.image)
         return frame
 
 

@@ -3,11 +3,12 @@ and Jetson CSI cameras. read() blocks for the next frame and stamps it with its 
 or returns None when the camera stopped delivering (the live runner then calls reopen() with
 backoff).
 
-An MJPEG stream (what most IP cameras and the loopback camera send over HTTP) is read as
-raw JPEG packets and each frame is decoded only when something uses it (Frame.image, with
-libjpeg-turbo): a frame the model skips and nobody shows is never decoded. Measured here on
-a 640x360 stream: 0.34 ms to decode a used frame against 0.6 ms for FFmpeg's decode and
-colour conversion of every frame."""
+Frames are decoded here, in the capture thread, by FFmpeg as they arrive. Handing MJPEG
+packets over undecoded and decoding only the frames used (libjpeg-turbo, on the inference
+thread) was tried and measured slower: 0.34 ms to decode instead of 0.6 ms, but the model's
+invoke right after it took 7.3 ms instead of 4.0 ms (v1_ssd, 2 threads, 2-core VM, `edgecam
+bench` live): with the other core idle, waking XNNPACK's worker thread for each layer costs
+more than the decode saved."""
 
 from __future__ import annotations
 
@@ -51,7 +52,6 @@ class OpenCVCameraSource(Source):
 
     live = True
     reconnectable = True
-    raw = False                              # reading JPEG packets, not decoded images
 
     def __init__(self, uri: str, cfg: SourceConfig):
         self.uri, self.cfg = uri, cfg
@@ -147,9 +147,6 @@ class OpenCVCameraSource(Source):
                    "no stream answered there, or it is not a video stream" if self.kind == "stream" else
                    "the pipeline did not start")
             raise SourceError(f"cannot open {what}: {why}")
-        # an MJPEG stream: from now on hand over the JPEG packets, decoded when used
-        self.raw = (self.kind == "stream" and _fourcc(cap) == "MJPG"
-                    and bool(cap.set(cv2.CAP_PROP_FORMAT, -1)))
         return cap, first
 
     def read(self) -> Optional[Frame]:
@@ -162,13 +159,8 @@ class OpenCVCameraSource(Source):
                 ok, image = self.cap.read()   # as fast as frames come: no backlog in OpenCV's buffer
                 if not ok or image is None:
                     return None
-            packet = None
-            if self.raw and image.ndim == 2 and image.shape[0] == 1:   # a JPEG packet, not an image
-                if not _is_jpeg(image):
-                    return None               # not a JPEG: the stream broke off
-                image, packet = None, image
             now = time.monotonic()
-            frame = Frame(self._index, now - self._t0, now, image, packet=packet, size=self.size)
+            frame = Frame(self._index, now - self._t0, now, image)
             self._index += 1
             return frame
 
@@ -193,9 +185,3 @@ class OpenCVCameraSource(Source):
 def _fourcc(cap: cv2.VideoCapture) -> str:
     code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
     return "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
-
-
-def _is_jpeg(packet: np.ndarray) -> bool:
-    """A raw packet (shape (1, N)) that starts as a JPEG does (SOI marker)."""
-    data = packet.reshape(-1)
-    return data.size > 4 and data[0] == 0xFF and data[1] == 0xD8
