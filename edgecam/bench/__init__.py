@@ -20,7 +20,8 @@ are the variant's own):
                  seconds per inferred frame of all three
 
 The three file-mode variants and the ceiling run in ``--repeat`` rounds, one after another,
-so a slow spell of the machine falls on all of them; each figure is its best round.
+so a slow spell of the machine falls on all of them; each figure is its best round. The live
+variants share ``--live-seconds`` in ``--repeat`` interleaved rounds too, their ages pooled.
 
 Per-stage latency (decode, preprocess, inference, postprocess, overlay, output) p50/p95,
 peak RSS (VmHWM) and the time from process start to the first result are reported for
@@ -67,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", metavar="DIR", help="where provisioned models live")
     p.add_argument("--config", metavar="PATH", help="config file")
     p.add_argument("--live-seconds", type=float, default=120.0, metavar="S",
-                   help="length of each live run (default 120; 0 skips the live runs)")
+                   help="live time of each live variant, shared by its rounds (default 120; 0 skips the live runs)")
     p.add_argument("--repeat", type=int, default=3, metavar="R",
                    help="rounds of ceiling, pipeline and baseline, one after another; each figure is "
                         "its best round, and every round is shown (default 3)")
