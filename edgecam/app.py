@@ -8,7 +8,7 @@ import sys
 
 from edgecam import catalog, display
 from edgecam.config import Config
-from edgecam.errors import EdgecamError
+from edgecam.errors import EdgecamError, SourceError
 from edgecam.model import Model, load_model
 from edgecam.pipeline import Hooks, LiveOutputs, StopFlag, run_file, run_live
 from edgecam.reload import Reloader
@@ -37,7 +37,7 @@ def run(cfg: Config, hooks: Hooks | None = None, stop: StopFlag | None = None) -
     stop.install()
     try:
         model = load_model(cfg)
-        source = open_source(cfg.source, model.size)
+        source = open_or_wait(cfg, model.size, hooks)
     except BaseException:
         stop.restore()
         raise
@@ -51,6 +51,8 @@ def run(cfg: Config, hooks: Hooks | None = None, stop: StopFlag | None = None) -
                 from edgecam.web import WebView
                 web = WebView(cfg.output.web)
             outputs = LiveOutputs(cfg, source, window, web)
+            if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
+                hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             summary = run_live(cfg, source, model, stop, outputs, hooks,
                                switch_model=lambda m, name=None: next_model(cfg, m, name),
                                on_reload=Reloader(cfg, hooks, outputs),
@@ -70,6 +72,20 @@ def run(cfg: Config, hooks: Hooks | None = None, stop: StopFlag | None = None) -
     # JSON lines on stdout stay pure JSON: the summary goes to stderr then
     print(summary.format(), file=sys.stderr if cfg.output.json == "-" else sys.stdout, flush=True)
     return 130 if stop.signal == signal.SIGINT else 0
+
+
+def open_or_wait(cfg: Config, model_size: int, hooks: Hooks):
+    """The configured source; under systemd, a camera that cannot be opened yet is waited for
+    (a live.WaitingCamera) instead of an exit that would have the service restarted in a loop.
+    At a terminal it stays one sentence and exit 1."""
+    try:
+        return open_source(cfg.source, model_size)
+    except SourceError as exc:
+        from edgecam.live import WaitingCamera, is_camera
+        if not getattr(hooks, "supervised", False) or not is_camera(cfg.source.uri):
+            raise
+        log.warning("%s; waiting for the camera (retrying with backoff)", exc)
+        return WaitingCamera(cfg.source, lambda: open_source(cfg.source, model_size), str(exc))
 
 
 def switchable_models(cfg: Config, task: str) -> list[str]:

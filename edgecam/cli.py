@@ -1,5 +1,6 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
-manages models; `edgecam bench` measures; `edgecam doctor` checks the machine. Errors end in one sentence and an exit code:
+manages models; `edgecam bench` measures; `edgecam doctor` checks the machine; `edgecam reload PID`
+is the service's ExecReload=. Errors end in one sentence and an exit code:
 2 for usage and config, 1 for runtime problems; never a traceback."""
 
 from __future__ import annotations
@@ -219,7 +220,24 @@ def cmd_doctor(argv: List[str]) -> int:
     return doctor_main(argv)
 
 
-COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor}
+def cmd_reload(argv: List[str]) -> int:
+    p = _Parser(prog="edgecam reload", description="Reload a running edgecam's config (the service's "
+                "ExecReload=): send it SIGHUP, wait for its answer and print it; exit 0 when the new "
+                "config is in force, 1 when it was refused.")
+    p.add_argument("pid", type=int, metavar="PID", help="the running edgecam ($MAINPID)")
+    p.add_argument("--timeout", type=float, default=110.0, metavar="S", help="seconds to wait (default 110)")
+    a = p.parse_args(argv)
+    from edgecam.reload import request_reload
+    return request_reload(a.pid, a.timeout)
+
+
+COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor, "reload": cmd_reload}
+
+
+def _prefix(priority: int) -> str:
+    """The syslog priority prefix when stderr is the journal (see systemd.priority_prefix)."""
+    from edgecam.systemd import priority_prefix
+    return priority_prefix(priority)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -232,10 +250,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return command(argv)
     except EdgecamError as err:
         from edgecam.bounds import escape
-        print(f"edgecam: error: {escape(str(err))}", file=sys.stderr)
+        print(f"{_prefix(3)}edgecam: error: {escape(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("edgecam: interrupted", file=sys.stderr)
+        print(f"{_prefix(5)}edgecam: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         try:

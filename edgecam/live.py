@@ -24,6 +24,8 @@ log = logging.getLogger("edgecam.source")
 
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 TIMEOUT_MS = 5000          # network open / read timeout: a stalled stream is a stopped camera
+MEASURE_S = 1.5            # a stream that declares no frame rate is timed this long when opened
+SETTLE_S = 0.4             # ... not counting its first frames (buffered while opening: a burst)
 FILE_MODE = "edgecam --source video.mp4 --output out.mp4 --display none"
 
 try:   # edgecam says why a camera can't be opened, in one sentence: not OpenCV's own warnings
@@ -54,6 +56,34 @@ class OpenCVCameraSource(Source):
         self.size = (first.shape[1], first.shape[0])
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else cfg.fps
+        if not self._declares_fps():
+            self.fps = self._measure_fps() or cfg.fps
+        # bounds for health.Beat.within(): how long a read or an open may block here
+        self.read_timeout_s = TIMEOUT_MS / 1000 + 5 if self.kind == "stream" else 12.0
+        self.open_timeout_s = 2 * TIMEOUT_MS / 1000 + 10 if self.kind == "stream" else 30.0
+
+    def _declares_fps(self) -> bool:
+        """MJPEG over HTTP carries no frame rate (FFmpeg then reports 25): it is measured."""
+        fourcc = int(self.cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+        return not (self.kind == "stream" and self.uri.lower().startswith(("http://", "https://"))
+                    and fourcc in (b"MJPG", b"mjpg"))
+
+    def _measure_fps(self) -> float:
+        """The stream's frame rate as received over MEASURE_S seconds (0.0 if too few frames);
+        the newest frame stays pending for the first read()."""
+        t0 = time.monotonic()
+        times = []
+        while time.monotonic() - t0 < MEASURE_S:
+            ok, image = self.cap.read()
+            if not ok or image is None:
+                break
+            self._pending = image
+            now = time.monotonic()
+            if now - t0 >= SETTLE_S:
+                times.append(now)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 3 else 0.0
+        log.info("%s declares no frame rate: measured %.1f FPS", self.uri, fps)
+        return round(fps, 2) if 1 <= fps <= 240 else 0.0
 
     @staticmethod
     def _resolve(uri: str, cfg: SourceConfig) -> Tuple[str, object, int]:
@@ -301,3 +331,53 @@ def auto_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
         tried.append("no /dev/video* device")
     raise SourceError(f"no camera found ({'; '.join(tried)}): name one with --source "
                       f"(0, /dev/video0, rtsp://..., http://...), or run on a file: `{FILE_MODE}`")
+
+
+# ---------------------------------------------------------------------------------------------
+# A camera that is not there yet (a service started before the camera is plugged in)
+
+def is_camera(uri: str) -> bool:
+    """Whether ``uri`` names a camera or a stream (something that can appear later), not a file."""
+    uri = str(uri).strip()
+    return (uri == "auto" or uri.startswith("picamera2") or uri.isdigit() or uri.startswith("/dev/video")
+            or (uri.startswith("csi://") and uri[6:].isdigit()) or "!" in uri or uri.lower().startswith(NETWORK))
+
+
+class WaitingCamera(Source):
+    """A camera that could not be opened at start, waited for: read() gives None (so the
+    live pipeline reconnects with backoff) until reopen() manages to open it; from then on
+    it is that camera. ``waiting`` says whether it has ever opened; ``error`` why not."""
+
+    live = True
+
+    def __init__(self, cfg: SourceConfig, opener, error: str):
+        self.cfg, self._opener, self.error = cfg, opener, error
+        self.name = str(cfg.uri)
+        self.size = (cfg.width, cfg.height)
+        self.fps = None
+        self.inner: Optional[Source] = None
+        self.read_timeout_s = self.open_timeout_s = 30.0
+
+    @property
+    def waiting(self) -> bool:
+        return self.inner is None
+
+    def read(self) -> Optional[Frame]:
+        return self.inner.read() if self.inner is not None else None
+
+    def reopen(self) -> None:
+        if self.inner is not None:
+            self.inner.reopen()
+            return
+        try:
+            self.inner = self._opener()
+        except SourceError as exc:
+            self.error = str(exc)
+            raise
+        self.name, self.size, self.fps = self.inner.name, self.inner.size, self.inner.fps
+        for key in ("read_timeout_s", "open_timeout_s"):
+            setattr(self, key, getattr(self.inner, key, 30.0))
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()

@@ -7,6 +7,7 @@ tests/loopback.py, with a ``read_stamp`` that samples only the strip's pixels.)
     with LoopbackCamera("bottle-detection.mp4") as cam:
         url = cam.url                # http://127.0.0.1:PORT/stream.mjpg
         cam.stop(); cam.restart()    # the camera goes away and comes back on the same port
+        cam.freeze(); cam.thaw()     # a hung camera: connections are accepted, nothing is sent
 
 One encoder thread decodes and JPEG-encodes each frame once; every viewer gets the newest
 frame. ``stamp=True`` makes each frame say which one it is, so that a client can measure
@@ -99,6 +100,7 @@ class LoopbackCamera:
         self._threads: list = []
         self._conns: set = set()
         self._cap: Optional[cv2.VideoCapture] = None
+        self._frozen = threading.Event()
 
     @property
     def url(self) -> str:
@@ -161,6 +163,14 @@ class LoopbackCamera:
             t.join(timeout=5)
         self._server = None
 
+    def freeze(self) -> None:
+        """The camera hangs: open streams stop getting frames and new viewers get no answer
+        at all (TCP accepts, nothing is sent), until thaw()."""
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
+
     def restart(self) -> str:
         self.stop()
         return self.start()
@@ -217,12 +227,19 @@ class LoopbackCamera:
             self._conns.add(conn)
             self.viewers += 1
         try:
+            while self._frozen.is_set() and self._running.is_set():
+                time.sleep(0.05)              # hung: not even the headers
             handler.send_response(200)
             handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
             handler.send_header("Cache-Control", "no-cache")
             handler.end_headers()
             seen = 0
             while True:
+                if self._frozen.is_set():
+                    if not self._running.is_set():
+                        return
+                    time.sleep(0.05)          # hung: the stream stays open, nothing comes
+                    continue
                 with self._cond:
                     self._cond.wait_for(lambda: self._seq != seen or not self._running.is_set(), 1.0)
                     if not self._running.is_set():

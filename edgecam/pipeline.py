@@ -31,9 +31,11 @@ import numpy as np
 from edgecam import overlay
 from edgecam.config import Config
 from edgecam.errors import EdgecamError, SourceError
+from edgecam.health import Heartbeat
 from edgecam.model import Model, Result
 from edgecam.progress import Progress
-from edgecam.sinks import open_outputs
+from edgecam.sandbox import write_refusal
+from edgecam.sinks import VideoSink, open_live_video, open_outputs
 from edgecam.sources import Frame, Source
 
 log = logging.getLogger("edgecam.pipeline")
@@ -42,12 +44,26 @@ WAKE = object()   # LatestSlot.get(): no new item, but something else changed (a
 
 
 class Hooks:
-    """What the pipeline tells its supervisor (systemd: see systemd.py). All no-ops here."""
+    """What the pipeline tells its supervisor (systemd: see systemd.py). All no-ops here.
+    ``heartbeat``: where the worker threads check in (health.py); systemd.Notifier's watchdog
+    pings only while none of them is stuck."""
 
-    def ready(self) -> None: ...
+    @property
+    def heartbeat(self) -> Heartbeat:
+        if "_heartbeat" not in self.__dict__:
+            self.__dict__["_heartbeat"] = Heartbeat()
+        return self.__dict__["_heartbeat"]
+
+    def ready(self, status: str = "") -> None: ...
     def alive(self) -> None: ...          # called from the inference loop after every result
     def status(self, text: str) -> None: ...
     def stopping(self) -> None: ...
+
+
+def heartbeat_of(hooks) -> Heartbeat:
+    """Where the workers check in: the hooks' own, or a private one (hooks that are not Hooks)."""
+    beat = getattr(hooks, "heartbeat", None)
+    return beat if isinstance(beat, Heartbeat) else Heartbeat()
 
 
 class LatestSlot:
@@ -90,24 +106,39 @@ class LatestSlot:
 
 
 class RateMeter:
-    """Events per second over the last few seconds."""
+    """Events per second over the last ``window`` seconds, as of now: it falls to 0 within
+    ``window`` seconds of the events stopping (an outage reads 0, not the last rate).
+    ``settle(hold)`` at a (re)connect starts afresh and ignores the next ``hold`` seconds:
+    a stream's first frames (one read while opening, others buffered meanwhile) arrive back to
+    back and would read as a multiple of the camera's rate."""
 
     def __init__(self, window: float = 2.0):
         self.window = window
         self.times: collections.deque = collections.deque()
+        self._hold_until = float("-inf")
+
+    def settle(self, hold: float = 1.0, now: Optional[float] = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.times.clear()
+        self._hold_until = now + hold
 
     def tick(self, now: Optional[float] = None) -> None:
         now = time.monotonic() if now is None else now
+        if now < self._hold_until:
+            return
         self.times.append(now)
         while self.times and now - self.times[0] > self.window:
             self.times.popleft()
 
+    def rate_at(self, now: float) -> float:
+        times = [t for t in list(self.times) if now - t <= self.window]
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / max(now - times[0], times[-1] - times[0], 1e-6)
+
     @property
     def rate(self) -> float:
-        if len(self.times) < 2:
-            return 0.0
-        span = self.times[-1] - self.times[0]
-        return (len(self.times) - 1) / span if span > 0 else 0.0
+        return self.rate_at(time.monotonic())
 
 
 @dataclass
@@ -272,8 +303,10 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                     break
 
     def infer(m: Model) -> None:
+        beat = heartbeat_of(hooks).worker(threading.current_thread().name)
         try:
             while not stop.is_set():
+                beat.alive()
                 try:
                     item = q_in.get(timeout=0.2)
                 except queue.Empty:
@@ -292,6 +325,7 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag,
                 hooks.alive()
                 q_out.put((seq, frame, result))  # the writer always drains q_out
         finally:
+            beat.done()
             q_out.put(END)
 
     def emit(frame: Frame, result: Result) -> None:
@@ -428,6 +462,15 @@ class LiveState:
 
 
 IDLE_S = 0.2      # with no new frame (reconnecting, paused), re-show the last one this often
+RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block the output loop this long
+
+
+def status_line(state: "LiveState", source: Source) -> str:
+    """systemd's STATUS= line in live mode."""
+    if state.status == "waiting for camera":
+        return f"{state.model.name}: waiting for camera {source.name} ({getattr(source, 'error', '')})"
+    return (f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
+            f"{state.inference.rate:.1f} FPS, {state.status}")
 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs: "LiveOutputs",
@@ -444,16 +487,48 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
     start = time.monotonic()
     backoff_max = cfg.source.reconnect_max_s
     reconnectable = type(source).reopen is not Source.reopen   # a file played live just ends
+    # every worker checks in (health.py): a camera read, reopen or backoff is bounded work,
+    # so a frozen or absent camera never looks like a hang; a stuck model or output does
+    heartbeat = heartbeat_of(hooks)
+    cap_beat, inf_beat, out_beat = (heartbeat.worker(n) for n in ("capture", "inference", "output"))
+
+    def reconnect() -> bool:
+        """Reopen the camera with backoff (each try logged) until it delivers; False if stopped."""
+        delay, waiting = 0.5, getattr(source, "waiting", False)
+        state.status = "waiting for camera" if waiting else "reconnecting"
+        hooks.status(status_line(state, source))
+        if not waiting:
+            log.warning("%s stopped delivering frames; reconnecting", source.name)
+        while True:
+            with cap_beat.within(delay):
+                if stop.event.wait(delay):
+                    return False
+            try:
+                with cap_beat.within(getattr(source, "open_timeout_s", 30.0)):
+                    source.reopen()
+            except SourceError as exc:
+                delay = min(delay * 2, backoff_max)
+                log.warning("%s; next try in %.1f s", exc, delay)
+                if waiting:
+                    hooks.status(status_line(state, source))
+                continue
+            if waiting:
+                log.info("camera %s is here: starting", source.name)
+            else:
+                state.reconnects += 1
+                log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
+            state.camera.settle()
+            return True
 
     def capture() -> None:
-        delay = 0.5
+        state.camera.settle()
+        read_bound = getattr(source, "read_timeout_s", 12.0)
         try:
             while not stop.is_set():
-                frame = source.read()
+                with cap_beat.within(read_bound):
+                    frame = source.read()
                 if frame is not None:
-                    if state.status != "running":
-                        state.status = "running"
-                        delay = 0.5
+                    state.status = "running"
                     state.frames += 1
                     state.camera.tick(frame.captured)
                     to_infer.put(frame)
@@ -462,29 +537,22 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
                 if not reconnectable:
                     state.status = "ended"
                     return
-                # the camera stopped delivering: reopen it with backoff, logged once per attempt
-                state.status = "reconnecting"
-                hooks.status(f"reconnecting to {source.name}")
-                log.warning("%s stopped delivering frames; reconnecting", source.name)
-                while not stop.event.wait(delay):
-                    # reconnecting is work in progress, not a hang: keep systemd's watchdog fed
-                    # (each wait is at most source.reconnect_max_s, well inside WatchdogSec)
-                    hooks.alive()
-                    try:
-                        source.reopen()
-                    except SourceError as exc:
-                        delay = min(delay * 2, backoff_max)
-                        log.warning("%s; next try in %.1f s", exc, delay)
-                        continue
-                    state.reconnects += 1
-                    log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
-                    break
+                if not reconnect():
+                    return
         finally:
+            cap_beat.done()
             to_infer.put(END)
             to_show.put(END)
 
     def infer() -> None:
+        try:
+            infer_loop()
+        finally:
+            inf_beat.done()
+
+    def infer_loop() -> None:
         while not stop.is_set():
+            inf_beat.alive()
             frame = to_infer.get(timeout=0.5)
             if frame is END:
                 return
@@ -531,13 +599,15 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
     last_idle = last_status = 0.0
     try:
         while not stop.is_set():
+            out_beat.alive()
             frame = to_show.get(timeout=IDLE_S)
             if frame is END or any(t.error for t in threads):
                 break
             if stop.reload.is_set():
                 stop.reload.clear()
                 if on_reload:
-                    on_reload(state)
+                    with out_beat.within(RELOAD_BOUND_S):   # it may load a model
+                        on_reload(state)
             now = time.monotonic()
             state.dropped, state.not_inferred = to_show.dropped, to_infer.dropped
             if frame is WAKE:                 # a new result: redraw the frame on screen with it
@@ -561,11 +631,11 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
                 key = -1
             if now - last_status > 5:
                 last_status = now
-                hooks.status(f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
-                             f"{state.inference.rate:.1f} FPS, {state.status}")
+                hooks.status(status_line(state, source))
             request = outputs.request()
             if request is not None:
-                switch(request)
+                with out_beat.within(RELOAD_BOUND_S):
+                    switch(request)
             if key in (27, ord("q")):
                 break
             if key == ord(" "):
@@ -575,8 +645,10 @@ def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, outputs:
             elif key == ord("s") and image is not None:
                 outputs.snapshot(image)
             elif key == ord("m"):
-                switch(None)
+                with out_beat.within(RELOAD_BOUND_S):
+                    switch(None)
     finally:
+        out_beat.done()
         summary.interrupted = stop.signal is not None
         stop.set()
         threads[1].join(timeout=2)
@@ -603,8 +675,14 @@ class LiveOutputs:
         self.cfg = cfg
         self.window = window
         self.web = web
+        # a camera still awaited (live.WaitingCamera): its video starts with its first frame, at
+        # the rate and size it turns out to have (the path is checked now)
+        self._source = source if getattr(source, "waiting", False) and cfg.output.video else None
+        out = replace(cfg.output, video=None) if self._source else cfg.output
+        if self._source:
+            VideoSink.check(cfg.output.video, overwrite=True)
         # each output fails alone: closed, logged once, retried (sinks.Retrying)
-        self.video, self.jsonl = open_outputs(cfg.output, source.fps or cfg.source.fps, source.size, live=True)
+        self.video, self.jsonl = open_outputs(out, source.fps or cfg.source.fps, source.size, live=True)
         self.snapshot_dir = Path(cfg.output.snapshot_dir)
         self._json_lock = threading.Lock()
 
@@ -615,6 +693,12 @@ class LiveOutputs:
 
     def frame(self, image: np.ndarray, state: LiveState) -> int:
         """A new camera frame, drawn: record it, publish it, show it; return the key pressed."""
+        if self._source is not None:
+            src, self._source = self._source, None
+            try:
+                self.video = open_live_video(self.cfg.output, src.fps or self.cfg.source.fps, src.size)
+            except EdgecamError as exc:   # the camera came; the recording cannot: say so, run on
+                log.error("not recording: %s", exc)
         if self.video:
             self.video.write(image)
         if self.web:
@@ -632,10 +716,16 @@ class LiveOutputs:
         """A model switch asked for in the browser: "" for the next model, or a name."""
         return self.web.take_request() if self.web else None
 
-    def snapshot(self, image: np.ndarray) -> Path:
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+    def snapshot(self, image: np.ndarray) -> Optional[Path]:
         path = self.snapshot_dir / time.strftime("edgecam-%Y%m%d-%H%M%S.png")
-        cv2.imwrite(str(path), image)
+        try:   # a snapshot that cannot be written never stops the pipeline
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            saved, why = cv2.imwrite(str(path), image), None
+        except OSError as exc:
+            saved, why = False, exc
+        if not saved:
+            log.error("cannot save a snapshot to %s: %s", path, write_refusal(self.snapshot_dir, why))
+            return None
         log.info("snapshot saved to %s", path)
         return path
 

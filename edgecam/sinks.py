@@ -31,6 +31,7 @@ import numpy as np
 
 from edgecam.bounds import path_text, name_problem, not_regular, os_reason, show
 from edgecam.errors import OutputError
+from edgecam.sandbox import write_refusal
 
 log = logging.getLogger("edgecam.sinks")
 
@@ -65,7 +66,7 @@ def check_writable(path: Path, what: str, overwrite: bool = True) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot write {what} to {shown}: folder {path_text(folder)} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise OutputError(f"cannot write {what} to {shown}: permission denied")
+        raise OutputError(f"cannot write {what} to {shown}: {write_refusal(folder)}")
     if path.exists() and not overwrite:
         raise OutputError(f"{shown} already exists: pass --overwrite (or -y) to replace it, "
                           f"or choose another name")
@@ -459,12 +460,17 @@ def open_outputs(out, fps: float, size: Tuple[int, int], live: bool = False):
     return video, jsonl
 
 
+def open_live_video(out, fps: float, size: Tuple[int, int]) -> "Retrying":
+    """Live mode's annotated video: time-stamped segments, retried when writing fails."""
+    return Retrying("the annotated video", lambda: SegmentedVideo(
+        out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30)
+
+
 def _open_live(out, fps: float, size: Tuple[int, int]):
     jsonl = Retrying("JSON lines", lambda: JsonLinesSink(out.json, append=True, max_mb=out.json_max_mb,
                                                          keep=out.json_keep)) if out.json else None
     try:
-        video = Retrying("the annotated video", lambda: SegmentedVideo(
-            out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30) if out.video else None
+        video = open_live_video(out, fps, size) if out.video else None
     except OutputError:
         if jsonl is not None:
             jsonl.close()

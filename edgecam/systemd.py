@@ -5,9 +5,11 @@ socket (a path, or an abstract name written with a leading '@') and, with ``Watc
 ``WATCHDOG_USEC`` (and ``WATCHDOG_PID``). The service sends newline-separated ``KEY=VALUE``
 lines to it:
 
-  READY=1        the first frame has gone through the pipeline (not merely: the process runs)
-  WATCHDOG=1     from the inference loop after a result, at most every WATCHDOG_USEC/2, so a
-                 stalled pipeline (not just a dead process) gets restarted
+  READY=1        the first frame has gone through the pipeline, or the service is up and
+                 waiting for a camera that is not there yet (not merely: the process runs)
+  WATCHDOG=1     every WATCHDOG_USEC/4 from a watchdog thread, while every worker thread
+                 checks in (health.py): a stuck inference or output thread stops the pings
+                 and gets the service restarted; a frozen or absent camera does not
   STATUS=...     one line for ``systemctl status``: model and FPS
   RELOADING=1    a SIGHUP reload began (READY=1 again when it is done)
   STOPPING=1     shutting down
@@ -29,6 +31,7 @@ import threading
 import time
 from typing import Optional
 
+from edgecam.health import Heartbeat, Watchdog
 from edgecam.pipeline import Hooks, RateMeter
 
 log = logging.getLogger("edgecam.systemd")
@@ -49,6 +52,8 @@ def socket_address(value: str):
 class Notifier(Hooks):
     """Pipeline hooks that report to systemd over ``NOTIFY_SOCKET``."""
 
+    supervised = True        # a camera missing at start is waited for, not an exit
+
     def __init__(self, address: str, watchdog_usec: Optional[int] = None, model: str = ""):
         if not address or not (address.startswith("/") or address.startswith("@")):
             raise ValueError(f"NOTIFY_SOCKET must be an absolute path or an '@' abstract name, not {address!r}")
@@ -56,6 +61,9 @@ class Notifier(Hooks):
         self.model = model
         self.watchdog_usec = watchdog_usec
         self.interval = watchdog_usec / 2 / 1e6 if watchdog_usec else DEFAULT_PING_S
+        # a worker silent for half of WatchdogSec is stuck; pings go twice as often as needed
+        self._heartbeat = Heartbeat(grace=max(self.interval, 0.5))
+        self._watchdog = Watchdog(self._heartbeat, self._ping, self.interval / 2)
         self.pid = os.getpid()
         self.meter = RateMeter(window=5.0)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -91,24 +99,30 @@ class Notifier(Hooks):
         return f"STATUS={self.model or 'edgecam'}: inference {self.meter.rate:.1f} FPS"
 
     # -- Hooks -------------------------------------------------------------------------
-    def ready(self) -> None:
+    def ready(self, status: str = "") -> None:
+        """READY=1 (once), and from then on the watchdog thread pings while all is well."""
         if not self._ready:
             self._ready = True
             self._last_status = self._last_ping = time.monotonic()
-            self.notify("READY=1", f"STATUS={self.model or 'edgecam'}: running")
+            line = (status or f"{self.model or 'edgecam'}: running").replace("\n", " ")
+            self.notify("READY=1", "STATUS=" + line)
+            log.info("told systemd: ready (%s)", line)
+            if self.watchdog_usec:
+                self._watchdog.start()
 
-    def alive(self) -> None:
-        """After every result (inference thread): a watchdog ping, rate-limited."""
+    def _ping(self) -> None:
+        """From the watchdog thread, while no worker is stuck."""
         now = time.monotonic()
-        self.meter.tick(now)
-        if now - self._last_ping < self.interval:
-            return
         self._last_ping = now
         lines = ["WATCHDOG=1"]
         if now - self._last_status >= STATUS_EVERY_S:  # the pipeline has not said anything lately
             self._last_status = now
             lines.append(self._status_line())
         self.notify(*lines)
+
+    def alive(self) -> None:
+        """After every result: counted for the STATUS= line's FPS."""
+        self.meter.tick()
 
     def status(self, text: str) -> None:
         self._last_status = time.monotonic()
@@ -120,13 +134,17 @@ class Notifier(Hooks):
                     "STATUS=reloading config")
 
     def reloaded(self, text: str = "") -> None:
+        """READY=1 after a reload (applied or refused)."""
         self._last_status = time.monotonic()
-        self.notify("READY=1", "STATUS=" + (text or f"{self.model or 'edgecam'}: running").replace("\n", " "))
+        line = (text or f"{self.model or 'edgecam'}: running").replace("\n", " ")
+        self.notify("READY=1", "STATUS=" + line)
 
     def stopping(self) -> None:
+        self._watchdog.stop()
         self.notify("STOPPING=1", "STATUS=stopping")
 
     def close(self) -> None:
+        self._watchdog.stop()
         self._sock.close()
 
 
@@ -167,7 +185,8 @@ def notifier_from_env(environ=None, unset: bool = True) -> Hooks:
     import faulthandler
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)
-    log.info("notifying systemd at %s (watchdog ping every %.1f s)", address, notifier.interval)
+    log.info("notifying systemd at %s (watchdog ping every %.1f s while no thread is stuck)", address,
+             notifier.interval / 2)
     return notifier
 
 
@@ -200,13 +219,59 @@ def stderr_is_journal(environ=None) -> bool:
     return st.st_dev == dev and st.st_ino == ino
 
 
+def priority_prefix(priority: int) -> str:
+    """``"<3>"`` for err when stderr is the journal, else ``""``: for lines printed, not logged."""
+    return f"<{priority}>" if stderr_is_journal() else ""
+
+
 def journal_log_levels() -> bool:
     """Under journald, make ``journalctl -p warning`` work: prefix each log line with its
-    priority. Returns whether it did."""
+    priority, Python's warnings and uncaught tracebacks too, and relay faulthandler's stack
+    dump (a watchdog SIGABRT) through a prefixing pipe. Returns whether it did."""
     if not stderr_is_journal():
         return False
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stderr \
                 and not isinstance(handler.formatter, _JournalPrefix):
             handler.setFormatter(_JournalPrefix(handler.formatter or logging.Formatter()))
+    logging.captureWarnings(True)                  # warnings.warn(): logged at warning
+    sys.excepthook = _crit_traceback
+    threading.excepthook = lambda a: _crit_traceback(a.exc_type, a.exc_value, a.exc_traceback)
+    _relay_fatal_dumps()
     return True
+
+
+def _crit_traceback(exc_type, exc, tb) -> None:
+    import traceback
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    sys.stderr.write("".join(f"<2>{line}\n" for line in text.splitlines()))
+    sys.stderr.flush()
+
+
+# faulthandler writes from its signal handler straight to a file descriptor, and the process
+# dies right after: no thread of ours could add prefixes in time. A small child process can:
+# it reads the dump from a pipe and writes each line to the journal stream with <2> (crit),
+# and ends on its own when the pipe closes (when edgecam exits, however it exits).
+_RELAY = ("import sys\nout = sys.stdout.buffer\n"
+          "for line in sys.stdin.buffer:\n    out.write(b'<2>' + line)\n    out.flush()\n")
+_relay = None
+
+
+def _relay_fatal_dumps() -> None:
+    global _relay
+    import faulthandler
+    import subprocess
+    if _relay is not None:
+        return
+    read_end, write_end = os.pipe()
+    try:
+        _relay = subprocess.Popen([sys.executable, "-I", "-S", "-c", _RELAY], stdin=read_end,
+                                  stdout=sys.stderr.fileno(), stderr=subprocess.DEVNULL,
+                                  start_new_session=True)   # a Ctrl-C or SIGTERM is not for it
+    except OSError as exc:
+        os.close(write_end)
+        log.warning("faulthandler's stack dumps will reach the journal at info: %s", exc)
+        return
+    finally:
+        os.close(read_end)
+    faulthandler.enable(file=write_end, all_threads=True)   # write_end stays open until exit
