@@ -688,7 +688,9 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
     assert f"camera {url} is here" in err, err[-3000:]
     # the connect burst does not read as a multiple of the camera's rate
     assert after and max(after) < cam.fps * 1.25 and after[-1] > cam.fps * 0.5, (after, cam.fps)
-    cap = cv2.VideoCapture(str(video))
+    segments = list(tmp_path.glob("waited-*.mp4"))   # live mode records time-stamped segments
+    assert len(segments) == 1, segments
+    cap = cv2.VideoCapture(str(segments[0]))
     fps, (w, h) = cap.get(cv2.CAP_PROP_FPS), (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     frames = 0
     while cap.read()[0]:
