@@ -11,6 +11,8 @@ import stat
 from pathlib import Path
 from typing import Optional, Type
 
+from edgecam.sandbox import write_refusal
+
 SHOWN_CHARS = 80          # at most this much of a bad value goes into a message
 NAME_MAX = 255            # bytes in one path component (ext4, tmpfs, vfat, btrfs ...)
 PATH_MAX = 4095           # bytes in a whole path
@@ -55,6 +57,8 @@ def os_reason(exc: OSError) -> str:
         return "it does not exist"
     if exc.errno == errno.EISDIR:
         return "it is a folder"
+    if exc.errno == errno.EROFS:   # under systemd, the sandbox: say so, and how to allow the folder
+        return write_refusal(Path(exc.filename).parent if exc.filename else Path("."), exc)
     return exc.strerror or str(exc)
 
 

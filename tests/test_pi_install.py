@@ -106,7 +106,7 @@ def test_rerunning_scripts_run_repairs_a_numpy_2_that_shadows_apts(pi_run):
     broken = subprocess.run([str(venv / "bin/python"), "-c", "import numpy; print(numpy.__version__); import pywt"],
                             capture_output=True, text=True, timeout=120, cwd="/")
     assert broken.stdout.startswith("2.") and "numpy.dtype size changed" in broken.stderr, broken.stdout + broken.stderr
-    r = _run(pi_run["args"], pi_run["env"])
+    r = _run(pi_run["args"] + ["--overwrite"], pi_run["env"])   # the first run left out.jsonl
     assert r.returncode == 0, r.stdout + r.stderr
     assert "a numpy 2 in" in r.stderr and "shadows the system's numpy 1.x: repairing" in r.stderr
     assert _imports(venv / "bin/python")[0] == pi_run["apt"]

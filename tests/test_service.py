@@ -256,8 +256,8 @@ def test_ready_then_watchdog_then_stopping_and_a_clean_exit_on_sigterm(camera, m
     assert "Traceback" not in err
     print(f"READY after {ready - t0:.2f} s; exit {took:.2f} s after SIGTERM")
     # the recording was closed properly: it plays to its last frame, at the camera's rate
-    # (MJPEG over HTTP declares none; FFmpeg says 25: edgecam measures the stream instead;
-    # live mode records time-stamped segments beside the name given: recording-YYYYmmdd-HHMMSS.mp4)
+    # (MJPEG over HTTP declares none; FFmpeg says 25: edgecam measures the stream instead);
+    # live mode records time-stamped segments beside the name given: recording-YYYYmmdd-HHMMSS.mp4
     video = next(tmp_path.glob("recording-*.mp4"))
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS)
@@ -694,8 +694,9 @@ def test_a_missing_camera_is_waited_for_under_systemd_and_fatal_at_a_terminal(me
     assert f"camera {url} is here" in err, err[-3000:]
     # the connect burst does not read as a multiple of the camera's rate
     assert after and max(after) < cam.fps * 1.25 and after[-1] > cam.fps * 0.5, (after, cam.fps)
-    video = next(tmp_path.glob("waited-*.mp4"))   # live mode records time-stamped segments
-    cap = cv2.VideoCapture(str(video))
+    segments = list(tmp_path.glob("waited-*.mp4"))   # live mode records time-stamped segments
+    assert len(segments) == 1, segments
+    cap = cv2.VideoCapture(str(segments[0]))
     fps, (w, h) = cap.get(cv2.CAP_PROP_FPS), (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     frames = 0
     while cap.read()[0]:

@@ -65,12 +65,11 @@ def open_sinks(cfg: Config, source) -> Sinks:
     progress bar): all of them, or none (OutputError) with nothing left behind."""
     opened: List[Sink] = []
     try:
-        out = cfg.output
+        out = out_video = cfg.output
         if getattr(source, "waiting", False) and out.video:   # a camera still awaited
             VideoSink.check(out.video)
-            video_only = replace(out, json=None)
-            opened.append(FirstFrameVideo(lambda: open_outputs(
-                video_only, source.fps or cfg.source.fps, source.size, live=True)[0]))
+            opened.append(FirstFrameVideo(lambda: open_live_video(out_video, source.fps or cfg.source.fps,
+                                                                  source.size)))
             out = replace(out, video=None)
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
         opened += open_outputs(out, fps, source.size, live=source.live)
@@ -110,12 +109,17 @@ def open_outputs(out, fps: float, size: Tuple[int, int], live: bool = False):
     return video, jsonl
 
 
+def open_live_video(out, fps: float, size: Tuple[int, int]) -> Retrying:
+    """Live mode's annotated video: time-stamped segments, retried when writing fails."""
+    return Retrying("the annotated video", lambda: SegmentedVideo(
+        out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30)
+
+
 def _open_live(out, fps: float, size: Tuple[int, int]):
     jsonl = Retrying("JSON lines", lambda: JsonLinesSink(out.json, append=True, max_mb=out.json_max_mb,
                                                          keep=out.json_keep)) if out.json else None
     try:
-        video = Retrying("the annotated video", lambda: SegmentedVideo(
-            out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30) if out.video else None
+        video = open_live_video(out, fps, size) if out.video else None
     except OutputError:
         if jsonl is not None:
             jsonl.close()
