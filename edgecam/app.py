@@ -4,20 +4,47 @@ close everything once, print the summary."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from typing import Optional
 
+import cv2
+
 from edgecam.config import Config
+from edgecam.errors import SourceError
 from edgecam.model import ModelSwitcher, load_model
+from edgecam.model.fetch import provision_configured
 from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
-from edgecam.service.systemd import journal_log_levels, notifier_from_env
+from edgecam.service.journal import journal_log_levels
+from edgecam.service.systemd import notifier_from_env
 from edgecam.sinks import open_sinks
+from edgecam.sources.waiting import WaitingCamera, is_camera
 from edgecam.sources import open_source
 from edgecam.track.stage import tracking_on
 
 log = logging.getLogger("edgecam")
+
+
+def main(cfg: Config, fetch: bool = False) -> int:
+    """`edgecam [flags]`: provision the model first with ``fetch``, then run."""
+    quiet_native_logs()
+    if fetch:
+        provision_configured(cfg)
+    return run(cfg)
+
+
+def quiet_native_logs() -> None:
+    """Keep FFmpeg's and OpenCV's own chatter (e.g. "moov atom not found") off the terminal:
+    edgecam reports a bad video or camera in one sentence of its own. FFmpeg reads its level
+    when OpenCV's FFmpeg backend starts, at the first capture, so this runs before any."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:   # an OpenCV without it (some 4.x wheels): the variable above does it
+        pass
 
 
 def warn_untracked(cfg: Config, task: str, still: bool) -> None:
@@ -39,7 +66,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     stop.install()
     try:
         model = load_model(cfg)
-        source = open_source(cfg.source, model.size)
+        source = open_or_wait(cfg, model.size, hooks)
     except BaseException:
         stop.restore()
         raise
@@ -49,6 +76,8 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     try:
         sinks = open_sinks(cfg, source)
         if source.live:
+            if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
+                hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
             summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher,
                                on_reload=Reloader(cfg, hooks, switcher))
@@ -64,3 +93,16 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     stdout_taken = "-" in (cfg.output.json, cfg.output.events)
     print(summary.format(), file=sys.stderr if stdout_taken else sys.stdout, flush=True)
     return 130 if stop.signal == signal.SIGINT else 0
+
+
+def open_or_wait(cfg: Config, model_size: int, hooks: Hooks):
+    """The configured source; under systemd, a camera that cannot be opened yet is waited for
+    (a WaitingCamera) instead of an exit that would have the service restarted in a loop.
+    At a terminal it stays one sentence and exit 1."""
+    try:
+        return open_source(cfg.source, model_size)
+    except SourceError as exc:
+        if not hooks.supervised or not is_camera(cfg.source.uri):
+            raise
+        log.warning("%s; waiting for the camera (retrying with backoff)", exc)
+        return WaitingCamera(cfg.source, lambda: open_source(cfg.source, model_size), str(exc))

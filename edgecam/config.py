@@ -8,7 +8,6 @@ and the test of README's table all read it from :func:`settings`."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import typing
@@ -18,40 +17,22 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import yaml
 
-from edgecam.errors import ConfigError
-from edgecam.track.rules import parse_line, parse_zone
+from edgecam.bounds import name_problem, path_text, read_bounded, show
+from edgecam.errors import ConfigError, UsageError
 
-# what a SIGHUP reload does with a changed key
-HOT = "hot"            # applied at once
-MODEL = "model"        # the model is reloaded in place (the old one keeps running if it fails)
-RESTART = "restart"    # needs a restart: logged, not applied
-UNUSED = "unused"      # used only when provisioning: nothing to apply
-
-
-def setting(default: Any, *, flag: Optional[str] = None, help: str = "", metavar: Optional[str] = None,
-            choices: Optional[Sequence[str]] = None, range: Optional[Tuple[float, float]] = None,
-            reload: str = RESTART, flag_value: Any = None,
-            parse: Optional[Callable[[Any], Any]] = None) -> Any:
-    """A config field and its schema: ``flag`` is its command-line override (``flag_value``:
-    the value a bare flag sets, for switches; a list's flag is repeatable), ``choices`` and
-    ``range`` bound its value (each item's, for a list or a mapping), ``reload`` says what a
-    SIGHUP does with a change, ``parse`` checks a list's items (ValueError: one sentence)."""
-    meta = {"flag": flag, "help": help, "metavar": metavar, "choices": tuple(choices) if choices else None,
-            "range": range, "reload": reload, "flag_value": flag_value, "parse": parse}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
-    return field(default=default, metadata=meta)
+from edgecam.schema import HOT, MODEL, RESTART, UNUSED, coerce_many, setting, unwrap  # noqa: F401
+from edgecam.track.settings import ClipsConfig, FiltersConfig, MotionConfig, RulesConfig, TrackConfig
 
 
 @dataclass
 class ModelConfig:
-    name: str = setting("v2_ssd", flag="--model", metavar="NAME|PATH", reload=MODEL,
+    name: str = setting("v2_ssd", flag="--model", metavar="NAME|PATH", reload=MODEL, path=True,
                         help="catalogue name (v2_ssd, v1_ssd, v1, v2, v3, v1_0.25_128, ...) or a .tflite file")
-    labels: Optional[str] = setting(None, flag="--labels", metavar="PATH", reload=MODEL,
+    labels: Optional[str] = setting(None, flag="--labels", metavar="PATH", reload=MODEL, path=True,
                                     help="label file (default: the catalogue's, or the model's metadata)")
-    dir: Optional[str] = setting(None, flag="--model-dir", metavar="DIR", reload=MODEL,
+    dir: Optional[str] = setting(None, flag="--model-dir", metavar="DIR", reload=MODEL, path=True,
                                  help="where provisioned models live")
-    mirror: Optional[str] = setting(None, reload=UNUSED,
+    mirror: Optional[str] = setting(None, reload=UNUSED, path=True,
                                     help="local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)")
     runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
                            reload=MODEL, help="TFLite runtime")
@@ -79,7 +60,7 @@ class PostprocessConfig:
 
 @dataclass
 class SourceConfig:
-    uri: str = setting("auto", flag="--source", metavar="PATH|URL|INDEX",
+    uri: str = setting("auto", flag="--source", metavar="PATH|URL|INDEX", path=True,
                        help="auto, picamera2, 0, /dev/video0, rtsp://..., http://..., csi://0, "
                             "a video file, an image or a folder")
     width: int = setting(1280, range=(1, 16384), help="capture width")
@@ -94,18 +75,28 @@ class SourceConfig:
 
 @dataclass
 class OutputConfig:
-    video: Optional[str] = setting(None, flag="--output", metavar="FILE",
-                                   help="write the annotated video (.mp4, .avi)")
-    json: Optional[str] = setting(None, flag="--json", metavar="FILE",
+    video: Optional[str] = setting(None, flag="--output", metavar="FILE", path=True,
+                                   help="write the annotated video (.mp4, .mkv, .mov, .avi)")
+    json: Optional[str] = setting(None, flag="--json", metavar="FILE", path=True,
                                   help="write one JSON line per frame ('-' for stdout)")
+    overwrite: bool = setting(False, flag="--overwrite", short="-y", flag_value=True,
+                              help="file mode: replace an existing --output/--json file (refused otherwise)")
+    segment_s: float = setting(600.0, range=(0.0, 7 * 86400.0),
+                               help="live: a new video file every this many seconds (0 = one per start)")
+    keep_mb: float = setting(2000.0, range=(0.0, 1e9),
+                             help="live: delete the oldest video files beyond this total (0 = keep all)")
+    keep_hours: float = setting(0.0, range=(0.0, 24 * 3650.0),
+                                help="live: delete video files older than this (0 = keep all)")
+    json_max_mb: float = setting(100.0, range=(0.0, 1e6), help="live: rotate the JSON file at this size (0 = never)")
+    json_keep: int = setting(5, range=(1, 1000), help="live: rotated JSON files kept (out.jsonl.1 ... .N)")
     display: str = setting("window", flag="--display", choices=("window", "fullscreen", "none"),
                            help="window, fullscreen (kiosk) or none")
     web: Optional[str] = setting(None, flag="--web", metavar="HOST:PORT",
                                  help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
-    snapshot_dir: str = setting(".", reload=HOT, help="where the `s` key saves snapshots")
-    events: Optional[str] = setting(None, flag="--events", metavar="FILE",
+    snapshot_dir: str = setting(".", reload=HOT, path=True, help="where the `s` key saves snapshots")
+    events: Optional[str] = setting(None, flag="--events", metavar="FILE", path=True,
                                     help="write one JSON line per tracking event ('-' for stdout)")
-    clips: Optional[str] = setting(None, flag="--clips", metavar="DIR",
+    clips: Optional[str] = setting(None, flag="--clips", metavar="DIR", path=True,
                                    help="live mode: record a clip around each event into DIR (see clips.*)")
 
 
@@ -114,72 +105,6 @@ class OverlayConfig:
     enabled: bool = setting(True, flag="--no-overlay", flag_value=False, reload=HOT,
                             help="draw nothing on the frames")
     show_cost: bool = setting(True, reload=HOT, help="show the model's mult-adds and pointwise share")
-
-
-@dataclass
-class TrackConfig:
-    enabled: Optional[bool] = setting(None, flag="--track", flag_value=True,
-                                      help="give each detected object an id that follows it (null: on for "
-                                           "detection models on video and cameras, off for photos)")
-    low: float = setting(0.25, range=(0.0, 1.0),
-                         help="lowest score that may continue a track (ByteTrack's second stage); "
-                              "new tracks need postprocess.threshold")
-    iou: float = setting(0.2, range=(0.0, 1.0),
-                         help="least IoU between a track's predicted box and a detection to match")
-    max_missed: int = setting(15, range=(0, 10000),
-                              help="inferences a track survives without a detection")
-    min_hits: int = setting(2, range=(1, 1000),
-                            help="detections before a track gets its id and is shown")
-    predict: bool = setting(True, reload=HOT,
-                            help="live mode: draw boxes where their motion puts them on frames between results")
-
-
-@dataclass
-class FiltersConfig:
-    allow: List[str] = setting([], flag="--allow", metavar="LABEL", reload=HOT,
-                               help="only these labels (repeatable; empty: all)")
-    deny: List[str] = setting([], reload=HOT, help="never these labels")
-    min_score: Dict[str, float] = setting({}, range=(0.0, 1.0), reload=HOT,
-                                          help="per-label minimum score, e.g. {person: 0.6}")
-    min_area: float = setting(0.0, range=(0.0, 1.0), reload=HOT,
-                              help="smallest box, as a fraction of the frame's area")
-    max_area: float = setting(1.0, range=(0.0, 1.0), reload=HOT,
-                              help="largest box, as a fraction of the frame's area")
-    show_after: int = setting(1, range=(1, 1000),
-                              help="hysteresis: show an object once seen in show_after of the last of_last inferences")
-    of_last: int = setting(1, range=(1, 1000), help="hysteresis window (inferences)")
-
-
-@dataclass
-class RulesConfig:
-    lines: List[str] = setting([], flag="--line", metavar="X1,Y1,X2,Y2[,NAME]", parse=parse_line,
-                               help="a counting line in fractions of the frame (repeatable)")
-    zones: List[dict] = setting([], parse=parse_zone,
-                                help="zones: [{name: door, points: [[x, y], ...]}] in fractions of the frame")
-    anchor: str = setting("bottom", choices=("bottom", "center", "top"),
-                          help="the point of a box that crosses lines and enters zones")
-
-
-@dataclass
-class MotionConfig:
-    gate: bool = setting(False, flag="--motion-gate", flag_value=True,
-                         help="skip inference while nothing moves (tracks coast)")
-    pixel_delta: int = setting(16, range=(1, 255), help="grey-level change that counts a pixel as moved")
-    min_changed: float = setting(0.002, range=(0.0, 1.0),
-                                 help="fraction of moved pixels that counts as motion")
-    max_skip_s: float = setting(10.0, range=(0.0, 86400.0),
-                                help="infer at least this often even when nothing moves (seconds)")
-
-
-@dataclass
-class ClipsConfig:
-    pre_s: float = setting(3.0, range=(0.0, 60.0), help="seconds kept from before the event")
-    post_s: float = setting(3.0, range=(0.0, 600.0), help="seconds recorded after the last event")
-    events: List[str] = setting([], choices=("new", "cross", "enter", "leave", "lost"),
-                            help="event kinds that start a clip (empty: new, cross, enter)")
-    labels: List[str] = setting([], help="only events of these labels (empty: all)")
-    annotated: bool = setting(True, help="record the drawn frames (false: the clean camera frames)")
-    buffer_mb: float = setting(64.0, range=(1.0, 4096.0), help="cap on the pre-roll buffer's memory")
 
 
 @dataclass
@@ -214,22 +139,17 @@ class Setting:
     range: Optional[Tuple[float, float]]
     reload: str
     flag_value: Any
+    short: Optional[str]
+    path: bool
     parse: Optional[Callable[[Any], Any]] = None
 
     @property
     def base_type(self) -> type:
-        return _unwrap(self.type)
+        return unwrap(self.type)
 
     @property
     def is_list(self) -> bool:
         return typing.get_origin(self.base_type) is list
-
-
-def _unwrap(tp: Any) -> Any:
-    """``int`` for ``Optional[int]``; ``List[str]`` stays itself."""
-    if typing.get_origin(tp) is typing.Union:
-        return next(a for a in typing.get_args(tp) if a is not type(None))
-    return tp
 
 
 def _settings(cls: type, prefix: str) -> Iterator[Setting]:
@@ -244,10 +164,19 @@ def _settings(cls: type, prefix: str) -> Iterator[Setting]:
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
         yield Setting(prefix + f.name, hints[f.name], default, m.get("flag"), m.get("help", ""),
                       m.get("metavar"), m.get("choices"), m.get("range"), m.get("reload", RESTART),
-                      m.get("flag_value"), m.get("parse"))
+                      m.get("flag_value"), m.get("short"), m.get("path", False), m.get("parse"))
 
 
 SETTINGS: Dict[str, Setting] = {s.key: s for s in _settings(Config, "")}
+# views of the schema: keys that name files or folders (source.uri only when it is not a
+# URL or a pipeline), keys with a set of choices, keys with a range
+PATH_KEYS = {s.key for s in SETTINGS.values() if s.path}
+CHOICES = {s.key: s.choices for s in SETTINGS.values() if s.choices}
+RANGES = {s.key: s.range for s in SETTINGS.values() if s.range}
+MAX_STRING = 4096           # characters in any string value
+MAX_FILE_BYTES = 256 * 1024  # config.yaml is 5 KB
+MAX_DEPTH = 20              # nesting of sections and lists (config.yaml has 2)
+MAX_NODES = 20000           # values in the document, with every alias expanded
 
 
 def settings() -> Tuple[Setting, ...]:
@@ -256,36 +185,16 @@ def settings() -> Tuple[Setting, ...]:
 
 
 def _type_name(tp: Any) -> str:
-    base = _unwrap(tp)
+    base = unwrap(tp)
     name = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[base]
     return name + (" or null" if base is not tp else "")
 
 
-def _coerce_many(key: str, tp: Any, value: Any) -> Any:
-    """A list (each item checked by the schema's ``parse``, or as a string) or a mapping of
-    label to number."""
-    s = SETTINGS[key]
-    if typing.get_origin(tp) is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}' must be a mapping of label to number, not {value!r:.80}")
-        out = {}
-        for label, v in value.items():
-            out[str(label)] = _coerce(key, float, v)
-        return out
-    if not isinstance(value, list):
-        raise ConfigError(f"config key '{key}' must be a list, not {value!r:.80}")
-    try:
-        items = [s.parse(v) if s.parse else _coerce(key, str, v) for v in value]
-    except ValueError as exc:
-        raise ConfigError(f"config key '{key}': {exc}") from None
-    return items
-
-
 def _coerce(key: str, tp: Any, value: Any) -> Any:
     optional = type(None) in typing.get_args(tp)
-    base = _unwrap(tp)
+    base = unwrap(tp)
     if typing.get_origin(base) in (list, dict):
-        return _coerce_many(key, base, value)
+        return coerce_many(key, base, value, SETTINGS[key].parse, _coerce)
     if value is None:
         if optional:
             return None
@@ -301,29 +210,59 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         ok = isinstance(value, (str, int)) and not isinstance(value, bool)
         value = str(value) if ok else value
     if not ok:
-        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, not {value!r}")
+        raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, not {show(value)}")
     s = SETTINGS[key]
     if s.choices and value not in s.choices:
-        raise ConfigError(f"config key '{key}' must be one of {', '.join(s.choices)}, not {value!r}")
+        raise ConfigError(f"config key '{key}' must be one of {', '.join(s.choices)}, not {show(value)}")
     if s.range:
         lo, hi = s.range
-        if not lo <= value <= hi:
-            raise ConfigError(f"config key '{key}' must be between {lo} and {hi}, not {value!r}")
+        if not lo <= value <= hi:  # NaN fails this too
+            raise ConfigError(f"config key '{key}' must be between {lo} and {hi}, not {show(value)}")
+    if isinstance(value, str):
+        _check_string(key, value)
     return value
+
+
+def _check_string(key: str, value: str) -> None:
+    if len(value) > MAX_STRING:
+        raise ConfigError(f"config key '{key}' is longer than {MAX_STRING} characters: {show(value)}")
+    is_url = key == "source.uri" and ("://" in value or "!" in value)
+    problem = name_problem(value) if key in PATH_KEYS and not is_url else (
+        "it contains a NUL character" if "\x00" in value else None)
+    if problem:
+        raise ConfigError(f"config key '{key}' cannot name a file: {problem}: {show(value)}")
+    if key == "output.web":
+        try:
+            parse_address(value)
+        except Exception:
+            raise ConfigError(f"bad --web address {show(value)} (config key 'output.web'): use PORT "
+                              f"or HOST:PORT with a port 0-65535, e.g. 127.0.0.1:8080") from None
+    if key == "source.fourcc" and len(value) != 4:
+        raise ConfigError(f"config key 'source.fourcc' must be 4 characters (e.g. MJPG) or null, not {show(value)}")
+
+
+def parse_address(address: str) -> Tuple[str, int]:
+    """"8080", ":8080" -> 127.0.0.1:8080; "0.0.0.0:8080" listens on every interface."""
+    text = str(address).strip()
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"bad --web address {show(address)}: use PORT or HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
 
 
 def _apply(obj: Any, data: dict, prefix: str = "") -> None:
     hints = typing.get_type_hints(type(obj))
     fields = {f.name: f for f in dataclasses.fields(obj) if not f.metadata.get("internal")}
     for name, value in data.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{name}" if isinstance(name, str) else f"{prefix}{show(name)}"
         if name not in fields:
             known = ", ".join(prefix + n for n in fields)
-            raise ConfigError(f"unknown config key '{key}' (known keys here: {known})")
+            raise ConfigError(f"unknown config key {show(key)} (known keys here: {known})")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"config key '{key}' must be a section of keys, not {value!r}")
+                raise ConfigError(f"config key '{key}' must be a section of keys, not {show(value)}")
             _apply(current, value, key + ".")
         else:
             setattr(obj, name, _coerce(key, hints[name], value))
@@ -342,28 +281,135 @@ def default_config_path() -> Optional[Path]:
 
 def load_config(path: Optional[os.PathLike] = None, overrides: Optional[dict] = None) -> Config:
     """Load ``path`` (or the default config.yaml, or built-in defaults), then apply
-    ``overrides``: a nested dict like ``{"model": {"name": "v1_ssd"}}``."""
+    ``overrides``: a nested dict like ``{"model": {"name": "v1_ssd"}}``.
+
+    Any failure, whatever its cause (a bad value, a file that is not YAML, a YAML bomb, a
+    device, an encoding error, memory), is a ConfigError with one sentence: reload relies on it."""
+    try:
+        return _load(path, overrides)
+    except ConfigError:
+        raise
+    except (Exception, RecursionError, MemoryError) as exc:
+        where = f"config file {path_text(path)}" if path is not None else "the configuration"
+        raise ConfigError(f"{where} cannot be loaded ({type(exc).__name__}: {path_text(exc)})") from None
+
+
+def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
     cfg = Config()
     explicit = path is not None
     p = Path(path) if explicit else default_config_path()
     if p is not None:
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
+        shown = path_text(p)
+        if name_problem(str(p)) is None and not p.exists():
+            raise ConfigError(f"config file {shown} does not exist")
+        raw = read_bounded(p, "config file", MAX_FILE_BYTES, ConfigError)
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"config file {p} is not valid YAML{where}") from None
-        except OSError as exc:
-            raise ConfigError(f"config file {p} cannot be read ({exc.strerror})") from None
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {shown} is not UTF-8 text (byte {exc.start})") from None
+        data = load_yaml(text, shown) or {}
         if not isinstance(data, dict):
-            raise ConfigError(f"config file {p} must be a mapping of keys, not {type(data).__name__}")
+            raise ConfigError(f"config file {shown} must be a mapping of keys, not {type(data).__name__}")
         _apply(cfg, data)
         cfg.path = str(p)
     if overrides:
         _apply(cfg, overrides)
     return cfg
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with nesting depth and alias expansion bounded while the node
+    graph is composed, before a single Python object is built: a "billion laughs" file
+    is refused after reading it once, in milliseconds."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict = {}      # id(node) -> values under it, aliases expanded
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            target = self.anchors.get(self.peek_event().anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise _TooBig("refers to itself through an alias")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooBig(f"nests deeper than {MAX_DEPTH} levels")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = self._sizes.get(id(node))
+        if size is None:
+            size = 1 + self._children_size(node)
+            self._sizes[id(node)] = size
+        if size > MAX_NODES:
+            raise _TooBig(f"expands to more than {MAX_NODES} values (aliases expanded)")
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key, _ in node.value:  # a key given twice is a mistake, not "the last one wins"
+            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                if key.value in seen:
+                    raise _TooBig(f"gives key {show(key.value)} twice (line {key.start_mark.line + 1})")
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+    def _children_size(self, node) -> int:
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            return 0
+        return sum(self._sizes[id(c)] for c in children)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ ] and { } outside quotes and comments: PyYAML's scanner slows
+    down quadratically with it, so a deep file is refused before the scanner sees it."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    quote = None
+    comment = False
+    for ch in text:
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def load_yaml(text: str, shown: str):
+    """The YAML document ``text`` (a config file named ``shown``), bounded; ConfigError else."""
+    if _flow_depth(text) > MAX_DEPTH:
+        raise ConfigError(f"config file {shown} is refused: it nests deeper than {MAX_DEPTH} levels")
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except _TooBig as exc:
+        raise ConfigError(f"config file {shown} is refused: it {exc}") from None  # bounds, twice-given keys
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {shown} is not valid YAML{where}") from None
+    finally:
+        loader.dispose()
 
 
 def override(key: str, value: Any) -> dict:

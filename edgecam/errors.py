@@ -1,6 +1,9 @@
 """The errors edgecam reports to a person: one sentence and an exit code, never a traceback."""
 
 import argparse
+import re
+
+from edgecam.bounds import SHOWN_CHARS, show
 
 
 class EdgecamError(Exception):
@@ -35,4 +38,6 @@ class ArgParser(argparse.ArgumentParser):
     """An argument parser whose errors are one sentence and exit 2, like every other usage error."""
 
     def error(self, message: str):
+        # argparse quotes the bad value whole: show at most SHOWN_CHARS of it
+        message = re.sub(r"'([^']{%d,})'" % SHOWN_CHARS, lambda m: show(m.group(1)), message)
         raise UsageError(f"{message} (see `{self.prog} --help`)")

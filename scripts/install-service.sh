@@ -14,19 +14,24 @@
 #
 # It is idempotent: run it again after `git pull` to update. What it does:
 #  1. a virtual environment in /opt/edgecam/venv, with --system-site-packages on a Raspberry Pi
-#     or a Jetson (so that apt's picamera2/libcamera, or JetPack's OpenCV, are visible);
+#     or a Jetson (so that apt's picamera2/libcamera, or JetPack's OpenCV, are visible); where
+#     the system's numpy is 1.x (Raspberry Pi OS Bookworm, Debian 12, Jetson Linux) the install
+#     is pinned to that numpy, so nothing replaces it (scripts/lib/venv.sh);
 #  2. pip-installs edgecam from this checkout into it;
-#  3. /etc/edgecam/config.yaml, if absent: the checkout's config.yaml with model.dir set to
-#     /var/lib/edgecam/models (an existing config is never overwritten);
+#  3. prepares /etc/edgecam/config.yaml, if absent: the checkout's config.yaml with model.dir set
+#     to /var/lib/edgecam/models (an existing config is never overwritten);
 #  4. provisions the configured model (`edgecam models fetch`; --from MIRROR when --mirror is
-#     given or EDGECAM_MODEL_MIRROR is set);
+#     given or EDGECAM_MODEL_MIRROR is set). When it cannot, it lists the models the mirror
+#     (or the network) can give, undoes what this run created and stops: no config, no unit;
+#     run it again with --model NAME. Only now is the new config moved into place;
 #  5. a system user `edgecam` in the groups video and render;
 #  6. renders scripts/edgecam.service with these paths into /etc/systemd/system, checks it with
 #     systemd-analyze verify, then daemon-reload, enable and (re)start.
+# It never opens a camera: a Pi whose camera is not connected yet installs all the same.
 set -euo pipefail
 
 usage() {
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 Options:
   --prefix DIR             install under DIR (implies no user creation and no systemctl)
@@ -137,23 +142,43 @@ fi
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found (sudo apt install python3 python3-venv)"
 
 # ------------------------------------------------------------------------------ 1. the venv
-on_pi_or_jetson() {
-    if [ -r /proc/device-tree/model ] && tr -d '\0' </proc/device-tree/model | grep -qi "raspberry pi"; then
-        return 0
-    fi
-    [ -f /etc/nv_tegra_release ] && return 0
-    # picamera2 comes from apt (python3-picamera2), never from pip: the system Python has it
-    /usr/bin/python3 -c "import picamera2" >/dev/null 2>&1 && return 0
-    return 1
+# shellcheck source=lib/venv.sh
+. "$SRC/scripts/lib/venv.sh"
+# Until the config is written, a failure undoes what this run created (the venv, empty folders):
+# a failed first install leaves nothing behind, and the next run starts clean.
+CREATED=()
+made() { CREATED+=("$1"); }
+mkdir_new() { local d; for d in "$@"; do [ -d "$d" ] || { mkdir_new "$(dirname "$d")"; mkdir "$d"; made "$d"; }; done; }
+undo() {
+    local i
+    [ -n "${CFG_TMP:-}" ] && rm -f "$CFG_TMP"
+    for ((i = ${#CREATED[@]} - 1; i >= 0; i--)); do
+        case "${CREATED[$i]}" in "$VENV") rm -rf "$VENV" ;; *) rmdir "${CREATED[$i]}" 2>/dev/null || true ;; esac
+    done
+    return 0
 }
+trap undo EXIT   # once the install is kept, CREATED is emptied and this does nothing
+
 if [ -z "$SITE" ]; then
-    if on_pi_or_jetson; then SITE=yes; else SITE=no; fi
+    SITE=no
+    if edgecam_want_system_site; then SITE=yes
+    # picamera2 comes from apt (python3-picamera2), never from pip: the system Python has it
+    elif [ "${EDGECAM_SYSTEM_SITE_PACKAGES:-}" != 0 ] && /usr/bin/python3 -c "import picamera2" >/dev/null 2>&1; then SITE=yes
+    fi
+fi
+if [ -x "$VENV/bin/python" ]; then
+    have=no; edgecam_venv_sees_system "$VENV" && have=yes
+    if [ "$have" != "$SITE" ]; then
+        say "remaking the virtual environment $VENV (system site packages: $SITE)"
+        rm -rf "$VENV"
+    fi
 fi
 if [ ! -x "$VENV/bin/python" ]; then
-    mkdir -p "$APP_DIR"
+    mkdir_new "$APP_DIR"
     venv_args=()
     [ "$SITE" = yes ] && venv_args+=(--system-site-packages)
     say "creating the virtual environment $VENV${venv_args:+ (${venv_args[*]})}"
+    made "$VENV"
     "$PYTHON" -m venv "${venv_args[@]}" "$VENV" \
         || die "cannot create a venv with $PYTHON (on Debian/Raspberry Pi OS: sudo apt install python3-venv)"
 else
@@ -165,25 +190,41 @@ if [ -n "$EXTRA_SITE" ]; then
 fi
 
 # ---------------------------------------------------------------------------- 2. edgecam
+edgecam_keep_system_numpy "$PYTHON" "$VENV" || die "cannot remove the numpy that shadows the system's"
 say "installing edgecam from $SRC"
 # shellcheck disable=SC2086  # PIP_ARGS is a list of words
-"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet $PIP_ARGS "$SRC" \
+"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "${EDGECAM_PIP_CONSTRAINTS[@]}" $PIP_ARGS "$SRC" \
     || die "pip install failed (see above)"
-"$VENV/bin/edgecam" --version
+"$VENV/bin/edgecam" --version || die "the installed edgecam does not start (see above)"
+# recordings that stay playable when cut (fragmented MP4, Matroska) are encoded by ffmpeg
+if ! command -v ffmpeg >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing ffmpeg (recordings that survive a crash or a power cut)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null 2>&1 \
+            || echo "install-service: warning: could not install ffmpeg: recordings fall back to OpenCV's writer, playable only once closed (sudo apt install ffmpeg)" >&2
+    else
+        echo "install-service: warning: no ffmpeg: recordings fall back to OpenCV's writer, playable only once closed (sudo apt install ffmpeg)" >&2
+    fi
+fi
+conf_get() {  # conf_get FILE KEY: model.KEY as edgecam reads it from FILE
+    "$VENV/bin/python" -c 'import sys; from edgecam.config import load_config
+print(getattr(load_config(sys.argv[1]).model, sys.argv[2]))' "$1" "$2"
+}
 
-# --------------------------------------------------------------------------- 3. the config
-mkdir -p "$CONF_DIR" "$MODEL_DIR"
+# ---------------------------------------------------------------------------- 3. the config
+# A new config is prepared beside its final place and moved in only once the model is there.
+CFG_TMP=""
 if [ ! -f "$CONFIG" ]; then
-    say "writing $CONFIG (model.dir: $MODEL_DIR)"
-    tmp="$CONFIG.tmp.$$"
+    mkdir_new "$CONF_DIR"
+    CFG_TMP="$CONFIG.tmp.$$"
     if [ -f "$SRC/config.yaml" ]; then
-        cp "$SRC/config.yaml" "$tmp"
+        cp "$SRC/config.yaml" "$CFG_TMP"
     else  # every key with its default
         "$VENV/bin/python" -c 'import sys, yaml; from edgecam.config import Config, to_dict
-yaml.safe_dump(to_dict(Config()), sys.stdout, sort_keys=False)' >"$tmp"
+yaml.safe_dump(to_dict(Config()), sys.stdout, sort_keys=False)' >"$CFG_TMP"
     fi
     # set model.dir (and model.name) in place, comments kept; then check that edgecam reads them back
-    "$VENV/bin/python" - "$tmp" "dir=$MODEL_DIR" ${MODEL_NAME:+"name=$MODEL_NAME"} <<'PY'
+    "$VENV/bin/python" - "$CFG_TMP" "dir=$MODEL_DIR" ${MODEL_NAME:+"name=$MODEL_NAME"} <<'PY'
 import re, sys
 path, settings = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
 out, in_model = [], False
@@ -202,35 +243,49 @@ if settings:  # keys with no line yet: add them under model:
     out[at:at] = [f"  {k}: {v}\n" for k, v in settings.items()]
 open(path, "w", encoding="utf-8").writelines(out)
 PY
-    got_dir="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.dir)' "$tmp")"
+    got_dir="$(conf_get "$CFG_TMP" dir)" || die "the new config does not load (see above)"
     [ "$got_dir" = "$MODEL_DIR" ] || die "could not set model.dir in $CONFIG (got $got_dir)"
-    got_name="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.name)' "$tmp")"
+    got_name="$(conf_get "$CFG_TMP" name)"
     [ -z "$MODEL_NAME" ] || [ "$got_name" = "$MODEL_NAME" ] || die "could not set model.name in $CONFIG (got $got_name)"
-    chmod 0644 "$tmp"
-    mv "$tmp" "$CONFIG"
+    USE_CONFIG="$CFG_TMP"
 else
     say "keeping the existing $CONFIG"
+    USE_CONFIG="$CONFIG"
     if [ -n "$MODEL_NAME" ]; then
-        got_name="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.name)' "$CONFIG")"
+        got_name="$(conf_get "$CONFIG" name)"
         [ "$got_name" = "$MODEL_NAME" ] || say "note: the existing config runs $got_name; --model $MODEL_NAME changes only a new config (edit model.name in $CONFIG, then systemctl reload edgecam)"
     fi
 fi
 
 # ---------------------------------------------------------------------------- 4. the model
+# Before anything is written: when the model cannot be provisioned, say what can be, undo, stop.
 if [ "$MODELS" = 1 ]; then
-    fetch_args=(models fetch --config "$CONFIG")
+    fetch_args=(--config "$USE_CONFIG")
     if [ -n "$MIRROR" ]; then
         [ -d "$MIRROR" ] || die "the model mirror $MIRROR is not a folder"
         fetch_args+=(--from "$MIRROR")
     fi
-    model_name="$("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.name)' "$CONFIG")"
+    model_name="$(conf_get "$USE_CONFIG" name)"
     if [[ "$model_name" == *.tflite ]] || [[ "$model_name" == */* ]]; then
         say "model.name is a file ($model_name): nothing to provision"
     else
-        say "provisioning model $model_name into $("$VENV/bin/python" -c 'import sys; from edgecam.config import load_config; print(load_config(sys.argv[1]).model.dir)' "$CONFIG")"
-        "$VENV/bin/edgecam" "${fetch_args[@]}" || die "could not provision the model (use --mirror DIR offline)"
+        model_dir="$(conf_get "$USE_CONFIG" dir)"
+        [ -d "$model_dir" ] || mkdir_new "$model_dir"
+        say "provisioning model $model_name into $model_dir"
+        if ! "$VENV/bin/edgecam" models fetch "${fetch_args[@]}"; then
+            "$VENV/bin/edgecam" models available "${fetch_args[@]}" >&2 || true
+            die "model $model_name cannot be provisioned${MIRROR:+ from $MIRROR}: run again with --model NAME, NAME one of those listed above (no config, model or unit was written)"
+        fi
     fi
 fi
+if [ -n "$CFG_TMP" ]; then
+    say "writing $CONFIG (model.dir: $MODEL_DIR)"
+    chmod 0644 "$CFG_TMP"
+    mv "$CFG_TMP" "$CONFIG"
+    CFG_TMP=""
+fi
+mkdir -p "$MODEL_DIR"
+CREATED=()   # from here on the install is kept
 
 # ------------------------------------------------------------------------- 5. the user
 if [ "$SYSTEM" = 1 ]; then

@@ -95,10 +95,10 @@ def test_readme_table_matches_the_schema():
             keys = [k.strip(" `") for k in cells[0].split(",")]
             defaults = [d.strip(" `") for d in cells[1].split(",")]
             for k, d in zip(keys, defaults if len(defaults) == len(keys) else defaults * len(keys)):
-                rows[k] = (d, cells[2].strip("`"))
+                rows[k] = (d, {f.strip(" `") for f in cells[2].split(",") if f.strip(" `")})
     assert set(rows) == set(SETTINGS), set(rows) ^ set(SETTINGS)
     for key, s in SETTINGS.items():
-        assert rows[key] == (_shown(s.default), s.flag or ""), key
+        assert rows[key] == (_shown(s.default), {f for f in (s.flag, s.short) if f}), key
 
 
 def test_config_yaml_names_each_flag_of_the_schema():
@@ -109,7 +109,7 @@ def test_config_yaml_names_each_flag_of_the_schema():
     for line in (ROOT / "config.yaml").read_text().splitlines():
         text = line.strip()
         if text.startswith("#"):
-            pending += re.findall(r"\[(--[a-z-]+)\]", text)
+            pending += re.findall(r"\[(--[a-z-]+)(?:, -[a-z])?\]", text)
             continue
         m = re.match(r"^(\s*)([a-z_]+):(.*)$", line)
         if not m:
@@ -119,6 +119,6 @@ def test_config_yaml_names_each_flag_of_the_schema():
             section, pending = name + ".", []
             continue
         key = (section if indent else "") + name
-        pending += re.findall(r"\[(--[a-z-]+)\]", rest)
+        pending += re.findall(r"\[(--[a-z-]+)(?:, -[a-z])?\]", rest)
         flags[key], pending = (pending[-1] if pending else None), []
     assert {k: f for k, f in flags.items()} == {k: s.flag for k, s in SETTINGS.items()}

@@ -20,7 +20,8 @@ are the variant's own):
                  seconds per inferred frame of all three
 
 The three file-mode variants and the ceiling run in ``--repeat`` rounds, one after another,
-so a slow spell of the machine falls on all of them; each figure is its best round.
+so a slow spell of the machine falls on all of them; each figure is its best round. The live
+variants share ``--live-seconds`` in ``--repeat`` interleaved rounds too, their ages pooled.
 
 Per-stage latency (decode, preprocess, inference, postprocess, overlay, output) p50/p95,
 peak RSS (VmHWM) and the time from process start to the first result are reported for
@@ -42,6 +43,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
+from edgecam.app import quiet_native_logs
 from edgecam.bench.child import child_main
 from edgecam.bench.report import format_report, machine
 from edgecam.bench.runner import CAMERA_FPS, BenchError, _log, bench_source, sweep
@@ -66,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", metavar="DIR", help="where provisioned models live")
     p.add_argument("--config", metavar="PATH", help="config file")
     p.add_argument("--live-seconds", type=float, default=120.0, metavar="S",
-                   help="length of each live run (default 120; 0 skips the live runs)")
+                   help="live time of each live variant, shared by its rounds (default 120; 0 skips the live runs)")
     p.add_argument("--repeat", type=int, default=3, metavar="R",
                    help="rounds of ceiling, pipeline and baseline, one after another; each figure is "
                         "its best round, and every round is shown (default 3)")
@@ -79,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_native_logs()
     if argv[:1] == ["--child"]:
         return child_main(argv[1])
     args = parser().parse_args(argv)

@@ -7,6 +7,7 @@ it for the tests.)
     with LoopbackCamera("bottle-detection.mp4") as cam:
         url = cam.url                # http://127.0.0.1:PORT/stream.mjpg
         cam.stop(); cam.restart()    # the camera goes away and comes back on the same port
+        cam.freeze(); cam.thaw()     # a hung camera: connections are accepted, nothing is sent
 
 One encoder thread decodes and JPEG-encodes each frame once; every viewer gets the newest
 frame. ``stamp=True`` makes each frame say which one it is, so that a client can measure
@@ -16,8 +17,7 @@ frame age (see ``read_stamp``, ``sent_time``):
   corner: 4 sync blocks (1010) then the frame index in 20 bits, most significant first.
   It survives JPEG and resizing to >= 1/4 scale; ``read_stamp(image)`` decodes it from a
   decoded BGR frame (edgecam's Frame.image, or an output frame drawn without the overlay).
-- a JPEG COM segment ``edgecam-loopback frame=N`` for clients that read the raw bytes
-  (``read_stamp_jpeg``).
+- a JPEG COM segment ``edgecam-loopback frame=N`` for clients that read the raw bytes.
 - ``sent_time(N)``: time.monotonic() when frame N was handed to the viewers. CLOCK_MONOTONIC
   is one clock for every process on the machine, so it compares with Frame.captured and
   with a subprocess's monotonic times.
@@ -71,17 +71,6 @@ def read_stamp(image: np.ndarray, scale: float = 1.0) -> Optional[int]:
     return int("".join(map(str, bits[len(SYNC):])), 2)
 
 
-def read_stamp_jpeg(packet) -> Optional[int]:
-    """The frame index from the JPEG comment ``edgecam-loopback frame=N`` of an encoded frame
-    (bytes or a uint8 array), without decoding it; None when it has none."""
-    head = bytes(np.asarray(packet, np.uint8).reshape(-1)[:256])
-    at = head.find(COMMENT)
-    if at < 0:
-        return None
-    digits = head[at + len(COMMENT):].split(b"\xff", 1)[0]
-    return int(digits) if digits.isdigit() else None
-
-
 def _with_comment(jpeg: bytes, text: str) -> bytes:
     payload = text.encode("ascii")
     return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
@@ -112,6 +101,7 @@ class LoopbackCamera:
         self._threads: list = []
         self._conns: set = set()
         self._cap: Optional[cv2.VideoCapture] = None
+        self._frozen = threading.Event()
 
     @property
     def url(self) -> str:
@@ -174,6 +164,14 @@ class LoopbackCamera:
             t.join(timeout=5)
         self._server = None
 
+    def freeze(self) -> None:
+        """The camera hangs: open streams stop getting frames and new viewers get no answer
+        at all (TCP accepts, nothing is sent), until thaw()."""
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
+
     def restart(self) -> str:
         self.stop()
         return self.start()
@@ -230,12 +228,19 @@ class LoopbackCamera:
             self._conns.add(conn)
             self.viewers += 1
         try:
+            while self._frozen.is_set() and self._running.is_set():
+                time.sleep(0.05)              # hung: not even the headers
             handler.send_response(200)
             handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
             handler.send_header("Cache-Control", "no-cache")
             handler.end_headers()
             seen = 0
             while True:
+                if self._frozen.is_set():
+                    if not self._running.is_set():
+                        return
+                    time.sleep(0.05)          # hung: the stream stays open, nothing comes
+                    continue
                 with self._cond:
                     self._cond.wait_for(lambda: self._seq != seen or not self._running.is_set(), 1.0)
                     if not self._running.is_set():

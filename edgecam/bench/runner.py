@@ -151,20 +151,24 @@ LIVE_VARIANTS = (("pipeline", "live", {}), ("baseline", "live_baseline", {}),
 
 def bench_live(args, spec: dict, tmp: Path, log, ceiling: dict) -> dict:
     """Live runs on the loopback camera: edgecam drawing every frame (as with a display), the
-    classic loop, and edgecam headless (no display, video or browser view)."""
+    classic loop, and edgecam headless (no display, video or browser view), in ``--repeat``
+    interleaved rounds that share the live time, so that a slow spell of the machine falls on
+    every variant alike; each variant's ages are pooled over its rounds."""
     budget = (ceiling["invoke_ms"]["p50"] or 0.0) + 1000.0 / CAMERA_FPS
-    live = {}
+    n_rounds = max(1, args.repeat)
+    seconds = max(2.0, args.live_seconds / n_rounds)
+    raws: Dict[str, List[dict]] = {name: [] for name, _, _ in LIVE_VARIANTS}
     cam = LoopbackCamera(spec["source"], fps=CAMERA_FPS, stamp=True)
     url = cam.start()
     try:
-        for name, variant, extra in LIVE_VARIANTS:
-            log(f"live {name} ({args.live_seconds:g} s) ...")
-            raw = run_child(variant, dict(spec, url=url, live_seconds=args.live_seconds, **extra), tmp,
-                            timeout=args.live_seconds + 120)
-            live[name] = live_figures(raw, cam, budget)
+        for k in range(n_rounds):
+            for name, variant, extra in LIVE_VARIANTS:
+                log(f"live round {k + 1}/{n_rounds}: {name} ({seconds:g} s) ...")
+                raws[name].append(run_child(variant, dict(spec, url=url, live_seconds=seconds, **extra), tmp,
+                                            timeout=seconds + 120))
+        return {name: live_figures(raws[name], cam, budget) for name in raws}
     finally:
         cam.stop()
-    return live
 
 
 def sweep(args, spec: dict, tmp: Path, log) -> List[dict]:

@@ -37,34 +37,52 @@ def peak_rss_mb() -> float:
     return round((kb / 1024.0 if sys.platform != "darwin" else kb / 2**20), 1)
 
 
-def live_figures(raw: dict, camera, budget_ms: float) -> dict:
-    """Ages of the frames behind the results (ms, at first drawing), drops, and drift."""
+def warm(raw: dict, camera) -> List[tuple]:
+    """A live run's (stamp, drawn time, inference ms) rows, without its first second."""
     rows = [(s, t, ms) for s, t, ms in raw["drawn"] if s is not None and camera.sent_time(s) is not None]
     if rows:
         t_first = rows[0][1]
         rows = [r for r in rows if r[1] - t_first >= LIVE_WARMUP_S] or rows
+    return rows
+
+
+def live_figures(raws: List[dict], camera, budget_ms: float) -> dict:
+    """Ages of the frames behind the results (ms, at first drawing), drops, drift and CPU,
+    pooled over one variant's interleaved rounds (each without its first second)."""
+    rows, dropped, not_received = [], 0, 0
+    for raw in raws:
+        part = warm(raw, camera)
+        stamps = sorted({s for s, _, _ in part})
+        span = stamps[-1] - stamps[0] + 1 if stamps else 0
+        received = {s for s in raw["received"] if stamps and stamps[0] <= s <= stamps[-1]}
+        dropped += span - len(stamps)                    # camera frames that got no result
+        not_received += span - len(received)             # ... of which never reached the reader
+        rows += part
     ages = [(t - camera.sent_time(s)) * 1000.0 for s, t, _ in rows]
-    stamps = sorted({s for s, _, _ in rows})
-    span = stamps[-1] - stamps[0] + 1 if stamps else 0
-    received = {s for s in raw["received"] if stamps and stamps[0] <= s <= stamps[-1]}
-    quarters = []
-    if rows:
-        t0, t1 = rows[0][1], rows[-1][1]
-        for q in range(4):
-            lo, hi = t0 + (t1 - t0) * q / 4, t0 + (t1 - t0) * (q + 1) / 4
-            a = [age for (s, t, _), age in zip(rows, ages) if lo <= t <= hi]
-            quarters.append({"p50": _r(pct(a, 50)), "p95": _r(pct(a, 95))})
+    quarters = _quarters(rows, ages)
     growth = (quarters[-1]["p50"] - quarters[0]["p50"]) if len(quarters) == 4 and \
         quarters[0]["p50"] is not None and quarters[-1]["p50"] is not None else None
+    results, cpu = sum(r.get("results", 0) for r in raws), sum(r.get("cpu_run_s", 0.0) for r in raws)
     return {"age_ms": {"p50": _r(pct(ages, 50)), "p95": _r(pct(ages, 95)), "max": _r(max(ages) if ages else None)},
-            "results": len(rows), "camera_frames": span,
-            "cpu_ms_per_result": _r(raw["cpu_run_s"] * 1000.0 / raw["results"]) if raw.get("results") else None,
-            "dropped": span - len(stamps),               # camera frames that got no result
-            "not_received": span - len(received),        # ... of which never reached the reader
+            "results": len(rows), "rounds": len(raws), "dropped": dropped, "not_received": not_received,
+            "cpu_ms_per_result": _r(cpu * 1000.0 / results) if results and cpu else None,
             "quarters_ms": quarters, "growth_p50_ms": _r(growth), "budget_ms": _r(budget_ms),
             "inference_ms_p50": _r(pct([ms for _, _, ms in rows], 50)),
-            "peak_rss_mb": raw.get("peak_rss_mb"), "first_result_s": raw.get("first_result_s"),
-            "other_load": raw.get("other_load")}
+            "peak_rss_mb": max((r.get("peak_rss_mb") or 0) for r in raws) or None,
+            "first_result_s": raws[0].get("first_result_s"),
+            "other_load": max((r.get("other_load") or 0.0) for r in raws)}
+
+
+def _quarters(rows: List[tuple], ages: List[float]) -> List[dict]:
+    """p50/p95 of the ages in each quarter of the live time (drift shows as growth)."""
+    out = []
+    if rows:
+        times = sorted(t for _, t, _ in rows)
+        edges = [times[int((len(times) - 1) * q / 4)] for q in range(5)]
+        for q in range(4):
+            a = [age for (_, t, _), age in zip(rows, ages) if edges[q] <= t <= edges[q + 1]]
+            out.append({"p50": _r(pct(a, 50)), "p95": _r(pct(a, 95))})
+    return out
 
 
 def _r(x, nd: int = 2):

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from edgecam.bench.loopback import read_stamp, read_stamp_jpeg
+from edgecam.bench.loopback import read_stamp
 from edgecam.bench.stats import summarize_ms
 from edgecam.config import Config, load_config
 from edgecam.model import load_model
@@ -30,7 +30,7 @@ def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
            uri: Optional[str] = None) -> Config:
     over = {"model": {"name": spec["model"], "threads": spec["threads"]},
             "source": {"uri": uri or spec["source"], "realtime": False},
-            "output": {"video": video, "json": jsonl, "display": "none", "web": None},
+            "output": {"video": video, "json": jsonl, "display": "none", "web": None, "overwrite": True},
             "overlay": {"enabled": True}}
     if spec.get("model_dir"):
         over["model"]["dir"] = spec["model_dir"]
@@ -71,8 +71,8 @@ class Limited(Wrapped):
 
 
 class Stamped(Wrapped):
-    """The loopback camera's frames, each one's stamped index noted as it arrives (from the
-    JPEG's comment when the frame is not decoded yet: reading it must not decode the frame)."""
+    """The loopback camera's frames, each one's stamped index noted as it arrives (it samples
+    only the stamp's pixels)."""
 
     def __init__(self, inner: Source):
         super().__init__(inner)
@@ -81,8 +81,7 @@ class Stamped(Wrapped):
     def read(self):
         frame = self.inner.read()
         if frame is not None:
-            self.stamps[frame.index] = (read_stamp_jpeg(frame.packet) if frame.packet is not None
-                                        else read_stamp(frame.image))
+            self.stamps[frame.index] = read_stamp(frame.image)
         return frame
 
 
@@ -185,7 +184,7 @@ def pipeline(spec: dict) -> dict:
     source = open_source(cfg.source, model.size)
     if spec.get("frames"):
         source = Limited(source, spec["frames"])
-    sinks = Sinks(open_outputs(cfg.output.video, cfg.output.json, source.fps or 30.0, source.size))
+    sinks = Sinks(open_outputs(cfg.output, source.fps or 30.0, source.size))
     try:
         summary = run_file(cfg, source, model, StopFlag(), sinks, hooks=hooks, clock=clock)
     finally:

@@ -41,8 +41,9 @@ class ModelSpec:
     sha256: Optional[str] = None
     member: Optional[str] = None
     archive_sha256: Optional[str] = None
-    madds_m: Optional[float] = None
+    madds_m: Optional[float] = None   # None: not measured here (costs.analyze measures the graph)
     params_m: Optional[float] = None
+    bytes: Optional[int] = None        # size of the .tflite, where pinned
     alt_url: Optional[str] = None  # also published uncompressed here (used first when set)
     alias_of: Optional[str] = None  # v1 is v1_1.0_224 under a short name
 

@@ -39,6 +39,7 @@ class _Item(NamedTuple):
     member: Optional[str]
     sha256: Optional[str]
     archive_sha256: Optional[str]
+    size: Optional[int] = None
 
 
 def sha256_of(path: Path) -> str:
@@ -70,10 +71,7 @@ def provision(spec: ModelSpec, directory: Path, mirror: Optional[Path] = None,
     except OSError as e:
         raise ModelError(f"cannot create the model folder {directory} ({e.strerror}): "
                          "choose another one with model.dir or EDGECAM_MODEL_DIR") from None
-    lab = spec.labels
-    items = [_Item(spec.file, tuple(u for u in (spec.alt_url, spec.url) if u), spec.member,
-                   spec.sha256, spec.archive_sha256),
-             _Item(lab.file, (lab.url,), lab.member, lab.sha256, lab.archive_sha256)]
+    items = _items(spec)
     with contextlib.ExitStack() as temps:          # downloads, removed when done
         downloads: Dict[str, Tuple[Path, str]] = {}
         for item in items:
@@ -87,14 +85,59 @@ def provision(spec: ModelSpec, directory: Path, mirror: Optional[Path] = None,
     return model_path(spec, directory)
 
 
+def _items(spec: ModelSpec) -> List[_Item]:
+    lab = spec.labels
+    return [_Item(spec.file, tuple(u for u in (spec.alt_url, spec.url) if u), spec.member,
+                  spec.sha256, spec.archive_sha256, spec.bytes),
+            _Item(lab.file, (lab.url,), lab.member, lab.sha256, lab.archive_sha256)]
+
+
+def _mirror_names(item: _Item) -> List[str]:
+    """The file names under which a mirror may hold item: its own, its archive member's, its URLs'."""
+    names = [item.file] + [urllib.parse.unquote(os.path.basename(n)) for n in (item.member, *item.urls) if n]
+    return list(dict.fromkeys(names))
+
+
+def _in_mirror(item: _Item, mirror: Path) -> Optional[Path]:
+    return next((mirror / n for n in _mirror_names(item) if (mirror / n).is_file()), None)
+
+
 def _from_mirror(spec: ModelSpec, item: _Item, mirror: Path, dest: Path) -> None:
-    names = [item.file] + [os.path.basename(n) for n in (item.member, *item.urls) if n]
-    for name in dict.fromkeys(names):
-        src = mirror / urllib.parse.unquote(name)
-        if src.is_file():
-            return _install(src, None, item, dest, src.name, "the mirror copy is corrupt or the file changed")
+    src = _in_mirror(item, mirror)
+    if src is not None:
+        return _install(src, None, item, dest, src.name, "the mirror copy is corrupt or the file changed")
     what = f"model '{spec.name}'" if item.file == spec.file else f"label file of model '{spec.name}'"
-    raise ModelError(f"the {what} is not in the model mirror {mirror} (no {' or '.join(dict.fromkeys(names))})")
+    raise ModelError(f"the {what} is not in the model mirror {mirror} (no {' or '.join(_mirror_names(item))})")
+
+
+def available(specs: List[ModelSpec], mirror: Optional[Path]) -> Tuple[List[str], str]:
+    """Which of specs can be provisioned: from the mirror (every file present) or, without one,
+    from the network (one HEAD request per download host). Returns the names and a note on why
+    others cannot be (unreachable hosts), empty when all can."""
+    if mirror is not None:
+        return [s.name for s in specs if all(_in_mirror(i, Path(mirror)) for i in _items(s))], ""
+    hosts: Dict[str, Optional[str]] = {}           # host -> None when reachable, else the reason
+    for s in specs:
+        for url in (u for i in _items(s) for u in i.urls[:1]):
+            host = urllib.parse.urlsplit(url).hostname or url
+            if host not in hosts:
+                hosts[host] = _unreachable(url)
+    names = [s.name for s in specs
+             if all(hosts[urllib.parse.urlsplit(i.urls[0]).hostname or i.urls[0]] is None for i in _items(s))]
+    down = [f"{h}: {why}" for h, why in hosts.items() if why]
+    return names, ("cannot reach " + "; ".join(down)) if down else ""
+
+
+def _unreachable(url: str) -> Optional[str]:
+    req = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "edgecam"})
+    try:
+        urllib.request.urlopen(req, timeout=10).close()
+        return None
+    except urllib.error.HTTPError as e:
+        e.close()
+        return None if e.code in (403, 405) else f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        return _reason(e)
 
 
 def _from_network(spec: ModelSpec, item: _Item, dest: Path, downloads: Dict[str, Tuple[Path, str]],
@@ -162,6 +205,10 @@ def _install(src: Path, src_digest: Optional[str], item: _Item, dest: Path, src_
                 out.write(chunk)
                 h.update(chunk)
         digest = h.hexdigest()
+        size = os.path.getsize(tmp)
+        if item.size is not None and size != item.size:
+            raise ModelError(f"{item.file} is {size:,} bytes, not the {item.size:,} the catalogue pins; "
+                             f"{blame} — not kept")
         if item.sha256:
             _verify(item.sha256, digest, item.file, blame)
         else:

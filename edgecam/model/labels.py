@@ -8,10 +8,13 @@ import zipfile
 from pathlib import Path
 from typing import List, Optional
 
+from edgecam.bounds import path_text, read_bounded, show
 from edgecam.errors import ModelError
 
 _ID_PREFIX = re.compile(r"^\s*(\d+)[\s:]+(.*\S)\s*$")
 GAP_LABELS = {"???", "n/a", ""}
+MAX_BYTES = 1024 * 1024     # ImageNet's 1001 labels take 21 KB
+MAX_CLASSES = 100_000       # class ids when the model does not say how many it has
 
 
 class Labels:
@@ -35,13 +38,22 @@ class Labels:
         return not 0 <= i < len(self.lines) or self.lines[i] in GAP_LABELS
 
 
-def parse_lines(text: str) -> List[str]:
+def parse_lines(text: str, num_classes: Optional[int] = None, name: str = "label file") -> List[str]:
+    """Labels in class-id order. ``num_classes`` (the model's, when known) bounds the ids of
+    an `id label` file: one above it is an error naming its line (ModelError)."""
     raw = text.splitlines()
     while raw and not raw[-1].strip():
         raw.pop()
     pairs = [_ID_PREFIX.match(line) for line in raw]
     if raw and all(pairs):  # "0 person" style: place each label at its id
-        table = {int(m.group(1)): m.group(2) for m in pairs}
+        limit = num_classes if num_classes is not None else MAX_CLASSES  # id == count: a background line 0
+        table = {}
+        for n, m in enumerate(pairs, 1):
+            class_id = int(m.group(1)[:12])
+            if class_id > limit:
+                whose = f"the model's {num_classes} classes" if num_classes is not None else f"{MAX_CLASSES}"
+                raise ModelError(f"{name} line {n}: class id {show(m.group(1))[1:-1]} is above {whose}")
+            table[class_id] = m.group(2)
         return [table.get(i, "???") for i in range(max(table) + 1)]
     return [line.strip() for line in raw]
 
@@ -59,13 +71,17 @@ def infer_offset(lines: List[str], num_classes: Optional[int], task: str) -> int
     return 1 if num_classes is not None and len(lines) == num_classes + 1 else 0
 
 
-def load_file(path: Path) -> List[str]:
+def load_file(path: Path, num_classes: Optional[int] = None) -> List[str]:
+    """A label file: a regular file of at most MAX_BYTES of UTF-8 text (ModelError else)."""
+    shown = path_text(path)
+    if not Path(path).exists() and not Path(path).is_symlink():
+        raise ModelError(f"label file {shown} does not exist")
+    data = read_bounded(Path(path), "label file", MAX_BYTES, ModelError)
     try:
-        return parse_lines(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"label file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"label file {path} cannot be read ({exc})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"label file {shown} is not UTF-8 text (byte {exc.start})") from None
+    return parse_lines(text, num_classes, f"label file {shown}")
 
 
 def from_metadata(model_path: Path) -> Optional[List[str]]:
@@ -79,6 +95,8 @@ def from_metadata(model_path: Path) -> Optional[List[str]]:
             pick = next((n for n in names if "label" in n.lower()), names[0] if names else None)
             if pick is None:
                 return None
+            if z.getinfo(pick).file_size > MAX_BYTES:
+                return None
             return parse_lines(z.read(pick).decode("utf-8", errors="replace"))
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, zipfile.BadZipFile, ModelError):
         return None

@@ -134,7 +134,7 @@ def cost_line(engine: Engine) -> str:
 
 def _labels(cfg: Config, spec, path: Path, task: str, num_classes: Optional[int]):
     if cfg.model.labels:
-        lines = labelmod.load_file(Path(cfg.model.labels).expanduser())
+        lines = labelmod.load_file(Path(cfg.model.labels).expanduser(), num_classes)
         return lines, labelmod.infer_offset(lines, num_classes, task)
     if spec is not None:
         lines = labelmod.load_file(catalog.labels_path(spec, catalog.model_dir(cfg.model.dir)))

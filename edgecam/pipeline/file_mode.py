@@ -25,6 +25,7 @@ import cv2
 from edgecam.config import Config
 from edgecam.model import Model, Result
 from edgecam.pipeline.clock import NO_CLOCK, StageClock
+from edgecam.pipeline.health import Beat
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.meter import RateMeter
 from edgecam.pipeline.summary import Summary, Tally
@@ -49,11 +50,14 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
     tally = Tally(model.name, hooks)
     writer = Writer(sinks, model, cfg.overlay.enabled, clock, stage)
     pool = ThreadPoolExecutor(len(models), thread_name_prefix="edgecam-infer")
+    # the main thread checks in (health.py) while it waits for each result in turn: a stuck
+    # interpreter (or sink) stops its check-ins, and a supervisor's watchdog stops pinging
+    beat = hooks.heartbeat.worker("output")
     try:
         with Workers(stop) as workers:
             gate = gate_for(cfg)
             workers.start("edgecam-reader", lambda: read_ahead(source, pool, infer, fifo, stop, clock, gate))
-            for frame, future in in_order(fifo, stop, workers):
+            for frame, future in in_order(fifo, stop, workers, beat):
                 result = future.result()
                 if stage is not None:
                     result = stage.step(result, model.threshold)
@@ -63,6 +67,7 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
                     stop.set()
             interrupted = stop.is_set()
     finally:
+        beat.done()
         pool.shutdown(wait=True, cancel_futures=True)
     tally.summary.frames = writer.frames
     if stage is not None:
@@ -122,9 +127,10 @@ def read_ahead(source: Source, pool: ThreadPoolExecutor, infer: Inference, fifo:
         put_until_stopped(fifo, END, stop)
 
 
-def in_order(fifo: queue.Queue, stop: StopFlag, workers: Workers) -> Iterator[Tuple[Frame, Future]]:
+def in_order(fifo: queue.Queue, stop: StopFlag, workers: Workers, beat: Beat) -> Iterator[Tuple[Frame, Future]]:
     """The FIFO's (frame, future) pairs until END, a stop, or a failed reader."""
     while not stop.is_set() and not workers.failed():
+        beat.alive()
         try:
             item = fifo.get(timeout=0.2)
         except queue.Empty:

@@ -4,10 +4,24 @@ All no-ops here, so a runner never asks whether its supervisor listens."""
 
 from __future__ import annotations
 
+from edgecam.pipeline.health import Heartbeat
+
 
 class Hooks:
-    def ready(self) -> None:
-        """The first result has gone through the pipeline (not merely: the process runs)."""
+    supervised = False          # under a supervisor (systemd): a camera missing at start is waited for
+
+    @property
+    def heartbeat(self) -> Heartbeat:
+        """Where the worker threads check in (health.py): a supervisor with a watchdog pings
+        only while none of them is stuck."""
+        beat = self.__dict__.get("_heartbeat")
+        if beat is None:
+            beat = self.__dict__["_heartbeat"] = Heartbeat()
+        return beat
+
+    def ready(self, status: str = "") -> None:
+        """The first result has gone through the pipeline, or the service is up and waiting
+        for a camera that is not there yet (``status`` says so)."""
 
     def alive(self) -> None:
         """After every result (from the thread that made or wrote it): the pipeline moves."""

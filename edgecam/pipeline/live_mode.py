@@ -18,7 +18,13 @@ Where the time goes, and what keeps a result fresh (`edgecam bench`'s live runs)
   waits: each frame is drawn with the latest result, and redrawn when a new one lands.
 - A run with nothing to show (no window, video or browser view) draws nothing, and the
   output loop is not woken for frames at all.
-- An MJPEG stream's frames are decoded only when used (edgecam/sources/opencv.py)."""
+- Measured on a 2-core VM: when the output loop wakes as a frame arrives (to hold it), the
+  second core is busy a moment before the model starts, and XNNPACK's second thread starts
+  promptly (invoke 4.0-4.3 ms, as in the classic loop); a design that left the output loop
+  asleep until the result measured 7.5 ms, the model running on one core in effect. So is a
+  headless run (nothing wakes the second core: see the bench's headless row).
+- The frame reaches the model before any bookkeeping, and a result reaches the output loop
+  before it is counted."""
 
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ from typing import Iterable, Optional
 from edgecam.config import Config
 from edgecam.model import Model, ModelSwitcher, Result
 from edgecam.pipeline.hooks import Hooks
-from edgecam.pipeline.reconnect import Reconnector
+from edgecam.pipeline.reconnect import Reconnector, status_line
 from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.summary import Summary, Tally
 from edgecam.pipeline.sync import END, WAKE, LatestSlot, StopFlag, Workers
@@ -45,6 +51,7 @@ log = logging.getLogger("edgecam.pipeline")
 
 IDLE_S = 0.2          # with no new frame (reconnecting, paused), re-show the last one this often
 STATUS_EVERY_S = 5.0  # the supervisor's status line
+RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block the output loop this long
 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
@@ -69,7 +76,11 @@ class LiveRun:
             self.stage.attach(model)
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
-        self.reconnector = Reconnector(source, cfg.source.reconnect_max_s, hooks, stop)
+        # every worker checks in (health.py): a camera read, reopen or backoff is bounded work,
+        # so a frozen or absent camera never looks like a hang; a stuck model or output does
+        self.beats = {n: hooks.heartbeat.worker(n) for n in ("capture", "inference", "output")}
+        self.reconnector = Reconnector(source, cfg.source.reconnect_max_s, hooks, stop, self.state,
+                                       self.beats["capture"])
         self.gate = gate_for(cfg)
         self.display = Display(sinks, self.state, self.stage if cfg.track.predict else None)
         self.last_status = 0.0
@@ -79,21 +90,30 @@ class LiveRun:
             workers.start("edgecam-inference", self.infer, join_timeout=2)
             # a read blocked on a stalled stream times out in 5 s
             workers.start("edgecam-capture", self.capture, join_timeout=6)
-            while not self.stop.is_set():
-                item = self.to_show.get(timeout=self.display.wait_s())
-                if item is END or workers.failed():
-                    break
-                self.reload_if_asked()
-                self.state.dropped, self.state.not_inferred = self.to_show.dropped, self.to_infer.dropped
-                self.display.step(item)
-                self.report_status()
-                if not self.obey(self.sinks.intents()):
-                    break
+            try:
+                self.loop(workers)
+            finally:
+                self.beats["output"].done()
             interrupted = self.stop.signal is not None
         self.tally.summary.frames = self.state.shown if self.sinks.wants_frames else self.state.frames
         if self.stage is not None:
             self.tally.summary.tracked(self.stage)
         return self.tally.finish(interrupted, self.state.model.name)
+
+    def loop(self, workers: Workers) -> None:
+        """The output loop: take the newest frame (or a new result), reload if asked, draw and
+        show, report, obey the person watching."""
+        while not self.stop.is_set():
+            self.beats["output"].alive()
+            item = self.to_show.get(timeout=self.display.wait_s())
+            if item is END or workers.failed():
+                return
+            self.reload_if_asked()
+            self.state.dropped, self.state.not_inferred = self.to_show.dropped, self.to_infer.dropped
+            self.display.step(item)
+            self.report_status()
+            if not self.obey(self.sinks.intents()):
+                return
 
     def model_switched(self, model: Model) -> None:
         if self.stage is not None:
@@ -102,78 +122,86 @@ class LiveRun:
 
     # -- the capture thread ------------------------------------------------------------------
     def capture(self) -> None:
-        state = self.state
+        state, beat = self.state, self.beats["capture"]
+        state.camera.settle()
+        read_bound = getattr(self.source, "read_timeout_s", 12.0)
         try:
             while not self.stop.is_set():
-                frame = self.source.read()
+                with beat.within(read_bound):
+                    frame = self.source.read()
                 if frame is None:
                     if not self.source.reconnectable:
                         state.status = "ended"            # a file played live just ends
                         return
-                    state.status = "reconnecting"
                     if not self.reconnector.reconnect():
                         return
-                    state.reconnects = self.reconnector.reconnects
                     continue
-                if state.status != "running":
-                    state.status = "running"
-                    self.reconnector.connected()
-                state.frames += 1
-                state.camera.tick(frame.captured)
-                self.to_infer.put(frame)
+                self.to_infer.put(frame)                   # the model first: it is on the critical path
                 if self.sinks.wants_frames:
                     self.to_show.put(frame)
+                state.status = "running"
+                state.frames += 1
+                state.camera.tick(frame.captured)
         finally:
+            beat.done()
             self.to_infer.put(END)
             self.to_show.put(END)
 
     # -- the inference thread ----------------------------------------------------------------
     def infer(self) -> None:
-        state = self.state
+        try:
+            self.infer_loop()
+        finally:
+            self.beats["inference"].done()
+
+    def infer_loop(self) -> None:
+        state, beat = self.state, self.beats["inference"]
         while not self.stop.is_set():
+            beat.alive()
             frame = self.to_infer.get(timeout=0.5)
             if frame is END:
                 return
             if frame is None or state.paused:
                 continue
             if self.gate is not None and not self.gate.infer(frame):
-                self.publish(Result.skipped(frame, state.model.name, state.model.task))
+                self.report(self.track(Result.skipped(frame, state.model.name, state.model.task)))
                 continue
             state.inferring = frame.index
             t0 = time.monotonic()
             result = infer_frame(state.model, frame)
             state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
                 time.monotonic() - t0
-            result = self.publish(result)
-            state.result = result
-            state.results += 1
-            state.inference.tick()
+            state.result = self.track(result)
             state.inferring = None
             if self.sinks.wants_frames:
-                self.to_show.wake()   # draw it now, not one camera frame later
+                self.to_show.wake()   # draw it now, not one camera frame later; count it meanwhile
+            state.results += 1
+            state.inference.tick()
+            self.report(state.result)
 
-    def publish(self, result: Result) -> Result:
-        """A result (or a frame the motion gate skipped) through tracking, to the sinks."""
+    def track(self, result: Result) -> Result:
+        """A result (or a frame the motion gate skipped) through the tracking stage."""
         if self.stage is not None and result.task == "detect":
             result = self.stage.step(result, self.state.model.threshold)
+        return result
+
+    def report(self, result: Result) -> None:
         self.tally.result(result)
         self.sinks.result(result)
-        return result
 
     # -- the output loop's other duties --------------------------------------------------------
     def reload_if_asked(self) -> None:
         if self.stop.reload.is_set():
             self.stop.reload.clear()
             if self.on_reload:
-                self.on_reload(self.state)
+                with self.beats["output"].within(RELOAD_BOUND_S):   # it may load a model
+                    self.on_reload(self.state)
 
     def report_status(self) -> None:
         now = time.monotonic()
         if now - self.last_status > STATUS_EVERY_S:
             self.last_status = now
-            s = self.state
-            self.hooks.status(f"{s.model.name}: camera {s.camera.rate:.1f} FPS, inference "
-                              f"{s.inference.rate:.1f} FPS, {s.status}")
+            self.hooks.status(status_line(self.state, self.source))
 
     def obey(self, intents: Iterable[Intent]) -> bool:
         """Carry out what the person watching asked for; False to quit."""
@@ -188,7 +216,8 @@ class LiveRun:
             elif intent.kind == SNAPSHOT and self.display.image is not None:
                 save_snapshot(self.display.image, self.cfg.output.snapshot_dir)
             elif intent.kind in (NEXT_MODEL, MODEL) and self.switcher is not None:
-                new = self.switcher.switch(state.model, intent.model)
+                with self.beats["output"].within(RELOAD_BOUND_S):   # it loads a model
+                    new = self.switcher.switch(state.model, intent.model)
                 if new is not None:
                     state.use(new)
         return True

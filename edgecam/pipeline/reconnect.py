@@ -1,12 +1,16 @@
-"""A live source that stopped delivering, reopened with backoff (0.5 s doubling up to
-``source.reconnect_max_s``), one log line per attempt, the watchdog fed meanwhile."""
+"""A live source that stopped delivering (or a camera not there yet, waited for under
+systemd), reopened with backoff: 0.5 s doubling up to ``source.reconnect_max_s``, one log line
+per attempt. Every wait and every open is bounded work checked in with the capture thread's
+heartbeat, so a frozen or absent camera never looks like a hang to the watchdog."""
 
 from __future__ import annotations
 
 import logging
 
 from edgecam.errors import SourceError
+from edgecam.pipeline.health import Beat
 from edgecam.pipeline.hooks import Hooks
+from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.sync import StopFlag
 from edgecam.sources import Source
 
@@ -15,31 +19,45 @@ log = logging.getLogger("edgecam.pipeline")
 FIRST_DELAY_S = 0.5
 
 
-class Reconnector:
-    def __init__(self, source: Source, max_delay: float, hooks: Hooks, stop: StopFlag):
-        self.source, self.max_delay, self.hooks, self.stop = source, max_delay, hooks, stop
-        self.delay = FIRST_DELAY_S
-        self.reconnects = 0
+def status_line(state: LiveState, source: Source) -> str:
+    """systemd's STATUS= line in live mode."""
+    if state.status == "waiting for camera":
+        return f"{state.model.name}: waiting for camera {source.name} ({getattr(source, 'error', '')})"
+    return (f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
+            f"{state.inference.rate:.1f} FPS, {state.status}")
 
-    def connected(self) -> None:
-        """Frames flow again: the next outage starts from the first delay."""
-        self.delay = FIRST_DELAY_S
+
+class Reconnector:
+    def __init__(self, source: Source, max_delay: float, hooks: Hooks, stop: StopFlag, state: LiveState,
+                 beat: Beat):
+        self.source, self.max_delay, self.hooks, self.stop = source, max_delay, hooks, stop
+        self.state, self.beat = state, beat
 
     def reconnect(self) -> bool:
-        """Reopen the source until it answers (True) or the run stops (False)."""
-        self.hooks.status(f"reconnecting to {self.source.name}")
-        log.warning("%s stopped delivering frames; reconnecting", self.source.name)
-        while not self.stop.wait(self.delay):
-            # reconnecting is work in progress, not a hang: keep systemd's watchdog fed
-            # (each wait is at most source.reconnect_max_s, well inside WatchdogSec)
-            self.hooks.alive()
+        """Reopen the source until it delivers (True), or the run stops (False)."""
+        source, state = self.source, self.state
+        delay, waiting = FIRST_DELAY_S, getattr(source, "waiting", False)
+        state.status = "waiting for camera" if waiting else "reconnecting"
+        self.hooks.status(status_line(state, source))
+        if not waiting:
+            log.warning("%s stopped delivering frames; reconnecting", source.name)
+        while True:
+            with self.beat.within(delay):
+                if self.stop.wait(delay):
+                    return False
             try:
-                self.source.reopen()
+                with self.beat.within(getattr(source, "open_timeout_s", 30.0)):
+                    source.reopen()
             except SourceError as exc:
-                self.delay = min(self.delay * 2, self.max_delay)
-                log.warning("%s; next try in %.1f s", exc, self.delay)
+                delay = min(delay * 2, self.max_delay)
+                log.warning("%s; next try in %.1f s", exc, delay)
+                if waiting:
+                    self.hooks.status(status_line(state, source))
                 continue
-            self.reconnects += 1
-            log.info("%s reconnected (reconnect #%d)", self.source.name, self.reconnects)
+            if waiting:
+                log.info("camera %s is here: starting", source.name)
+            else:
+                state.reconnects += 1
+                log.info("%s reconnected (reconnect #%d)", source.name, state.reconnects)
+            state.camera.settle()
             return True
-        return False

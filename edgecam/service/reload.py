@@ -1,10 +1,17 @@
 """SIGHUP: re-read config.yaml and apply what can change without a restart (live mode).
 
-``systemctl reload edgecam`` (ExecReload=kill -HUP $MAINPID) sets the StopFlag's reload
-event; the live output loop then calls a :class:`Reloader`. Only keys whose value *in the
-file* changed since the last load are applied, so flags given on the command line keep
-winning over keys nobody touched. What a change does is each key's ``reload`` class in the
-config schema (edgecam/config.py):
+``systemctl reload edgecam`` runs ``edgecam reload $MAINPID`` (ExecReload=, see answer.py):
+it sends SIGHUP and returns only when edgecam has answered. SIGHUP sets the StopFlag's reload
+event; the live output loop then calls a :class:`Reloader`.
+
+The file is compared with the *running* config: a key is applied when the file's value
+differs from the value in force. A change that cannot be applied (it needs a restart, or the
+new model fails to load) is reported at every reload while it is still in the file; a file
+put back to what runs changes nothing. Keys given on the command line (ExecStart's
+``--display none``, EDGECAM_ARGS) keep their command-line value. Nothing a reload reads can
+stop the service: any failure keeps the running config, with one error line.
+
+What a change does is each key's ``reload`` class in the config schema (edgecam/config.py):
 
   hot        applied at once: postprocess.threshold, postprocess.top_k, overlay.*, log_level,
              output.snapshot_dir
@@ -18,13 +25,15 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgecam.config import HOT, MODEL, RESTART, SETTINGS, Config, load_config, set_value, values
+from edgecam.config import HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, load_config, set_value, values
 from edgecam.errors import EdgecamError
 from edgecam.model import ModelSwitcher
 from edgecam.pipeline.hooks import Hooks
+from edgecam.service.answer import answer
 
 log = logging.getLogger("edgecam.reload")
 
@@ -37,9 +46,9 @@ def changed_keys(old: Config, new: Config) -> Dict[str, Tuple[Any, Any]]:
 
 def by_class(changes: Dict[str, Tuple[Any, Any]]) -> Dict[str, List[str]]:
     """The changed keys sorted by what a reload does with them: {hot: [...], model: [...], ...}."""
-    out: Dict[str, List[str]] = {HOT: [], MODEL: [], RESTART: []}
+    out: Dict[str, List[str]] = {HOT: [], MODEL: [], RESTART: [], UNUSED: []}
     for key in sorted(changes):
-        out.setdefault(SETTINGS[key].reload, []).append(key)
+        out[SETTINGS[key].reload].append(key)
     return out
 
 
@@ -47,50 +56,67 @@ class Reloader:
     """``on_reload(state)`` for :func:`edgecam.pipeline.run_live`."""
 
     def __init__(self, cfg: Config, hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None):
-        self.cfg = cfg
+        self.cfg = cfg                                # the running config: what is in force
         self.hooks = hooks or Hooks()
         self.switcher = switcher or ModelSwitcher(cfg)
         self.path: Optional[Path] = Path(cfg.path) if cfg.path else None
-        self.base: Optional[Config] = None          # the file as last loaded
+        self.pinned: Dict[str, Any] = {}              # keys the command line set: they stay
         if self.path is not None:
             try:
-                self.base = load_config(self.path)
-            except EdgecamError as exc:  # it loaded a moment ago; if it broke since, say so at reload
+                self.pinned = {k: v for k, (_, v) in changed_keys(load_config(self.path), cfg).items()}
+            except Exception as exc:  # it loaded a moment ago; if it broke since, say so at reload
                 log.debug("config %s unreadable at start: %s", self.path, exc)
 
     def __call__(self, state) -> List[str]:
-        """Reload; returns the keys applied (for tests and logs)."""
+        """Reload; returns the keys applied (for tests and logs). Never raises."""
+        started = time.monotonic()
         if self.path is None:
             log.warning("SIGHUP: not reloading: edgecam was started without a config file")
+            answer(False, "not reloaded: edgecam was started without a config file", started)
             return []
         self.hooks.reloading()
         try:
-            new_file = load_config(self.path)
-        except EdgecamError as exc:
-            log.error("SIGHUP: %s; keeping the running config", exc)
-            self.hooks.reloaded(f"{state.model.name}: reload failed, running the old config")
-            return []
-        changes = changed_keys(self.base if self.base is not None else self.cfg, new_file)
-        self.base = new_file
-        if not changes:
-            log.info("SIGHUP: %s unchanged", self.path)
-            self.hooks.reloaded("")
-            return []
+            ok, text, applied = self._reload(state)
+        except Exception as exc:  # RecursionError, MemoryError, a decoding error, a model's own
+            why = str(exc) if isinstance(exc, EdgecamError) else f"{type(exc).__name__}: {exc}"
+            why = " ".join(why.split())[:300] or type(exc).__name__
+            log.error("SIGHUP: cannot reload %s (%s); keeping the running config", self.path, why)
+            ok, text, applied = False, f"{state.model.name}: reload failed, running the old config", []
+        self.hooks.reloaded(text)
+        answer(ok, text, started)
+        return applied
+
+    def _reload(self, state) -> Tuple[bool, str, List[str]]:
+        new = load_config(self.path)
+        for key, value in self.pinned.items():
+            set_value(new, key, value)
+        changes = changed_keys(self.cfg, new)
         keys = by_class(changes)
-        applied = self._model(state, keys[MODEL], keys[HOT], changes) + self._hot(state, keys[HOT], changes)
+        if not (keys[HOT] or keys[MODEL] or keys[RESTART]):
+            log.info("SIGHUP: %s: nothing differs from the running config", self.path)
+            return True, f"{state.model.name}: config unchanged", []
+        applied: List[str] = []
+        refused = list(keys[RESTART])
+        if keys[MODEL]:
+            if self._switch_model(state, keys[MODEL], keys[HOT], changes):
+                applied += keys[MODEL]
+            else:
+                refused += keys[MODEL]
+        for k in keys[HOT]:
+            self._apply_hot(state, k, changes[k][1])
+            applied.append(k)
         if applied:
             log.info("SIGHUP: applied %s", ", ".join(f"{k} {changes[k][0]!r} -> {changes[k][1]!r}" for k in applied))
         if keys[RESTART]:
             log.warning("SIGHUP: %s changed in %s but needs a restart (systemctl restart edgecam); "
                         "still running with the old value", ", ".join(keys[RESTART]), self.path)
-        self.hooks.reloaded(f"{state.model.name}: config reloaded"
-                            + (f" ({len(keys[RESTART])} change(s) need a restart)" if keys[RESTART] else ""))
-        return applied
+        text = f"{state.model.name}: config reloaded"
+        if refused:
+            text += f", not applied: {', '.join(refused)}"
+        return not refused, text, applied
 
-    def _model(self, state, model_keys: List[str], hot: List[str], changes) -> List[str]:
+    def _switch_model(self, state, model_keys: List[str], hot: List[str], changes) -> bool:
         """Load the model the new keys name (with the new hot keys too); on success run it."""
-        if not model_keys:
-            return []
         trial = copy.deepcopy(self.cfg)
         for k in model_keys + hot:
             set_value(trial, k, changes[k][1])
@@ -98,22 +124,19 @@ class Reloader:
             model = self.switcher.load(trial)
         except EdgecamError as exc:
             log.error("SIGHUP: cannot load the new model (%s); keeping %s", exc, state.model.name)
-            return []
+            return False
         for k in model_keys:
             set_value(self.cfg, k, changes[k][1])
         state.use(model)                         # the inference thread picks it up next frame
-        return model_keys
+        return True
 
-    def _hot(self, state, hot: List[str], changes) -> List[str]:
-        for k in hot:
-            value = changes[k][1]
-            set_value(self.cfg, k, value)        # output.snapshot_dir, overlay.show_cost: read from cfg
-            if k == "postprocess.threshold":
-                state.model.threshold = value
-            elif k == "postprocess.top_k":
-                state.model.top_k = value
-            elif k == "overlay.enabled":
-                state.overlay = value
-            elif k == "log_level":
-                logging.getLogger().setLevel(getattr(logging, str(value).upper()))
-        return list(hot)
+    def _apply_hot(self, state, key: str, value) -> None:
+        set_value(self.cfg, key, value)          # output.snapshot_dir, overlay.show_cost: read from cfg
+        if key == "postprocess.threshold":
+            state.model.threshold = value
+        elif key == "postprocess.top_k":
+            state.model.top_k = value
+        elif key == "overlay.enabled":
+            state.overlay = value
+        elif key == "log_level":
+            logging.getLogger().setLevel(getattr(logging, str(value).upper()))

@@ -5,9 +5,11 @@ socket (a path, or an abstract name written with a leading '@') and, with ``Watc
 ``WATCHDOG_USEC`` (and ``WATCHDOG_PID``). The service sends newline-separated ``KEY=VALUE``
 lines to it:
 
-  READY=1        the first frame has gone through the pipeline (not merely: the process runs)
-  WATCHDOG=1     from the inference loop after a result, at most every WATCHDOG_USEC/2, so a
-                 stalled pipeline (not just a dead process) gets restarted
+  READY=1        the first frame has gone through the pipeline, or the service is up and
+                 waiting for a camera that is not there yet (not merely: the process runs)
+  WATCHDOG=1     every WATCHDOG_USEC/4 from a watchdog thread, while every worker thread
+                 checks in (edgecam/pipeline/health.py): a stuck inference or output thread stops the pings
+                 and gets the service restarted; a frozen or absent camera does not
   STATUS=...     one line for ``systemctl status``: model and FPS
   RELOADING=1    a SIGHUP reload began (READY=1 again when it is done)
   STOPPING=1     shutting down
@@ -25,11 +27,11 @@ import faulthandler
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from typing import Optional
 
+from edgecam.pipeline.health import Heartbeat, Watchdog
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.meter import RateMeter
 
@@ -51,6 +53,8 @@ def socket_address(value: str):
 class Notifier(Hooks):
     """Pipeline hooks that report to systemd over ``NOTIFY_SOCKET``."""
 
+    supervised = True        # a camera missing at start is waited for, not an exit
+
     def __init__(self, address: str, watchdog_usec: Optional[int] = None, model: str = ""):
         if not address or not (address.startswith("/") or address.startswith("@")):
             raise ValueError(f"NOTIFY_SOCKET must be an absolute path or an '@' abstract name, not {address!r}")
@@ -58,6 +62,9 @@ class Notifier(Hooks):
         self.model = model              # the model in use, for STATUS=
         self.watchdog_usec = watchdog_usec
         self.interval = watchdog_usec / 2 / 1e6 if watchdog_usec else DEFAULT_PING_S
+        # a worker silent for half of WatchdogSec is stuck; pings go twice as often as needed
+        self._heartbeat = Heartbeat(grace=max(self.interval, 0.5))
+        self._watchdog = Watchdog(self._heartbeat, self._ping, self.interval / 2)
         self.pid = os.getpid()
         self.meter = RateMeter(window=5.0)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -93,24 +100,30 @@ class Notifier(Hooks):
         return f"STATUS={self.model or 'edgecam'}: inference {self.meter.rate:.1f} FPS"
 
     # -- Hooks -------------------------------------------------------------------------
-    def ready(self) -> None:
+    def ready(self, status: str = "") -> None:
+        """READY=1 (once), and from then on the watchdog thread pings while all is well."""
         if not self._ready:
             self._ready = True
             self._last_status = self._last_ping = time.monotonic()
-            self.notify("READY=1", f"STATUS={self.model or 'edgecam'}: running")
+            line = (status or f"{self.model or 'edgecam'}: running").replace("\n", " ")
+            self.notify("READY=1", "STATUS=" + line)
+            log.info("told systemd: ready (%s)", line)
+            if self.watchdog_usec:
+                self._watchdog.start()
 
-    def alive(self) -> None:
-        """After every result (inference thread): a watchdog ping, rate-limited."""
+    def _ping(self) -> None:
+        """From the watchdog thread, while no worker is stuck."""
         now = time.monotonic()
-        self.meter.tick(now)
-        if now - self._last_ping < self.interval:
-            return
         self._last_ping = now
         lines = ["WATCHDOG=1"]
         if now - self._last_status >= STATUS_EVERY_S:  # the pipeline has not said anything lately
             self._last_status = now
             lines.append(self._status_line())
         self.notify(*lines)
+
+    def alive(self) -> None:
+        """After every result: counted for the STATUS= line's FPS."""
+        self.meter.tick()
 
     def status(self, text: str) -> None:
         self._last_status = time.monotonic()
@@ -125,13 +138,17 @@ class Notifier(Hooks):
                     "STATUS=reloading config")
 
     def reloaded(self, text: str = "") -> None:
+        """READY=1 after a reload (applied or refused)."""
         self._last_status = time.monotonic()
-        self.notify("READY=1", "STATUS=" + (text or f"{self.model or 'edgecam'}: running").replace("\n", " "))
+        line = (text or f"{self.model or 'edgecam'}: running").replace("\n", " ")
+        self.notify("READY=1", "STATUS=" + line)
 
     def stopping(self) -> None:
+        self._watchdog.stop()
         self.notify("STOPPING=1", "STATUS=stopping")
 
     def close(self) -> None:
+        self._watchdog.stop()
         self._sock.close()
 
 
@@ -171,46 +188,6 @@ def notifier_from_env(environ=None, unset: bool = True) -> Hooks:
     # journal shows where the pipeline hung
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)
-    log.info("notifying systemd at %s (watchdog ping every %.1f s)", address, notifier.interval)
+    log.info("notifying systemd at %s (watchdog ping every %.1f s while no thread is stuck)", address,
+             notifier.interval / 2)
     return notifier
-
-
-# -- logs for journald ---------------------------------------------------------------------
-_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-
-class _JournalPrefix(logging.Formatter):
-    """Prefixes '<N>' (syslog priority) so journald files each line at its level."""
-
-    def __init__(self, inner: logging.Formatter):
-        super().__init__()
-        self.inner = inner
-
-    def format(self, record: logging.LogRecord) -> str:
-        prio = _PRIORITY.get(record.levelno, 6)
-        text = self.inner.format(record).replace("\n", " | ")  # one line per event
-        return f"<{prio}>{text}"
-
-
-def stderr_is_journal(environ=None) -> bool:
-    """True when stderr is the journal stream systemd connected (``JOURNAL_STREAM=dev:inode``)."""
-    env = os.environ if environ is None else environ
-    value = env.get("JOURNAL_STREAM", "")
-    try:
-        dev, ino = (int(x) for x in value.split(":"))
-        st = os.fstat(sys.stderr.fileno())
-    except (ValueError, OSError, AttributeError):
-        return False
-    return st.st_dev == dev and st.st_ino == ino
-
-
-def journal_log_levels() -> bool:
-    """Under journald, make ``journalctl -p warning`` work: prefix each log line with its
-    priority. Returns whether it did."""
-    if not stderr_is_journal():
-        return False
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stderr \
-                and not isinstance(handler.formatter, _JournalPrefix):
-            handler.setFormatter(_JournalPrefix(handler.formatter or logging.Formatter()))
-    return True

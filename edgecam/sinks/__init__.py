@@ -16,24 +16,52 @@ config asks for, all or none, once per run; the app closes them once."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import List
+from typing import Callable, List, Optional, Tuple
 
 from edgecam.config import Config
+from edgecam.errors import EdgecamError, OutputError
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
 from edgecam.sinks.events import EventsSink
-from edgecam.sinks.files import JsonLinesSink, VideoSink, check_writable, open_outputs, save_snapshot
+from edgecam.sinks.files import JsonLinesSink, SinkError, check_writable, save_snapshot
 from edgecam.sinks.progress import ProgressBar
+from edgecam.sinks.retry import Retrying
+from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "NEXT_MODEL",
-           "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "JsonLinesSink", "Window",
-           "WebView", "ProgressBar", "EventsSink", "ClipSink"]
+           "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
+           "Retrying", "SinkError", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]
 
 log = logging.getLogger("edgecam")
+
+
+class FirstFrameVideo(Sink):
+    """The video of a camera still awaited (sources/waiting.py): opened with its first frame,
+    at the rate and size the camera turns out to have (the path is checked at the start)."""
+
+    def __init__(self, opener: Callable[[], Sink]):
+        self.opener = opener
+        self.sink: Optional[Sink] = None
+        self.tried = False
+
+    def frame(self, image, info: FrameInfo) -> None:
+        if not self.tried:
+            self.tried = True
+            try:
+                self.sink = self.opener()
+            except EdgecamError as exc:   # the camera came; the recording cannot: say so, run on
+                log.error("not recording: %s", exc)
+        if self.sink is not None:
+            self.sink.frame(image, info)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
 
 
 def open_sinks(cfg: Config, source) -> Sinks:
@@ -41,16 +69,17 @@ def open_sinks(cfg: Config, source) -> Sinks:
     progress bar): all of them, or none (OutputError) with nothing left behind."""
     opened: List[Sink] = []
     try:
+        out = out_video = cfg.output
+        if getattr(source, "waiting", False) and out.video:   # a camera still awaited
+            VideoSink.check(out.video)
+            opened.append(FirstFrameVideo(lambda: open_live_video(out_video, source.fps or cfg.source.fps,
+                                                                  source.size)))
+            out = replace(out, video=None)
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
         if cfg.output.events and cfg.output.events != "-":
-            check_writable(Path(cfg.output.events), "events")
-        opened += open_outputs(cfg.output.video, cfg.output.json, fps, source.size)
-        if cfg.output.events:
-            opened.append(EventsSink(cfg.output.events))
-        if cfg.output.clips and source.live:
-            opened.append(ClipSink(cfg.output.clips, cfg.clips, fps, source.size))
-        elif cfg.output.clips:
-            log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime)")
+            check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
+        opened += open_outputs(out, fps, source.size, live=source.live)
+        opened += open_tracking_outputs(cfg, source, fps)
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:
@@ -62,3 +91,60 @@ def open_sinks(cfg: Config, source) -> Sinks:
         Sinks(opened).close()
         raise
     return Sinks(opened)
+
+
+def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
+    """The events file and the clips folder: in live mode the events file is appended (and
+    rotated like the JSON lines) and retried when writing fails, like every live output."""
+    out, opened = cfg.output, []
+    if out.events and source.live:
+        opened.append(EventsSink(Retrying("events", lambda: JsonLinesSink(
+            out.events, append=True, max_mb=out.json_max_mb, keep=out.json_keep))))
+    elif out.events:
+        opened.append(EventsSink(JsonLinesSink(out.events, overwrite=out.overwrite)))
+    if out.clips and source.live:
+        opened.append(ClipSink(out.clips, cfg.clips, fps, source.size))
+    elif out.clips:
+        log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime)")
+    return opened
+
+
+def open_outputs(out, fps: float, size: Tuple[int, int], live: bool = False):
+    """The annotated video and the JSON lines of the output config ``out``, both or neither:
+    every path is checked before anything is created, and a video already created is
+    removed if the JSON file then fails. File mode: a VideoSink and a JsonLinesSink that
+    refuse an existing file unless ``out.overwrite``; live mode: Retrying segmented video
+    and appended (rotated) JSON lines."""
+    if out.video:
+        VideoSink.check(out.video, overwrite=live or out.overwrite)
+    if out.json and out.json != "-":
+        check_writable(Path(out.json), "JSON lines", overwrite=live or out.overwrite)
+    if live:
+        return _open_live(out, fps, size)
+    video = VideoSink(out.video, fps, size, overwrite=out.overwrite) if out.video else None
+    try:
+        jsonl = JsonLinesSink(out.json, overwrite=out.overwrite) if out.json else None
+    except OutputError:
+        if video is not None:
+            video.close()
+            video.path.unlink(missing_ok=True)
+        raise
+    return video, jsonl
+
+
+def open_live_video(out, fps: float, size: Tuple[int, int]) -> Retrying:
+    """Live mode's annotated video: time-stamped segments, retried when writing fails."""
+    return Retrying("the annotated video", lambda: SegmentedVideo(
+        out.video, fps, size, out.segment_s, out.keep_mb, out.keep_hours), healthy_after=30)
+
+
+def _open_live(out, fps: float, size: Tuple[int, int]):
+    jsonl = Retrying("JSON lines", lambda: JsonLinesSink(out.json, append=True, max_mb=out.json_max_mb,
+                                                         keep=out.json_keep)) if out.json else None
+    try:
+        video = open_live_video(out, fps, size) if out.video else None
+    except OutputError:
+        if jsonl is not None:
+            jsonl.close()
+        raise
+    return video, jsonl

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgecam.errors import OutputError
 from edgecam.sinks.base import FrameInfo, Sink
-from edgecam.sinks.files import VideoSink
+from edgecam.sinks.video import VideoSink
 
 log = logging.getLogger("edgecam.sinks")
 

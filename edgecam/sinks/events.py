@@ -5,14 +5,16 @@ as each result brings them, through the same whole-line writer as the per-frame 
 from __future__ import annotations
 
 from edgecam.sinks.base import Sink
-from edgecam.sinks.files import JsonLinesSink
 
 
 class EventsSink(Sink):
+    """``lines``: a JsonLinesSink (file mode: a failed write stops the run in one sentence) or
+    a Retrying one (live mode: the service keeps running and the file is reopened)."""
+
     wants_frames = False
 
-    def __init__(self, path: str):
-        self.lines = JsonLinesSink(path)
+    def __init__(self, lines):
+        self.lines = lines
         self.written = 0
 
     def result(self, result) -> None:

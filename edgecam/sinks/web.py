@@ -25,22 +25,13 @@ from urllib.parse import parse_qs
 import cv2
 import numpy as np
 
-from edgecam.errors import OutputError, UsageError
+from edgecam.config import parse_address
+from edgecam.errors import OutputError
 from edgecam.sinks.base import MODEL, NEXT_MODEL, FrameInfo, Intent, Sink
 
 log = logging.getLogger("edgecam.web")
 BOUNDARY = "edgecamframe"
 QUALITY = 80
-
-
-def parse_address(address: str) -> Tuple[str, int]:
-    """"8080", ":8080" -> 127.0.0.1:8080; "0.0.0.0:8080" listens on every interface."""
-    text = str(address).strip()
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"bad --web address {address!r}: use PORT or HOST:PORT, e.g. 127.0.0.1:8080")
-    return host, int(port)
 
 
 class WebView(Sink):

@@ -19,6 +19,7 @@ import glob
 from pathlib import Path
 from typing import Optional
 
+from edgecam.bounds import not_regular, path_text
 from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
 from edgecam.sources.base import Frame, Source
@@ -68,7 +69,8 @@ def open_file(uri: str, realtime: bool = False) -> Source:
         return ImageSource(images, str(path))
     if path.suffix.lower() in IMAGE_EXTS:
         if not path.is_file():
-            raise SourceError(f"image file {path} does not exist")
+            problem = not_regular(path) if path.exists() else None
+            raise SourceError(f"image file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
         return ImageSource([path], str(path))
     if not path.exists() and any(ch in uri for ch in "*?["):
         images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)

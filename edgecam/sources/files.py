@@ -11,6 +11,7 @@ from typing import List, Optional
 import cv2
 import numpy as np
 
+from edgecam.bounds import not_regular, path_text
 from edgecam.errors import SourceError
 from edgecam.sources.base import Frame, Source
 
@@ -25,7 +26,8 @@ class VideoFileSource(Source):
         self.path = Path(path)
         self.name = str(path)
         if not self.path.is_file():
-            raise SourceError(f"video file {path} does not exist")
+            problem = not_regular(self.path) if self.path.exists() else None
+            raise SourceError(f"video file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
         self.cap = _open_file(self.path)
         first = None
         if self.cap.isOpened():
@@ -83,20 +85,29 @@ class ImageSource(Source):
     still = True
 
     def __init__(self, paths: List[Path], name: str):
-        self.paths = paths
         self.name = name
         self.fps = 1.0
-        self.frame_count = len(paths)
+        # the size comes from the first image that decodes; the unreadable ones before it are
+        # named (one warning each), and a folder with none at all is an error
+        first = None
+        for skipped, path in enumerate(paths):
+            first = self._load(path, strict=len(paths) == 1)
+            if first is not None:
+                break
+        if first is None:
+            raise SourceError(f"{path_text(name)} has no image OpenCV can decode "
+                              f"({len(paths)} file(s) tried, the first being {path_text(paths[0].name)})")
+        self.paths = paths[skipped:]
+        self.frame_count = len(self.paths)
         self._i = 0
-        first = self._load(paths[0], strict=len(paths) == 1)
-        self.size = (first.shape[1], first.shape[0]) if first is not None else (0, 0)
+        self.size = (first.shape[1], first.shape[0])
 
     @staticmethod
     def _load(path: Path, strict: bool) -> Optional[np.ndarray]:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             if strict:
-                raise SourceError(f"cannot read {path}: it is not an image OpenCV can decode")
+                raise SourceError(f"cannot read {path_text(path)}: it is not an image OpenCV can decode")
             log.warning("skipping %s: not an image OpenCV can decode", path)
         return img
 

@@ -3,11 +3,12 @@ and Jetson CSI cameras. read() blocks for the next frame and stamps it with its 
 or returns None when the camera stopped delivering (the live runner then calls reopen() with
 backoff).
 
-An MJPEG stream (what most IP cameras and the loopback camera send over HTTP) is read as
-raw JPEG packets and each frame is decoded only when something uses it (Frame.image, with
-libjpeg-turbo): a frame the model skips and nobody shows is never decoded. Measured here on
-a 640x360 stream: 0.34 ms to decode a used frame against 0.6 ms for FFmpeg's decode and
-colour conversion of every frame."""
+Frames are decoded here, in the capture thread, by FFmpeg as they arrive. Handing MJPEG
+packets over undecoded and decoding only the frames used (libjpeg-turbo, on the inference
+thread) was tried and measured slower: 0.34 ms to decode instead of 0.6 ms, but the model's
+invoke right after it took 7.3 ms instead of 4.0 ms (v1_ssd, 2 threads, 2-core VM, `edgecam
+bench` live): with the other core idle, waking XNNPACK's worker thread for each layer costs
+more than the decode saved."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ log = logging.getLogger("edgecam.source")
 
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 TIMEOUT_MS = 5000          # network open / read timeout: a stalled stream is a stopped camera
+MEASURE_S = 1.5            # a stream that declares no frame rate is timed this long when opened
+SETTLE_S = 0.4             # ... not counting its first frames (buffered while opening: a burst)
 
 
 def video_devices() -> List[str]:
@@ -49,7 +52,6 @@ class OpenCVCameraSource(Source):
 
     live = True
     reconnectable = True
-    raw = False                              # reading JPEG packets, not decoded images
 
     def __init__(self, uri: str, cfg: SourceConfig):
         self.uri, self.cfg = uri, cfg
@@ -63,6 +65,33 @@ class OpenCVCameraSource(Source):
         self.size = (first.shape[1], first.shape[0])
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else cfg.fps
+        if not self._declares_fps():
+            self.fps = self._measure_fps() or cfg.fps
+        # bounds for health.Beat.within(): how long a read or an open may block here
+        self.read_timeout_s = TIMEOUT_MS / 1000 + 5 if self.kind == "stream" else 12.0
+        self.open_timeout_s = 2 * TIMEOUT_MS / 1000 + 10 if self.kind == "stream" else 30.0
+
+    def _declares_fps(self) -> bool:
+        """MJPEG over HTTP carries no frame rate (FFmpeg then reports 25): it is measured."""
+        return not (self.kind == "stream" and self.uri.lower().startswith(("http://", "https://"))
+                    and _fourcc(self.cap) in ("MJPG", "mjpg"))
+
+    def _measure_fps(self) -> float:
+        """The stream's frame rate as received over MEASURE_S seconds (0.0 if too few frames);
+        the newest frame stays pending for the first read()."""
+        t0 = time.monotonic()
+        times = []
+        while time.monotonic() - t0 < MEASURE_S:
+            ok, image = self.cap.read()
+            if not ok or image is None:
+                break
+            self._pending = image
+            now = time.monotonic()
+            if now - t0 >= SETTLE_S:
+                times.append(now)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 3 else 0.0
+        log.info("%s declares no frame rate: measured %.1f FPS", self.uri, fps)
+        return round(fps, 2) if 1 <= fps <= 240 else 0.0
 
     @staticmethod
     def _resolve(uri: str, cfg: SourceConfig) -> Tuple[str, object, int]:
@@ -118,28 +147,20 @@ class OpenCVCameraSource(Source):
                    "no stream answered there, or it is not a video stream" if self.kind == "stream" else
                    "the pipeline did not start")
             raise SourceError(f"cannot open {what}: {why}")
-        # an MJPEG stream: from now on hand over the JPEG packets, decoded when used
-        self.raw = (self.kind == "stream" and _fourcc(cap) == "MJPG"
-                    and bool(cap.set(cv2.CAP_PROP_FORMAT, -1)))
         return cap, first
 
     def read(self) -> Optional[Frame]:
         with self._lock:
             if self.cap is None:
                 return None
-            packet = None
             if self._pending is not None:
                 image, self._pending = self._pending, None
             else:
                 ok, image = self.cap.read()   # as fast as frames come: no backlog in OpenCV's buffer
                 if not ok or image is None:
                     return None
-                if self.raw:
-                    if not _is_jpeg(image):
-                        return None           # not a JPEG: the stream broke off
-                    image, packet = None, image
             now = time.monotonic()
-            frame = Frame(self._index, now - self._t0, now, image, packet=packet, size=self.size)
+            frame = Frame(self._index, now - self._t0, now, image)
             self._index += 1
             return frame
 
@@ -164,9 +185,3 @@ class OpenCVCameraSource(Source):
 def _fourcc(cap: cv2.VideoCapture) -> str:
     code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
     return "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
-
-
-def _is_jpeg(packet: np.ndarray) -> bool:
-    """A raw packet (shape (1, N)) that starts as a JPEG does (SOI marker)."""
-    data = packet.reshape(-1)
-    return data.size > 4 and data[0] == 0xFF and data[1] == 0xD8

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from typing import Optional, Tuple
 
@@ -13,22 +12,10 @@ import numpy as np
 
 from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
+from edgecam.pyenv import Picamera2Unavailable, import_picamera2
 from edgecam.sources.base import Frame, Source
 
 log = logging.getLogger("edgecam.source")
-
-
-def import_picamera2():
-    """The Picamera2 class, or SourceError saying how to get it."""
-    try:   # imported here, not at the top: picamera2 exists on a Pi only, and starts libcamera
-        from picamera2 import Picamera2
-    except ImportError:
-        venv = sys.prefix != sys.base_prefix
-        hint = (" this virtual environment cannot see it: recreate it with "
-                "`python3 -m venv --system-site-packages .venv` (picamera2 and libcamera come from apt)"
-                if venv else " install it with `sudo apt install python3-picamera2`")
-        raise SourceError(f"cannot use the Pi camera: picamera2 is not importable;{hint}") from None
-    return Picamera2
 
 
 def to_bgr(array: np.ndarray, fmt: str, width: int) -> np.ndarray:
@@ -160,7 +147,9 @@ def picamera2_attached() -> Tuple[bool, str]:
     """Whether a Pi camera can be used, and what was found (for auto's error)."""
     try:
         Picamera2 = import_picamera2()
-    except SourceError:
+    except Picamera2Unavailable as exc:
+        if not exc.missing:     # installed but broken: that is the answer, not "no camera"
+            raise
         return False, "picamera2 is not importable"
     try:
         cameras = Picamera2.global_camera_info()

@@ -1,0 +1,244 @@
+"""The annotated video: encoded by an ffmpeg process into a container that plays when cut
+(fragmented MP4 with a fragment per key frame every half second, Matroska with half-second
+clusters), so a crash, a SIGKILL, a full disk or a power cut loses at most the last half
+second; a write error is reported with its cause. Live mode records time-stamped segments
+with oldest-first deletion beyond a size or age cap, so restarts never destroy a recording."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from edgecam.bounds import os_reason, path_text, show
+from edgecam.errors import OutputError
+from edgecam.sinks.base import FrameInfo, Sink
+from edgecam.sinks.files import SinkError, check_writable
+
+log = logging.getLogger("edgecam.sinks")
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+_MPEG4 = ["-c:v", "mpeg4", "-q:v", "4"]
+_FRAGMENTED = ["-movflags", "frag_keyframe+empty_moov+default_base_moof"]
+MUXER = {".mp4": [*_MPEG4, *_FRAGMENTED, "-f", "mp4"], ".m4v": [*_MPEG4, *_FRAGMENTED, "-f", "mp4"],
+         ".mov": [*_MPEG4, *_FRAGMENTED, "-f", "mov"],
+         ".mkv": [*_MPEG4, "-cluster_time_limit", "500", "-f", "matroska"],
+         ".avi": ["-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", "-f", "avi"]}
+KEYFRAME_S = 0.5          # a key frame (and so a fragment or cluster) every half second
+_CAUSES = ("No space left on device", "Input/output error", "Read-only file system",
+           "Disk quota exceeded", "File too large", "Permission denied", "Stale file handle")
+
+
+def _cause(stderr: str, code: Optional[int]) -> str:
+    """The reason an ffmpeg process gave up, from its error output."""
+    for cause in _CAUSES:
+        if cause.lower() in stderr.lower():
+            return cause
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if lines:
+        return f"the encoder said {show(lines[-1].strip())}"
+    return f"the encoder (ffmpeg) ended with code {code}"
+
+
+class VideoSink(Sink):
+    """An annotated video at the source's size and frame rate: MPEG-4 in a fragmented .mp4
+    (.m4v, .mov) or in .mkv, MJPEG in .avi, encoded by an ffmpeg process that playback-safe
+    containers and real error reports need. Without ffmpeg, OpenCV's writer (say so once)."""
+
+    _warned = False
+
+    @staticmethod
+    def check(path: str, overwrite: bool = True) -> None:
+        """OutputError (one sentence) unless a video can be written to ``path``."""
+        if Path(path).suffix.lower() not in FOURCC:
+            raise OutputError(f"cannot write video {path_text(path)}: use a .mp4, .mov, .mkv or .avi file name")
+        check_writable(Path(path), "the annotated video", overwrite)
+
+    def __init__(self, path: str, fps: float, size: Tuple[int, int], overwrite: bool = True):
+        self.check(path, overwrite)
+        self.path = Path(path)
+        self.size = size
+        self.frames = 0
+        self.proc: Optional[subprocess.Popen] = None
+        self.writer = None
+        self.failed = False
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg:
+            self._start(ffmpeg, fps)
+        else:
+            self._opencv(fps)
+
+    def _start(self, ffmpeg: str, fps: float) -> None:
+        w, h = self.size
+        cmd = [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{fps:.6g}", "-i", "pipe:0",
+               "-an", "-g", str(max(1, round(fps * KEYFRAME_S))), "-threads", "1", "-flush_packets", "1",
+               *MUXER[self.path.suffix.lower()], str(self.path)]
+        try:  # what ffmpeg would only report later: a folder or a file system that refuses the file
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except OSError as exc:
+            raise OutputError(f"cannot write the annotated video to {path_text(self.path)}: "
+                              f"{(exc.strerror or str(exc)).lower()}") from None
+        self._stderr = tempfile.TemporaryFile()
+        try:  # its own session: Ctrl-C stops edgecam, which then closes the video properly
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=self._stderr, start_new_session=True)
+        except OSError as exc:
+            raise OutputError(f"cannot write video {path_text(self.path)}: ffmpeg cannot be "
+                              f"started ({os_reason(exc)})") from None
+
+    def _opencv(self, fps: float) -> None:
+        if not VideoSink._warned:
+            VideoSink._warned = True
+            log.warning("ffmpeg is not installed: recording with OpenCV's writer, whose files a crash "
+                        "or a full disk leaves unplayable (sudo apt install ffmpeg)")
+        fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
+        self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, self.size)
+        if not self.writer.isOpened():
+            raise OutputError(f"cannot write video {path_text(self.path)}: OpenCV could not open an encoder for it")
+
+    def frame(self, image: np.ndarray, info: FrameInfo) -> None:
+        self.write(image)
+
+    def write(self, image: np.ndarray) -> None:
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        if self.proc is not None:
+            try:
+                self.proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8))
+            except (OSError, ValueError) as exc:
+                raise self._failure(exc) from None
+        else:
+            self.writer.write(image)
+        self.frames += 1
+
+    def _failure(self, exc: BaseException) -> SinkError:
+        """The encoder is gone: why, in one sentence."""
+        self.failed = True
+        code = _wait(self.proc, 5.0)
+        self._stderr.seek(0)
+        text = self._stderr.read(64 * 1024).decode("utf-8", "replace")
+        cause = _cause(text, code) if text or code else os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        return SinkError(f"writing the annotated video to {path_text(self.path)} failed: {cause}")
+
+    def close(self) -> None:
+        """Finish the file; SinkError if the encoder could not (the file still plays up
+        to its last complete fragment)."""
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        code = _wait(self.proc, 60.0)
+        try:
+            if code not in (0, 255) and not self.failed:  # 255: ffmpeg stopped by a signal, file finished
+                raise self._failure(OSError(errno.EIO, "the encoder failed"))
+        finally:
+            self.proc = None
+            self._stderr.close()
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+class SegmentedVideo(Sink):
+    """Live recording: a new time-stamped file (``NAME-YYYYmmdd-HHMMSS.EXT`` beside the
+    configured ``NAME.EXT``) at each start and every ``segment_s`` seconds; before each new
+    file the oldest ones are deleted while they total over ``keep_mb`` or are older than
+    ``keep_hours`` (0: no cap). A restart never touches a recording already made."""
+
+    def __init__(self, base: str, fps: float, size: Tuple[int, int], segment_s: float = 0.0,
+                 keep_mb: float = 0.0, keep_hours: float = 0.0):
+        VideoSink.check(base)
+        self.base = Path(base)
+        self.fps, self.size = fps, size
+        self.segment_s, self.keep_mb, self.keep_hours = segment_s, keep_mb, keep_hours
+        self.current: Optional[VideoSink] = None
+        self._open()
+
+    def files(self) -> List[Path]:
+        """This recording's segments, oldest first (the names sort by time)."""
+        stem, ext = self.base.stem, self.base.suffix
+        folder = self.base.parent
+        return sorted(p for p in folder.glob(f"{stem}-[0-9]*{ext}")
+                      if len(p.name) >= len(stem) + 17 and p.name[len(stem) + 1:len(stem) + 16].replace("-", "").isdigit())
+
+    def _name(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.base.with_name(f"{self.base.stem}-{stamp}{self.base.suffix}")
+        n = 1
+        while path.exists():
+            path = self.base.with_name(f"{self.base.stem}-{stamp}-{n}{self.base.suffix}")
+            n += 1
+        return path
+
+    def prune(self) -> List[Path]:
+        """Delete the oldest segments beyond the size and age caps; returns what went."""
+        files = [p for p in self.files() if self.current is None or p != self.current.path]
+        gone: List[Path] = []
+        sizes = {p: p.stat().st_size for p in files if p.exists()}
+        total = sum(sizes.values())
+        cutoff = time.time() - self.keep_hours * 3600
+        for p in files:
+            too_big = self.keep_mb > 0 and total > self.keep_mb * 1e6
+            too_old = self.keep_hours > 0 and p.stat().st_mtime < cutoff
+            if not (too_big or too_old):
+                continue
+            p.unlink(missing_ok=True)
+            total -= sizes.get(p, 0)
+            gone.append(p)
+        if gone:
+            log.info("deleted %d old recording(s) to stay under the cap (oldest: %s)", len(gone), gone[0].name)
+        return gone
+
+    def _open(self) -> None:
+        try:
+            self.prune()
+        except OSError as exc:
+            log.warning("cannot delete old recordings: %s", os_reason(exc))
+        self.current = VideoSink(str(self._name()), self.fps, self.size)
+        self.opened = time.monotonic()
+
+    @property
+    def path(self) -> Path:
+        return self.current.path if self.current else self.base
+
+    def frame(self, image: np.ndarray, info: FrameInfo) -> None:
+        self.write(image)
+
+    def write(self, image: np.ndarray) -> None:
+        if self.segment_s > 0 and time.monotonic() - self.opened >= self.segment_s:
+            self.close()
+            self._open()
+        self.current.write(image)
+
+    def close(self) -> None:
+        current, self.current = self.current, None
+        if current is None:
+            return
+        try:
+            current.close()
+        finally:  # a segment that failed before holding a frame is no recording
+            try:
+                if current.failed and current.path.stat().st_size < 4096:
+                    current.path.unlink()
+            except OSError:
+                pass
