@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,6 +63,7 @@ def config_keys() -> List[Tuple[str, type, Optional[tuple], Optional[tuple]]]:
     import dataclasses
     import typing
     from edgecam import config as c
+    from edgecam.schema import unwrap
     out = []
     for section in dataclasses.fields(c.Config):
         if section.metadata.get("internal"):
@@ -74,7 +76,7 @@ def config_keys() -> List[Tuple[str, type, Optional[tuple], Optional[tuple]]]:
         for f in dataclasses.fields(obj):
             key = f"{section.name}.{f.name}"
             tp = hints[f.name]
-            base = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+            base = unwrap(tp)            # Optional[int] -> int; List[str] stays a list
             out.append((key, base, c.CHOICES.get(key), c.RANGES.get(key)))
     return out
 
@@ -84,6 +86,11 @@ def must_fail(key: str, base: type, choices, rng_, value, path_wrong: bool) -> b
     from edgecam.config import PATH_KEYS
     if value is None:
         return False  # null: a default or "off" for optional keys; a type error otherwise (not asserted)
+    if typing.get_origin(base) is list:     # filters.allow, rules.lines ...: a list; a line must parse
+        return not isinstance(value, list) or (key == "rules.lines" and bool(value))
+    if typing.get_origin(base) is dict:     # filters.min_score: label -> a number in range
+        return not isinstance(value, dict) or any(isinstance(v, bool) or not isinstance(v, (int, float))
+                                                  or not rng_[0] <= v <= rng_[1] for v in value.values())
     if base is bool:
         return not isinstance(value, bool)
     if base in (int, float):
@@ -160,14 +167,16 @@ def make_case(rng: random.Random, models: Path, media: Path, tmp: Path):
     # one command-line value
     cfg.write_text(yaml.safe_dump(data))
     flag = rng.choice(["--model", "--labels", "--model-dir", "--threads", "--rho", "--threshold", "--top-k",
-                       "--source", "--output", "--json", "--web", "--runtime", "--resize", "--display", "--log-level"])
+                       "--source", "--output", "--json", "--web", "--runtime", "--resize", "--display", "--log-level",
+                       "--events", "--line", "--allow"])
     value, path_wrong = rng.choice(hostile_values(rng, tmp))
     path_wrong = path_wrong and isinstance(value, str)  # '[1, 2, 3]' can name a file
     text = value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
     if "\x00" in text:
         text = text.replace("\x00", "")  # an argv cannot hold a NUL
         path_wrong = False
-    bad = flag in ("--labels", "--output", "--json", "--source", "--model") and path_wrong
+    bad = flag in ("--labels", "--output", "--json", "--source", "--model", "--events") and path_wrong
+    bad = bad or flag == "--line"           # none of the hostile values is X1,Y1,X2,Y2 in fractions
     bad = bad or (flag == "--web" and not _valid_web(text))
     return ["--config", str(cfg), flag, text], bad, f"{flag} {text!r:.60}"
 

@@ -97,6 +97,8 @@ def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
     """The events file and the clips folder: in live mode the events file is appended (and
     rotated like the JSON lines) and retried when writing fails, like every live output."""
     out, opened = cfg.output, []
+    if out.clips:   # checked in every mode, like every value a mode ignores
+        ClipSink.check(out.clips)
     if out.events and source.live:
         opened.append(EventsSink(Retrying("events", lambda: JsonLinesSink(
             out.events, append=True, max_mb=out.json_max_mb, keep=out.json_keep))))

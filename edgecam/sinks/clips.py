@@ -21,6 +21,7 @@ from typing import Deque, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from edgecam.bounds import path_text
 from edgecam.errors import OutputError
 from edgecam.sinks.base import FrameInfo, Sink
 from edgecam.sinks.video import VideoSink
@@ -76,10 +77,17 @@ class Clip:
 
 
 class ClipSink(Sink):
+    @staticmethod
+    def check(folder: str) -> None:
+        """OutputError (one sentence) unless ``folder`` is a folder clips can be written to."""
+        if not Path(folder).is_dir():
+            raise OutputError(f"cannot write clips to {path_text(folder)}: it is not a folder")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"cannot write clips to {path_text(folder)}: permission denied")
+
     def __init__(self, folder: str, clips, fps: float, size: Tuple[int, int]):
+        self.check(folder)
         self.folder = Path(folder)
-        if not self.folder.is_dir() or not os.access(self.folder, os.W_OK):
-            raise OutputError(f"cannot write clips to {folder}: not a writable folder")
         self.pre_s, self.post_s, self.annotated = clips.pre_s, clips.post_s, clips.annotated
         self.kinds = set(clips.events or DEFAULT_KINDS)
         self.labels = set(clips.labels)
