@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import ffprobe
+from test_survive import fill, small_disk  # noqa: F401  (a real tmpfs, filled)
 
 CLIP = "one-by-one-person-detection.mp4"   # the first person crosses x = 0.45 at t = 6.4 s (frame 64)
 
@@ -89,3 +90,33 @@ def test_browser_shows_objects_and_counts(models_dir, media, tmp_path):
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=60)
     assert p.returncode == 0
+
+
+def test_full_disk_ends_the_clip_with_one_warning_and_keeps_running(models_dir, media, tmp_path, small_disk):
+    """Clips on a real tmpfs left with 300 KB: the clip ends with one warning (and the clips of
+    later events fail without more), the run goes on (its JSON lines keep coming) and stops
+    cleanly on SIGTERM; what was written still plays, and no empty or half file is left."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("clips:\n  pre_s: 1.0\n  post_s: 60\n  events: [new]\n")
+    fill(small_disk, leave_kb=300)
+    jsonl = tmp_path / "frames.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "edgecam", "--config", str(cfg), "--model", "v1_ssd",
+                          "--model-dir", str(models_dir), "--source", str(media / CLIP), "--realtime",
+                          "--display", "none", "--clips", str(small_disk), "--json", str(jsonl)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, started = time.monotonic() + 90, None
+    while time.monotonic() < deadline and started is None:
+        time.sleep(0.2)
+        if any(small_disk.glob("*.mp4")):
+            started = len(jsonl.read_text().splitlines())
+    time.sleep(8)                            # the disk fills within a second or two of video
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert started is not None, "no clip was started"
+    assert len(jsonl.read_text().splitlines()) > started + 50      # it kept running (10 fps)
+    warnings = [line for line in err.splitlines() if "clip " in line and "ended" in line]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0], err[-2000:]
+    videos = sorted(small_disk.glob("clip-*.mp4"))
+    assert videos and ffprobe(videos[0])["frames"] > 0
+    assert all(v.stat().st_size > 0 for v in videos) and not list(small_disk.glob("*.tmp"))

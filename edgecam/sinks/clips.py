@@ -72,8 +72,11 @@ class Clip:
                     "seconds": round(self.last_t - (self.first_t or self.last_t), 3),
                     "frames": self.video.frames, "events": self.events}
             tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(side, indent=1))
-            os.replace(tmp, self.path.with_suffix(".json"))
+            try:
+                tmp.write_text(json.dumps(side, indent=1))
+                os.replace(tmp, self.path.with_suffix(".json"))
+            finally:
+                tmp.unlink(missing_ok=True)            # a full disk: no half sidecar left behind
 
 
 class ClipSink(Sink):
@@ -159,6 +162,8 @@ class ClipSink(Sink):
                 clip.close()
             except Exception:
                 pass
+            if clip.video.frames == 0 or clip.path.stat().st_size == 0:
+                clip.path.unlink(missing_ok=True)     # nothing of it could be written
 
     def finish(self) -> None:
         clip, self.clip = self.clip, None
