@@ -187,3 +187,15 @@ def test_coasting_frames_move_the_boxes():
 def test_bad_rules_are_one_sentence(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, overrides)
+
+
+def test_overlay_draws_ids_lines_and_counts():
+    from edgecam.sinks.overlay import annotate
+    rules = Rules([Line.parse("0.45,0,0.45,1,door", 0)], [], (W, H))
+    frame = np.zeros((H, W, 3), np.uint8)
+    r = result(0, [Detection(0, "person", 0.87, (400, 100, 500, 300), id=3)])
+    annotate(frame, r, [], rules.texts())
+    column = frame[150:350, 286:291]                        # the line at x = 0.45 * 640 = 288, in yellow
+    assert ((column[..., 1] > 200) & (column[..., 2] > 200) & (column[..., 0] < 80)).any()
+    label = frame[70:100, 400:520]                          # "person #3 87%" above the box
+    assert label.any()

@@ -18,7 +18,10 @@ CLIP = "one-by-one-person-detection.mp4"
 @pytest.fixture(scope="module")
 def walk(models_dir, media, tmp_path_factory):
     out = tmp_path_factory.mktemp("walk")
-    r = run_edgecam("--model", "v1_ssd", "--model-dir", models_dir, "--source", media / CLIP,
+    (out / "zones.yaml").write_text("rules:\n  zones:\n    - name: right\n"
+                                    "      points: [[0.66, 0], [1, 0], [1, 1], [0.66, 1]]\n")
+    r = run_edgecam("--config", out / "zones.yaml", "--model", "v1_ssd", "--model-dir", models_dir,
+                    "--source", media / CLIP,
                     "--json", out / "frames.jsonl", "--events", out / "events.jsonl", "--display", "none",
                     "--line", "0.45,0,0.45,1,door")
     assert r.returncode == 0, r.stderr
@@ -79,6 +82,21 @@ def test_line_crossed_once_per_person_with_direction(walk):
         assert (prev["box"][0] + prev["box"][2]) / 2 / 768 < 0.46
         assert set(e) == {"event", "id", "label", "score", "frame", "t", "line", "direction", "box"}
     assert "door: in 4, out 0" in r.stdout and "objects per label (tracked): person: 6" in r.stdout
+
+
+def test_zone_enter_and_leave_once_per_person(walk):
+    """Everyone walks out on the right: each enters the right third once and leaves it (lost
+    from view inside it), with the time spent inside."""
+    r, frames, events = walk
+    tracks = person_tracks(frames)
+    enters = [e for e in events if e["event"] == "enter" and e["label"] == "person"]
+    leaves = [e for e in events if e["event"] == "leave" and e["label"] == "person"]
+    assert sorted(e["id"] for e in enters) == sorted(tracks) == sorted(e["id"] for e in leaves)
+    for e in enters:
+        leave = next(x for x in leaves if x["id"] == e["id"])
+        assert leave["zone"] == e["zone"] == "right"
+        assert leave["seconds"] == pytest.approx(leave["t"] - e["t"], abs=0.01) and leave["seconds"] > 0
+    assert "right: entered 6, inside 0 (person 6)" in r.stdout
 
 
 def test_events_whole_after_sigterm(models_dir, media, tmp_path):

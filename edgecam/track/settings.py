@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from edgecam.schema import HOT, setting
+from edgecam.schema import setting
 from edgecam.track.rules import parse_line, parse_zone
 
 
@@ -24,20 +24,20 @@ class TrackConfig:
                               help="inferences a track survives without a detection")
     min_hits: int = setting(2, range=(1, 1000),
                             help="detections before a track gets its id and is shown")
-    predict: bool = setting(True, reload=HOT,
+    predict: bool = setting(True,
                             help="live mode: draw boxes where their motion puts them on frames between results")
 
 
 @dataclass
 class FiltersConfig:
-    allow: List[str] = setting([], flag="--allow", metavar="LABEL", reload=HOT,
+    allow: List[str] = setting([], flag="--allow", metavar="LABEL",
                                help="only these labels (repeatable; empty: all)")
-    deny: List[str] = setting([], reload=HOT, help="never these labels")
-    min_score: Dict[str, float] = setting({}, range=(0.0, 1.0), reload=HOT,
+    deny: List[str] = setting([], help="never these labels")
+    min_score: Dict[str, float] = setting({}, range=(0.0, 1.0),
                                           help="per-label minimum score, e.g. {person: 0.6}")
-    min_area: float = setting(0.0, range=(0.0, 1.0), reload=HOT,
+    min_area: float = setting(0.0, range=(0.0, 1.0),
                               help="smallest box, as a fraction of the frame's area")
-    max_area: float = setting(1.0, range=(0.0, 1.0), reload=HOT,
+    max_area: float = setting(1.0, range=(0.0, 1.0),
                               help="largest box, as a fraction of the frame's area")
     show_after: int = setting(1, range=(1, 1000),
                               help="hysteresis: show an object once seen in show_after of the last of_last inferences")
