@@ -21,7 +21,8 @@ from edgecam.bounds import name_problem, path_text, read_bounded, show
 from edgecam.errors import ConfigError, UsageError
 
 from edgecam.schema import HOT, MODEL, RESTART, UNUSED, coerce_many, setting, unwrap  # noqa: F401
-from edgecam.track.settings import ClipsConfig, FiltersConfig, MotionConfig, RulesConfig, TrackConfig
+from edgecam.track.settings import (ClipsConfig, FiltersConfig, MotionConfig, RulesConfig, TrackConfig,
+                                    check_together)
 
 
 @dataclass
@@ -314,6 +315,7 @@ def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
         cfg.path = str(p)
     if overrides:
         _apply(cfg, overrides)
+    check_together(cfg)
     return cfg
 
 

@@ -183,6 +183,8 @@ def test_coasting_frames_move_the_boxes():
     ({"rules": {"zones": [{"name": "a", "points": [[0, 0], [1, 1]]}]}}, "3 to 64"),
     ({"filters": {"min_score": {"person": 2}}}, "between 0.0 and 1.0"),
     ({"clips": {"events": ["explode"]}}, "must be one of"),
+    ({"filters": {"show_after": 3, "of_last": 2}}, "cannot be more than 'filters.of_last'"),
+    ({"filters": {"min_area": 0.5, "max_area": 0.1}}, "cannot be more than 'filters.max_area'"),
 ])
 def test_bad_rules_are_one_sentence(overrides, message):
     with pytest.raises(ConfigError, match=message):

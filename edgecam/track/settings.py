@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from edgecam.errors import ConfigError
 from edgecam.schema import setting
 from edgecam.track.rules import parse_line, parse_zone
 
@@ -74,3 +75,14 @@ class ClipsConfig:
     labels: List[str] = setting([], help="only events of these labels (empty: all)")
     annotated: bool = setting(True, help="record the drawn frames (false: the clean camera frames)")
     buffer_mb: float = setting(64.0, range=(1.0, 4096.0), help="cap on the pre-roll buffer's memory")
+
+
+def check_together(cfg) -> None:
+    """What no single key can check: ConfigError (one sentence) for settings that contradict."""
+    f = cfg.filters
+    if f.show_after > f.of_last:
+        raise ConfigError(f"config key 'filters.show_after' ({f.show_after}) cannot be more than "
+                          f"'filters.of_last' ({f.of_last}): an object seen N times in the last M inferences")
+    if f.min_area > f.max_area:
+        raise ConfigError(f"config key 'filters.min_area' ({f.min_area:g}) cannot be more than "
+                          f"'filters.max_area' ({f.max_area:g})")

@@ -27,7 +27,7 @@ class TrackStage:
         f, t = cfg.filters, cfg.track
         self.cfg = cfg
         self.filter = DetectionFilter(f.allow, f.deny, f.min_score, f.min_area, f.max_area, size)
-        self.n = min(f.show_after, f.of_last)
+        self.n = f.show_after
         self.tracker = Tracker(t.iou, t.max_missed, t.min_hits, window=max(f.show_after, f.of_last))
         self.rules: Optional[Rules] = build_rules(cfg.rules.lines, cfg.rules.zones, size)
         self.anchor = cfg.rules.anchor
