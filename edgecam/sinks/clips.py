@@ -118,15 +118,14 @@ class ClipSink(Sink):
         if events:
             self.start(events, t)
         if self.clip is None:
-            self.ring.add(t, self.jpeg(picture, source))
+            self.ring.add(t, self.jpeg(picture))
             return
         self.record(t, picture)
         if self.clip is not None and t > self.clip.until:
             self.finish()
 
-    def jpeg(self, picture: np.ndarray, source) -> bytes:
-        if not self.annotated and source is not None and source.packet is not None:
-            return bytes(source.packet)                # the camera's own JPEG: no encoding at all
+    @staticmethod
+    def jpeg(picture: np.ndarray) -> bytes:
         ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
         return buf.tobytes() if ok else b""
 
