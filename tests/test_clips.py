@@ -34,9 +34,10 @@ def live_run(models_dir, media, tmp_path, settings: str, until, limit_s: float =
     return clips, out, err
 
 
-def test_clip_is_pre_plus_event_plus_post(models_dir, media, tmp_path):
-    clips, _, err = live_run(models_dir, media, tmp_path, "clips:\n  pre_s: 1.0\n  post_s: 1.5\n  events: [cross]\n",
-                             until=lambda d: any(d.glob("*.json")))
+@pytest.mark.parametrize("annotated", ["true", "false"])
+def test_clip_is_pre_plus_event_plus_post(models_dir, media, tmp_path, annotated):
+    settings = f"clips:\n  pre_s: 1.0\n  post_s: 1.5\n  events: [cross]\n  annotated: {annotated}\n"
+    clips, _, err = live_run(models_dir, media, tmp_path, settings, until=lambda d: any(d.glob("*.json")))
     (side,) = [json.loads(p.read_text()) for p in clips.glob("*.json")]
     assert [(e["event"], e["direction"], e["frame"]) for e in side["events"]] == [("cross", "in", 64)]
     assert side["start_t"] == pytest.approx(6.4 - 1.0, abs=0.15)
@@ -44,6 +45,11 @@ def test_clip_is_pre_plus_event_plus_post(models_dir, media, tmp_path):
     video = ffprobe(clips / side["clip"])
     # 2.5 s at 10 fps, both ends included, and a frame or two that the realtime source repeats
     assert video["frames"] == side["frames"] and 24 <= video["frames"] <= 30
+    import cv2
+    ok, first = cv2.VideoCapture(str(clips / side["clip"])).read()
+    column = first[120:400, 343:348]                   # the counting line at x = 0.45 of 768 px, in yellow
+    yellow = ((column[..., 2] > 170) & (column[..., 1] > 170) & (column[..., 0] < 110)).mean()
+    assert ok and (yellow > 0.3) == (annotated == "true"), yellow
 
 
 def test_clip_cut_by_sigterm_plays_and_has_its_sidecar(models_dir, media, tmp_path):
