@@ -283,7 +283,11 @@ def stop_is_quick_and_clean(c: Container, cam, figures: dict) -> None:
     figures["stop"] = time.monotonic() - t
     s = c.show("ExecMainStatus", "ExecMainCode", "Result")
     assert figures["stop"] <= 2.0 and s["ExecMainStatus"] == "0" and s["Result"] == "success", (figures, s)
-    cap = cv2.VideoCapture(str(c.path(RECORDING)))
+    # live mode records time-stamped segments beside the name given: recording-YYYYmmdd-HHMMSS.mp4
+    base = c.path(RECORDING)
+    segments = sorted(base.parent.glob(f"{base.stem}-*{base.suffix}"))
+    assert segments, f"no recording beside {RECORDING}"
+    cap = cv2.VideoCapture(str(segments[-1]))
     frames = 0
     while cap.read()[0]:
         frames += 1
