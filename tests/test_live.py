@@ -200,7 +200,8 @@ def xvfb():
     for tool in ("Xvfb", "import", "xdotool"):
         if not shutil.which(tool):
             pytest.skip(f"{tool} is not installed (Debian packages xvfb, imagemagick, xdotool)")
-    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp",
+                             "-noreset"],   # no server reset when the last client leaves (the next test connects)
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     display = ":" + proc.stdout.readline().strip()
     yield display
