@@ -196,16 +196,7 @@ say "installing edgecam from $SRC"
 "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "${EDGECAM_PIP_CONSTRAINTS[@]}" $PIP_ARGS "$SRC" \
     || die "pip install failed (see above)"
 "$VENV/bin/edgecam" --version || die "the installed edgecam does not start (see above)"
-# recordings that stay playable when cut (fragmented MP4, Matroska) are encoded by ffmpeg
-if ! command -v ffmpeg >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing ffmpeg (recordings that survive a crash or a power cut)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null 2>&1 \
-            || echo "install-service: warning: could not install ffmpeg: recordings fall back to OpenCV's writer, playable only once closed (sudo apt install ffmpeg)" >&2
-    else
-        echo "install-service: warning: no ffmpeg: recordings fall back to OpenCV's writer, playable only once closed (sudo apt install ffmpeg)" >&2
-    fi
-fi
+edgecam_ensure_ffmpeg   # this installer runs as root
 conf_get() {  # conf_get FILE KEY: model.KEY as edgecam reads it from FILE
     "$VENV/bin/python" -c 'import sys; from edgecam.config import load_config
 print(getattr(load_config(sys.argv[1]).model, sys.argv[2]))' "$1" "$2"

@@ -80,3 +80,17 @@ EOF
     echo "edgecam: keeping the system's numpy $np (constraints: $cons)" >&2
     EDGECAM_PIP_CONSTRAINTS=(-c "$cons")
 }
+
+# edgecam_ensure_ffmpeg [ROOT-RUNNER...]: install ffmpeg, the encoder of recordings that stay
+# playable when cut (fragmented MP4, Matroska), where it is missing; apt-get runs through
+# ROOT-RUNNER (e.g. as_root; nothing when already root). Without it, say what falls back.
+edgecam_ensure_ffmpeg() {
+    command -v ffmpeg >/dev/null && return 0
+    local apt=("$@" env DEBIAN_FRONTEND=noninteractive apt-get)
+    if command -v apt-get >/dev/null; then
+        echo "edgecam: installing ffmpeg for recordings that survive a crash or a power cut (needs root)" >&2
+        { "${apt[@]}" install -y -qq ffmpeg || { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq ffmpeg; }; } \
+            >/dev/null 2>&1 && return 0
+    fi
+    echo "edgecam: warning: no ffmpeg: recordings fall back to OpenCV's writer, playable only once closed (sudo apt install ffmpeg)" >&2
+}
