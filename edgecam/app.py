@@ -79,8 +79,9 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
             if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
+            reloader = Reloader(cfg, hooks, switcher)
             summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher,
-                               on_reload=Reloader(cfg, hooks, switcher))
+                               on_reload=reloader, on_set=reloader.set)
         else:
             summary = run_file(cfg, source, model, stop, sinks, hooks)
     finally:

@@ -163,6 +163,38 @@ def test_reload_applies_hot_keys_and_refuses_a_model_that_fails(tmp_path, caplog
     assert reload(state) == ["model.name"] and len(state.used) == 1 and cfg.model.name == "v3"
 
 
+class _SwitchTo:
+    """The model switch's switch(): a provisioned model of the same task, or None."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def switch(self, current, name):
+        if name not in self.names:
+            return None
+        model = _Model()
+        model.name = name
+        return model
+
+
+def test_live_set_checks_like_the_config_and_applies_like_sighup():
+    cfg = load_config(None)
+    reload, state = Reloader(cfg, switcher=_SwitchTo(["v1_0.25_128"])), _State()
+    state.paused = False
+    assert reload.set(state, "postprocess.threshold", "0.6") == (True, "postprocess.threshold set to 0.6")
+    assert state.model.threshold == 0.6 and cfg.postprocess.threshold == 0.6
+    done, why = reload.set(state, "postprocess.threshold", 7)
+    assert not done and "between 0.0 and 1.0" in why and state.model.threshold == 0.6
+    assert reload.set(state, "overlay.enabled", b"false")[0] and state.overlay is False
+    assert reload.set(state, "paused", "on")[0] and state.paused is True
+    assert not reload.set(state, "paused", "maybe")[0] and state.paused is True
+    done, why = reload.set(state, "output.snapshot_dir", "/etc")    # names a file: not remotely
+    assert not done and "cannot be changed while running" in why
+    assert not reload.set(state, "model.name", "v3")[0] and state.used == []
+    assert reload.set(state, "model.name", "v1_0.25_128")[0] and cfg.model.name == "v1_0.25_128"
+    assert state.model.name == "v1_0.25_128"
+
+
 # -- source URI routing -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("uri,kind", [

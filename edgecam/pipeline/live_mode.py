@@ -40,7 +40,7 @@ from edgecam.pipeline.reconnect import Reconnector, status_line
 from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.summary import Summary, Tally
 from edgecam.pipeline.sync import END, WAKE, LatestSlot, StopFlag, Workers
-from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent, Sinks,
+from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent, Sinks,
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
@@ -56,18 +56,19 @@ RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
              hooks: Hooks = Hooks(), switcher: Optional[ModelSwitcher] = None,
-             on_reload=None) -> Summary:
+             on_reload=None, on_set=None) -> Summary:
     """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
     ``switcher`` serves the model intents (the `m` key, the browser); ``on_reload(state)``
-    runs on the output loop after a SIGHUP."""
-    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload).run()
+    runs on the output loop after a SIGHUP; ``on_set(state, key, value) -> (done, why)`` serves
+    the SET intents (the browser's controls, MQTT's set topics)."""
+    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload, on_set).run()
 
 
 class LiveRun:
     def __init__(self, cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload):
+                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload, on_set=None):
         self.cfg, self.source, self.stop, self.sinks = cfg, source, stop, sinks
-        self.hooks, self.switcher, self.on_reload = hooks, switcher, on_reload
+        self.hooks, self.switcher, self.on_reload, self.on_set = hooks, switcher, on_reload, on_set
         self.stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
         self.state = LiveState(model=model, overlay=cfg.overlay.enabled,
                                models=switcher.options(model.task) if switcher else [],
@@ -220,7 +221,20 @@ class LiveRun:
                     new = self.switcher.switch(state.model, intent.model)
                 if new is not None:
                     state.use(new)
+            elif intent.kind == SET:
+                self.set(intent)
         return True
+
+    def set(self, intent: Intent) -> None:
+        """A setting changed from the browser or MQTT: applied as SIGHUP applies it; the asker
+        is told whether it was done."""
+        if self.on_set is None:
+            done, why = False, "settings cannot be changed in this run"
+        else:
+            with self.beats["output"].within(RELOAD_BOUND_S):   # a model change loads a model
+                done, why = self.on_set(self.state, intent.key, intent.value)
+        if intent.reply is not None:
+            intent.reply(done, why)
 
 
 def infer_frame(model: Model, frame: Frame) -> Result:

@@ -24,18 +24,28 @@ What a change does is each key's ``reload`` class in the config schema (edgecam/
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgecam.config import HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, load_config, set_value, values
-from edgecam.errors import EdgecamError
+from edgecam.config import (HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, check_value, get_value, load_config,
+                            set_value, values)
+from edgecam.errors import ConfigError, EdgecamError
 from edgecam.model import ModelSwitcher
 from edgecam.pipeline.hooks import Hooks
+from edgecam.bounds import show
 from edgecam.service.answer import answer
 
 log = logging.getLogger("edgecam.reload")
+
+# what a remote control (the browser's controls, MQTT's <prefix>/set/<key>) may change while
+# running: the hot settings that name no file, the model (a provisioned one of the same task,
+# through the model switch) and the pause. Checked exactly as config.yaml's values are.
+PAUSED = "paused"
+LIVE_KEYS = ("postprocess.threshold", "postprocess.top_k", "overlay.enabled", "overlay.show_cost",
+             "model.name", PAUSED)
 
 
 def changed_keys(old: Config, new: Config) -> Dict[str, Tuple[Any, Any]]:
@@ -130,6 +140,35 @@ class Reloader:
         state.use(model)                         # the inference thread picks it up next frame
         return True
 
+    def set(self, state, key: str, value: Any) -> Tuple[bool, str]:
+        """Change one of :data:`LIVE_KEYS` now; ``(done, one sentence)``. Never raises."""
+        try:
+            if key not in LIVE_KEYS:
+                raise ConfigError(f"{show(key)} cannot be changed while running (these can: {', '.join(LIVE_KEYS)})")
+            if key == PAUSED:
+                state.paused = _boolean(value)
+                return True, f"{PAUSED} set to {str(state.paused).lower()}"
+            value = check_value(key, _typed(key, value))
+            if key == "model.name":
+                return self._set_model(state, value)
+            old = get_value(self.cfg, key)
+            self._apply_hot(state, key, value)
+        except EdgecamError as exc:
+            log.warning("not changed: %s", exc)
+            return False, str(exc)
+        log.info("set %s %r -> %r", key, old, value)
+        return True, f"{key} set to {value!r}"
+
+    def _set_model(self, state, name: str) -> Tuple[bool, str]:
+        if name == state.model.name:
+            return True, f"model.name is already {name}"
+        new = self.switcher.switch(state.model, name)
+        if new is None:
+            return False, f"cannot switch to {name}: not a provisioned {state.model.task} model that loads"
+        set_value(self.cfg, "model.name", name)
+        state.use(new)
+        return True, f"model.name set to {name!r}"
+
     def _apply_hot(self, state, key: str, value) -> None:
         set_value(self.cfg, key, value)          # output.snapshot_dir, overlay.show_cost: read from cfg
         if key == "postprocess.threshold":
@@ -140,3 +179,27 @@ class Reloader:
             state.overlay = value
         elif key == "log_level":
             logging.getLogger().setLevel(getattr(logging, str(value).upper()))
+
+
+def _boolean(value: Any) -> bool:
+    """true/false as JSON gives them, or the words a person types (MQTT payloads are text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "on", "1", "yes"):
+        return True
+    if text in ("false", "off", "0", "no"):
+        return False
+    raise ConfigError(f"{PAUSED} must be true or false, not {show(value)}")
+
+
+def _typed(key: str, value: Any) -> Any:
+    """A number or true/false sent as text (an MQTT payload "0.6") read as JSON would read it."""
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str) and SETTINGS[key].base_type in (int, float, bool):
+        try:
+            return json.loads(value.strip().lower())
+        except ValueError:
+            return value
+    return value

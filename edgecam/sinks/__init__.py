@@ -22,7 +22,7 @@ from typing import Callable, List, Optional, Tuple
 
 from edgecam.config import Config
 from edgecam.errors import EdgecamError, OutputError
-from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SNAPSHOT, FrameInfo, Intent,
+from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
 from edgecam.sinks.events import EventsSink
@@ -33,7 +33,7 @@ from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
 from edgecam.sinks.window import Window, open_window
 
-__all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "NEXT_MODEL",
+__all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
            "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
            "Retrying", "SinkError", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]
 

@@ -28,6 +28,9 @@ class Intent(NamedTuple):
 
     kind: str                   # one of the names below
     model: Optional[str] = None  # for MODEL: the model asked for
+    key: Optional[str] = None    # for SET: the setting (edgecam.service.reload.LIVE_KEYS)
+    value: Any = None            # for SET: its new value, unchecked (the runner checks it)
+    reply: Optional[Callable[[bool, str], None]] = None   # told whether it was done, and why not
 
 
 QUIT = "quit"                   # q, Esc, the window closed
@@ -36,6 +39,7 @@ OVERLAY = "overlay"             # o: drawing on/off (toggles)
 SNAPSHOT = "snapshot"           # s: save the picture on screen
 NEXT_MODEL = "next-model"       # m, or the browser's "next model"
 MODEL = "model"                 # the browser's choice of a model by name
+SET = "set"                     # a setting changed while running (browser controls, MQTT set topics)
 
 
 def _no_status() -> dict:
