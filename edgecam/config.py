@@ -69,6 +69,12 @@ class SourceConfig:
     fourcc: Optional[str] = setting("MJPG", help="webcam pixel format")
     realtime: bool = setting(False, flag="--realtime", flag_value=True,
                              help="play a video file at its own frame rate, as if live")
+    loop: bool = setting(False, flag="--loop", flag_value=True,
+                         help="play a video file as a camera: at its own rate, from the start again at its end")
+    flip: str = setting("none", flag="--flip", choices=("none", "h", "v", "both"),
+                        help="mirror the picture: h (left-right), v (top-bottom) or both, before --rotate")
+    rotate: str = setting("0", flag="--rotate", choices=("0", "90", "180", "270"),
+                          help="turn the picture clockwise by 0, 90, 180 or 270 degrees")
     reconnect_max_s: float = setting(10.0, range=(0.1, 3600.0),
                                      help="longest wait between reconnect attempts (seconds)")
 
