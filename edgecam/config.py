@@ -82,7 +82,8 @@ class SourceConfig:
 @dataclass
 class OutputConfig:
     video: Optional[str] = setting(None, flag="--output", metavar="FILE", path=True,
-                                   help="write the annotated video (.mp4, .mkv, .mov, .avi)")
+                                   help="write the annotated video (.mp4, .mkv, .mov, .avi); for photos, the "
+                                        "annotated photo (.jpg, .png, ...) or a folder of them (DIR/)")
     json: Optional[str] = setting(None, flag="--json", metavar="FILE", path=True,
                                   help="write one JSON line per frame ('-' for stdout)")
     overwrite: bool = setting(False, flag="--overwrite", short="-y", flag_value=True,

@@ -85,15 +85,15 @@ def open_file(uri: str, realtime: bool = False, loop: bool = False) -> Source:
         if not images:
             raise SourceError(f"folder {path} has no images ({', '.join(sorted(IMAGE_EXTS))})")
         return ImageSource(images, str(path))
+    if not path.exists() and any(ch in uri for ch in "*?["):
+        images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
+        if images:
+            return ImageSource(images, uri)
     if path.suffix.lower() in IMAGE_EXTS:
         if not path.is_file():
             problem = not_regular(path) if path.exists() else None
             raise SourceError(f"image file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
         return ImageSource([path], str(path))
-    if not path.exists() and any(ch in uri for ch in "*?["):
-        images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
-        if images:
-            return ImageSource(images, uri)
     return VideoFileSource(path, realtime=realtime, loop=loop)
 
 
