@@ -14,6 +14,7 @@ import cv2
 from edgecam.config import Config
 from edgecam.errors import SourceError
 from edgecam.model import ModelSwitcher, load_model
+from edgecam.model.compare import composite_size, load_compare
 from edgecam.model.fetch import provision_configured
 from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
@@ -65,7 +66,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     stop = stop or StopFlag()
     stop.install()
     try:
-        model = load_model(cfg)
+        model = load_compare(cfg) if cfg.model.compare else load_model(cfg)
         source = open_or_wait(cfg, model.size, hooks)
     except BaseException:
         stop.restore()
@@ -74,7 +75,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     warn_untracked(cfg, model.task, source.still)
     sinks = None
     try:
-        sinks = open_sinks(cfg, source)
+        sinks = open_sinks(cfg, source, composite_size(model, source.size))
         if source.live:
             if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")

@@ -34,6 +34,9 @@ class ModelConfig:
                                  help="where provisioned models live")
     mirror: Optional[str] = setting(None, reload=UNUSED, path=True,
                                     help="local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)")
+    compare: Optional[str] = setting(None, flag="--compare", metavar="A,B[,C,D]", path=False,
+                                     help="run 2-4 models of one task on the same frames, shown side by "
+                                          "side with each one's latency and result (e.g. v1_0.25_128,v2,v3)")
     runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
                            reload=MODEL, help="TFLite runtime")
     threads: int = setting(2, flag="--threads", metavar="N", range=(1, 64), reload=MODEL,

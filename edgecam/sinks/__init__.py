@@ -67,9 +67,10 @@ class FirstFrameVideo(Sink):
             self.sink.close()
 
 
-def open_sinks(cfg: Config, source) -> Sinks:
+def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> Sinks:
     """Every sink ``cfg`` asks for, for ``source`` (a live one gets the browser view, a file the
-    progress bar): all of them, or none (OutputError) with nothing left behind."""
+    progress bar): all of them, or none (OutputError) with nothing left behind. ``size``: the
+    drawn frames' when it is not the source's (a comparison's panels side by side)."""
     opened: List[Sink] = []
     try:
         out = out_video = cfg.output
@@ -84,7 +85,7 @@ def open_sinks(cfg: Config, source) -> Sinks:
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
         if cfg.output.events and cfg.output.events != "-":
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
-        opened += open_outputs(out, fps, source.size, live=source.live)
+        opened += open_outputs(out, fps, size or source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
