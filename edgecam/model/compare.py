@@ -129,16 +129,22 @@ class CompareModel:
 def load_compare(cfg: Config, load=load_model) -> CompareModel:
     """The models of ``model.compare``, each loaded as ``model.name`` would be (at its own ρ);
     UsageError in one sentence when they do not share a task."""
-    names = compare_names(cfg.model.compare)
     if cfg.preprocess.rho is not None:
         log.warning("--rho is ignored with --compare: name the variants to compare (e.g. v1_0.25_128)")
-    parts = [load(replace(cfg, model=replace(cfg.model, name=n, compare=None),
-                          preprocess=replace(cfg.preprocess, rho=None))) for n in names]
+    parts = [load(one) for one in each_compared(cfg)]
     tasks = {m.task for m in parts}
     if len(tasks) > 1:
         which = ", ".join(f"{m.name} {'detects' if m.task == 'detect' else 'classifies'}" for m in parts)
         raise UsageError(f"--compare needs models of one task, classifiers or detectors ({which})")
     return CompareModel(parts)
+
+
+def each_compared(cfg: Config) -> List[Config]:
+    """``cfg`` once per model of ``model.compare`` (for --fetch), or itself alone."""
+    if not cfg.model.compare:
+        return [cfg]
+    return [replace(cfg, model=replace(cfg.model, name=n, compare=None), preprocess=replace(cfg.preprocess, rho=None))
+            for n in compare_names(cfg.model.compare)]
 
 
 def panel_size(size: Tuple[int, int], n: int) -> Tuple[int, int]:
