@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ffprobe, run_edgecam  # noqa: E402
+from conftest import ffprobe, run_edgecam, write_clip  # noqa: E402
 
 from edgecam import app  # noqa: E402
 from edgecam.config import load_config  # noqa: E402
@@ -31,17 +31,7 @@ SSD_FILE = "ssd_mobilenet_v1_1.0_300_coco_quant.tflite"
 
 def clip(media, tmp_path, name: str, frames: int) -> Path:
     """The first ``frames`` frames of a real video, as a file of their own."""
-    out = tmp_path / f"{Path(name).stem}-{frames}.mp4"
-    cap = cv2.VideoCapture(str(media / name))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    first = cap.read()[1]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (first.shape[1], first.shape[0]))
-    writer.write(first)
-    for _ in range(frames - 1):
-        writer.write(cap.read()[1])
-    writer.release()
-    cap.release()
-    return out
+    return write_clip(media / name, tmp_path / f"{Path(name).stem}-{frames}.mp4", frames)
 
 
 def json_lines(path: Path) -> list:

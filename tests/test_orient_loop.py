@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from conftest import run_edgecam, write_clip  # noqa: E402
 
 from edgecam import app  # noqa: E402
 from edgecam.config import SourceConfig, load_config  # noqa: E402
@@ -41,14 +41,7 @@ def first_frame(media) -> np.ndarray:
 @pytest.fixture(scope="module")
 def short_clip(media, tmp_path_factory) -> Path:
     """The first 12 frames of the bottle footage (0.4 s at 29.8 fps)."""
-    clip = tmp_path_factory.mktemp("clip") / "short.mp4"
-    cap = cv2.VideoCapture(str(media / "bottle-detection.mp4"))
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 360))
-    for _ in range(12):
-        writer.write(cap.read()[1])
-    writer.release()
-    cap.release()
-    return clip
+    return write_clip(media / "bottle-detection.mp4", tmp_path_factory.mktemp("clip") / "short.mp4", 12)
 
 
 def json_lines(path: Path) -> list:

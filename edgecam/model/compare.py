@@ -72,6 +72,14 @@ class CompareEngine:
         return self.parts[0].engine.threads
 
 
+def _shared(name: str) -> property:
+    """An attribute read from the first model and set on every one."""
+    def set_all(self, value) -> None:
+        for m in self.parts:
+            setattr(m, name, value)
+    return property(lambda self: getattr(self.parts[0], name), set_all)
+
+
 class CompareModel:
     """Several models of one task as one: each frame through each model, in turn."""
 
@@ -94,23 +102,9 @@ class CompareModel:
     def rho(self) -> float:
         return self.parts[0].rho
 
-    @property
-    def threshold(self) -> float:
-        return self.parts[0].threshold
-
-    @threshold.setter
-    def threshold(self, value: float) -> None:
-        for m in self.parts:
-            m.threshold = value
-
-    @property
-    def top_k(self) -> int:
-        return self.parts[0].top_k
-
-    @top_k.setter
-    def top_k(self, value: int) -> None:
-        for m in self.parts:
-            m.top_k = value
+    # hot settings (a SIGHUP, the browser's controls) reach every model
+    threshold = _shared("threshold")
+    top_k = _shared("top_k")
 
     def set_threads(self, threads: int) -> None:
         for m in self.parts:
