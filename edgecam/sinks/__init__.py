@@ -90,7 +90,7 @@ def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> S
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:
-            log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime)")
+            log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime or --loop)")
         if source.still:     # what the model saw in each photo, printed (not a progress bar)
             opened.append(PhotoReport(photo_names(source), sys.stderr if "-" in (out.json, out.events) else None))
         elif not source.live:
