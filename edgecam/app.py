@@ -77,7 +77,8 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     warn_untracked(cfg, model.task, source.still)
     sinks = None
     try:
-        sinks = open_sinks(cfg, source, composite_size(model, source.size))
+        # a comparison's panels side by side (drawn by the overlay: --no-overlay, the plain picture)
+        sinks = open_sinks(cfg, source, composite_size(model, source.size) if cfg.overlay.enabled else None)
         if source.live:
             if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
