@@ -34,6 +34,9 @@ class ModelConfig:
                                  help="where provisioned models live")
     mirror: Optional[str] = setting(None, reload=UNUSED, path=True,
                                     help="local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)")
+    compare: Optional[str] = setting(None, flag="--compare", metavar="A,B[,C,D]", path=False,
+                                     help="run 2-4 models of one task on the same frames, shown side by "
+                                          "side with each one's latency and result (e.g. v1_0.25_128,v2,v3)")
     runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
                            reload=MODEL, help="TFLite runtime")
     threads: int = setting(2, flag="--threads", metavar="N", range=(1, 64), reload=MODEL,
@@ -69,6 +72,12 @@ class SourceConfig:
     fourcc: Optional[str] = setting("MJPG", help="webcam pixel format")
     realtime: bool = setting(False, flag="--realtime", flag_value=True,
                              help="play a video file at its own frame rate, as if live")
+    loop: bool = setting(False, flag="--loop", flag_value=True,
+                         help="play a video file as a camera: at its own rate, from the start again at its end")
+    flip: str = setting("none", flag="--flip", choices=("none", "h", "v", "both"),
+                        help="mirror the picture: h (left-right), v (top-bottom) or both, before --rotate")
+    rotate: str = setting("0", flag="--rotate", choices=("0", "90", "180", "270"),
+                          help="turn the picture clockwise by 0, 90, 180 or 270 degrees")
     reconnect_max_s: float = setting(10.0, range=(0.1, 3600.0),
                                      help="longest wait between reconnect attempts (seconds)")
 
@@ -76,7 +85,8 @@ class SourceConfig:
 @dataclass
 class OutputConfig:
     video: Optional[str] = setting(None, flag="--output", metavar="FILE", path=True,
-                                   help="write the annotated video (.mp4, .mkv, .mov, .avi)")
+                                   help="write the annotated video (.mp4, .mkv, .mov, .avi); for photos, the "
+                                        "annotated photo (.jpg, .png, ...) or a folder of them (DIR/)")
     json: Optional[str] = setting(None, flag="--json", metavar="FILE", path=True,
                                   help="write one JSON line per frame ('-' for stdout)")
     overwrite: bool = setting(False, flag="--overwrite", short="-y", flag_value=True,
