@@ -5,7 +5,7 @@ videoOutput and picamera2's outputs/).
   overlay.py   boxes, labels, top-k and the heads-up display, drawn on a frame (pure)
   files.py     the annotated video, the JSON lines, snapshot PNGs
   window.py    the window / kiosk (keys become intents)
-  web.py       the browser view (MJPEG, status, model switch)
+  web/         the browser view (MJPEG, status, controls; bounded server, token) and /metrics
   progress.py  file mode's progress bar on a terminal
   events.py    tracking events as JSON lines
   clips.py     live mode: a clip around each event, with pre-roll from a ring buffer
@@ -31,6 +31,7 @@ from edgecam.sinks.progress import ProgressBar
 from edgecam.sinks.retry import Retrying
 from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
+from edgecam.sinks.web.metrics import Metrics
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
@@ -80,10 +81,7 @@ def open_sinks(cfg: Config, source) -> Sinks:
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
         opened += open_outputs(out, fps, source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
-        if source.live and cfg.output.web:
-            opened.append(WebView(cfg.output.web))
-        elif cfg.output.web:
-            log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime)")
+        opened += open_web(cfg, source)
         if not source.live:
             opened.append(ProgressBar(source.frame_count, Path(source.name).name[:30]))
         opened.append(open_window(cfg.output.display))
@@ -91,6 +89,31 @@ def open_sinks(cfg: Config, source) -> Sinks:
         Sinks(opened).close()
         raise
     return Sinks(opened)
+
+
+def open_web(cfg: Config, source) -> List[Sink]:
+    """The browser view and the Prometheus metrics (live sources only). The view serves
+    /metrics when prometheus_client is installed; --metrics needs it."""
+    out = cfg.output
+    if not source.live:
+        if out.web or out.metrics:
+            log.warning("--web and --metrics serve live sources only (a camera, a stream, or a file with --realtime)")
+        return []
+    metrics = None
+    if out.metrics:
+        metrics = Metrics(out.metrics, out.web_hosts)
+    elif out.web:
+        try:
+            metrics = Metrics()
+        except OutputError as exc:
+            log.info("browser view: no /metrics: %s", exc)
+    try:
+        web = WebView(out, metrics) if out.web else None
+    except BaseException:
+        if metrics is not None:
+            metrics.close()
+        raise
+    return [s for s in (metrics, web) if s is not None]
 
 
 def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
