@@ -259,9 +259,9 @@ class Server:
     def _parse(self, conn: Conn) -> None:
         if conn.need < 0:
             end = head_end(conn.buf)
+            if end > MAX_HEAD or end < 0 and len(conn.buf) > MAX_HEAD:
+                raise BadRequest(431, "the request head is too large")
             if end < 0:
-                if len(conn.buf) > MAX_HEAD:
-                    raise BadRequest(431, "the request head is too large")
                 return
             method, target, headers, length = parse_head(bytes(conn.buf[:end]))
             conn.head, conn.need = (method, target, headers, end), end + length
