@@ -174,6 +174,20 @@ def test_controls_apply_live_and_show_in_status(net):
     assert code == 400 and b"cannot be changed while running" in body
 
 
+def test_counting_lines_are_edited_live(net):
+    base, auth = net["base"], net["auth"]
+    assert call(base + "/set", {"key": "rules.lines", "value": ["0.45,0,0.45,1,door"]}, auth)[0] == 200
+    t = status(net)["tracking"]
+    assert t["lines"] == ["0.45,0,0.45,1,door"] and t["counts"]["door"] == {"in": 0, "out": 0, "by_label": {}}
+    moved = ["0.5,0.1,0.5,0.9,door", "0,0.5,1,0.5,shelf"]
+    assert call(base + "/set", {"key": "rules.lines", "value": moved}, auth)[0] == 200
+    t = status(net)["tracking"]
+    assert t["lines"] == moved and set(t["counts"]) == {"door", "shelf"}
+    code, _, body = call(base + "/set", {"key": "rules.lines", "value": ["0.5,0.5,0.5,0.5"]}, auth)
+    assert code == 400 and b"two different points" in body
+    assert status(net)["tracking"]["lines"] == moved
+
+
 def test_metrics_parse_with_prometheus_client(net):
     from prometheus_client.parser import text_string_to_metric_families
     code, headers, body = call(net["base"] + "/metrics", headers=net["auth"])

@@ -40,6 +40,9 @@ PAGE = """<!doctype html>
  <button id="snap">save snapshot</button> <a href="/snapshot.jpg" target="_blank" style="color:#9cf">download</a></div>
 <div class="row"><select id="models"><option value="">next model</option></select>
  <button id="switch">switch model</button></div>
+<div id="linebox" class="row" hidden>lines <span style="color:#999">X1,Y1,X2,Y2,NAME in fractions;
+ click the picture twice to draw a new one</span><div id="lines"></div>
+ <input id="newline" type="text" placeholder="new line"> <button id="lines_set">apply lines</button></div>
 <div id="msg"></div>
 <h1>last minutes</h1>
 <canvas id="fps" width="600" height="180"></canvas>
@@ -117,11 +120,19 @@ async function tick() {
     const items = (latest.detections || []).map(d => `${d.label}${d.id ? " #" + d.id : ""} ${(d.score * 100).toFixed(0)}%`)
       .concat((latest.classes || []).map(c => `${c.label} ${(c.score * 100).toFixed(1)}%`));
     list("latest", items.length ? items : ["nothing"]);
-    tracking(s.tracking);
+    tracking(s.tracking); lines(s.tracking);
   } catch (e) {
     text("status", "no connection"); $("status").className = "state bad";
   }
 }
+function lines(t) {   // the counting lines, editable, unless the person is editing them
+  $("linebox").hidden = !t;
+  const specs = (t && t.lines) || [], box = $("lines");
+  if (box.contains(document.activeElement) || box.dataset.specs === specs.join("|")) return;
+  box.dataset.specs = specs.join("|");
+  box.replaceChildren(...specs.map(v => { const i = document.createElement("input"); i.type = "text"; i.value = v; return i; }));
+}
+let clicks = [];
 function tracking(t) {  // objects per label and line/zone counts (names are the user's: text only)
   text("objects", t ? Object.entries(t.objects).map(([k, v]) => `${k} ${v}`).join(", ") || "none" : "tracking off");
   list("counts", Object.entries(t ? t.counts : {}).map(([name, c]) =>
@@ -146,7 +157,20 @@ $("overlay").onchange = () => set("overlay.enabled", $("overlay").checked);
 $("paused").onchange = () => set("paused", $("paused").checked);
 $("snap").onclick = () => post("/snapshot", {});
 $("switch").onclick = () => post("/model", {model: $("models").value});
+$("lines_set").onclick = () => {
+  set("rules.lines", [...document.querySelectorAll("#lines input"), $("newline")].map(i => i.value.trim()).filter(v => v));
+  $("newline").value = "";
+};
 const img = $("stream");
+img.onclick = e => {
+  if ($("linebox").hidden) return;
+  const r = img.getBoundingClientRect();
+  clicks.push(((e.clientX - r.left) / r.width).toFixed(3), ((e.clientY - r.top) / r.height).toFixed(3));
+  if (clicks.length === 4) {
+    $("newline").value = clicks.join(",") + ",line" + (document.querySelectorAll("#lines input").length + 1);
+    clicks = []; text("msg", "new line drawn: apply lines to count with it");
+  } else { text("msg", "click the line's second point"); }
+};
 img.onerror = () => setTimeout(() => { img.src = "/stream.mjpg?" + Date.now(); }, 2000);
 tick(); setInterval(tick, 1000);
 </script></body></html>
