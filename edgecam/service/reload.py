@@ -178,8 +178,8 @@ class Reloader:
             state.model.top_k = value
         elif key == "postprocess.classes":
             state.model.classes = frozenset(value)
-        elif key == "rules.lines" and state.tracking is not None:
-            state.tracking.set_lines(value)
+        elif key == "rules.lines" and getattr(state, "tracking", None) is not None:
+            state.tracking.set_lines(value)       # tracking off: nothing counts (said at the start)
         elif key == "overlay.enabled":
             state.overlay = value
         elif key == "log_level":

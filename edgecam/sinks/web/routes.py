@@ -16,6 +16,7 @@ A POST waits (at most ANSWER_S) for the runner to say whether it was done: 200 d
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
@@ -30,6 +31,7 @@ from edgecam.sinks.web.server import Reply
 ANSWER_S = 10.0       # how long a POST waits for the runner's answer
 MAX_PENDING = 16      # intents not yet taken by the runner
 JSON = "application/json"
+MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")   # a catalogue name (echoed to the log)
 BOUNDARY = "edgecamframe"
 STREAM_HEAD = (f"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n"
                f"Cache-Control: no-store\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n\r\n").encode()
@@ -128,8 +130,8 @@ class Routes:
         if isinstance(body, Reply):
             return body
         name = body.get("model") or ""
-        if not isinstance(name, str):
-            return Reply(text(400, 'send {"model": "NAME"}, or {} for the next model'))
+        if not isinstance(name, str) or name.strip() and not MODEL_NAME.fullmatch(name.strip()):
+            return Reply(text(400, 'send {"model": "NAME"} with a catalogue name, or {} for the next model'))
         reply = self._ask(MODEL, model=name.strip()) if name.strip() else self._ask(NEXT_MODEL)
         if reply.data.startswith(b"HTTP/1.1 200"):   # the form the page and scripts know
             return Reply(response(202, JSON, json.dumps({"requested": name.strip() or "next"}).encode()))
