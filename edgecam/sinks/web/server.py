@@ -1,8 +1,9 @@
 """The browser view's HTTP server, bounded: one thread runs every socket (``selectors``), a
 fixed pool of worker threads computes the answers; nothing grows with the number of clients.
 
-- At most ``max_conns`` connections; one more is answered 503 and closed. A real listen
-  backlog. A request must arrive whole within READ_S of the connection (an idle or
+- At most ``max_conns`` connections. When full, one that has been sending its request for
+  EVICT_S (slow or half-sent) is dropped to make room, else the new one is answered 503 and
+  closed. A real listen backlog. A request must arrive whole within READ_S of the connection (an idle or
   half-sent request is dropped); an answer must make progress every WRITE_S.
 - Answers are written by the loop without blocking; a worker never waits on a client.
 - MJPEG viewers (at most ``max_viewers``) are fed by the loop: each new frame is encoded once,
@@ -36,6 +37,7 @@ log = logging.getLogger("edgecam.web")
 READ_S = 5.0        # a whole request within this long of the connection
 WRITE_S = 15.0      # an answer makes progress at least this often
 STALL_S = 30.0      # an MJPEG viewer that reads nothing this long is dropped
+EVICT_S = 2.0       # when full, a connection still sending its request after this long makes room
 PAUSE_S = 1.0       # accepting pauses this long when the process is out of descriptors
 WORKERS = 4
 BACKLOG = 128
@@ -90,7 +92,7 @@ class Server:
         self.frame_waiting = self.encoding = self.closing = False
         self.paused_until = 0.0
         self.episodes: Dict[str, bool] = {}
-        self.stats = {"refused": 0, "timed_out": 0, "bad_requests": 0}
+        self.stats = {"refused": 0, "evicted": 0, "timed_out": 0, "bad_requests": 0}
         self.threads = [threading.Thread(target=self._run, name=name, daemon=True)]
         self.threads += [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(WORKERS)]
         for t in self.threads:
@@ -178,11 +180,25 @@ class Server:
                 self._accept_failed(exc)
                 return
             self._episode("files", False, "browser view: file descriptors available again")
-            if len(self.conns) >= self.max_conns:
+            if len(self.conns) >= self.max_conns and not self._evict():
                 self._refuse(sock, "connections")
                 continue
             self._episode("connections", False, "")
             self._open(sock, peer)
+
+    def _evict(self) -> bool:
+        """Full: drop the oldest connection that has been sending its request for EVICT_S
+        (a slow or half-sent one), so that a flood of them cannot lock everyone out."""
+        limit = time.monotonic() + READ_S - EVICT_S
+        for conn in self.conns.values():          # oldest first
+            if conn.busy or conn.stream or conn.out:
+                continue
+            if conn.deadline > limit:             # the oldest still reading is too young
+                return False
+            self.stats["evicted"] += 1
+            self._close(conn)
+            return True
+        return False
 
     def _open(self, sock: socket.socket, peer) -> None:
         try:
