@@ -52,6 +52,8 @@ class WebView(Sink):
             self.server = Server(host, port, routes.handle, out.web_max_connections, out.web_max_viewers,
                                  frames=self.part)
         except OSError as exc:
+            if generated is not None:          # never used nor shown: generate it at the next start
+                generated.unlink(missing_ok=True)
             reason = "the port is already in use" if exc.errno == 98 else (exc.strerror or str(exc))
             raise OutputError(f"cannot serve the browser view on {show(host)}:{port}: {reason} "
                               f"(choose another with --web HOST:PORT)") from None
