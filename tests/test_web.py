@@ -267,3 +267,19 @@ def test_idle_half_sent_and_excess_connections_are_bounded(net):
             s.close()
     web = status(net)["web"]
     assert web["refused"] >= 100 and web["evicted"] >= 1 and web["timed_out"] >= 30
+
+
+def test_chromium_opens_the_url_with_the_token_and_the_page_works(net, tmp_path):
+    """The logged URL in a real browser: the token moves into the cookie, the page's own
+    requests carry it (the status fills in), and the token is nowhere in the page."""
+    import shutil
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium (Debian package chromium) is not installed")
+    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
+                        "--virtual-time-budget=3000", "--dump-dom", f"{net['base']}/?token={net['token']}"],
+                       capture_output=True, text=True, timeout=60)
+    assert re.search(r'id="status" class="state">running', r.stdout), r.stdout[-1500:]
+    assert re.search(r'id="threshold_v">0\.\d\d<', r.stdout) and "bottle" in r.stdout
+    assert net["token"] not in r.stdout
