@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,8 @@ class PostprocessConfig:
                                help="minimum detection score")
     top_k: int = setting(3, flag="--top-k", metavar="N", range=(1, 1000), reload=HOT,
                          help="classes shown for a classifier")
+    classes: List[str] = setting([], flag="--classes", metavar="LABEL", reload=HOT,
+                                 help="only these labels in the results (repeatable; empty: all)")
 
 
 @dataclass
@@ -103,6 +106,19 @@ class OutputConfig:
                            help="window, fullscreen (kiosk) or none")
     web: Optional[str] = setting(None, flag="--web", metavar="HOST:PORT",
                                  help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
+    web_token: Optional[str] = setting(None, flag="--web-token", metavar="TOKEN",
+                                       help="the browser view's token (8-256 of A-Z a-z 0-9 . _ ~ -); default: "
+                                            "generated once into the state folder")
+    web_auth: str = setting("token", flag="--web-auth", choices=("token", "none"),
+                            help="token: changes (and, off loopback, viewing) need the token; none: no login")
+    web_public_view: bool = setting(False, flag="--web-public-view", flag_value=True,
+                                    help="off loopback: anyone may watch (changes still need the token)")
+    web_hosts: List[str] = setting([], flag="--web-host", metavar="NAME",
+                                   help="more names the browser view answers to (Host header; repeatable)")
+    web_max_connections: int = setting(64, range=(4, 4096), help="browser view: open connections at most")
+    web_max_viewers: int = setting(10, range=(0, 1000), help="browser view: MJPEG viewers at most")
+    metrics: Optional[str] = setting(None, flag="--metrics", metavar="HOST:PORT",
+                                     help="serve Prometheus metrics alone (GET /metrics), without the browser view")
     snapshot_dir: str = setting(".", reload=HOT, path=True, help="where the `s` key saves snapshots")
     events: Optional[str] = setting(None, flag="--events", metavar="FILE", path=True,
                                     help="write one JSON line per tracking event ('-' for stdout)")
@@ -239,6 +255,10 @@ def check_value(key: str, value: Any) -> Any:
     return _coerce(key, SETTINGS[key].type, value)
 
 
+ADDRESS_KEYS = {"output.web": "--web", "output.metrics": "--metrics"}
+TOKEN_CHARS = r"[A-Za-z0-9._~-]{8,256}"
+
+
 def _check_string(key: str, value: str) -> None:
     if len(value) > MAX_STRING:
         raise ConfigError(f"config key '{key}' is longer than {MAX_STRING} characters: {show(value)}")
@@ -247,12 +267,15 @@ def _check_string(key: str, value: str) -> None:
         "it contains a NUL character" if "\x00" in value else None)
     if problem:
         raise ConfigError(f"config key '{key}' cannot name a file: {problem}: {show(value)}")
-    if key == "output.web":
+    if key in ADDRESS_KEYS:
         try:
             parse_address(value)
         except Exception:
-            raise ConfigError(f"bad --web address {show(value)} (config key 'output.web'): use PORT "
+            raise ConfigError(f"bad {ADDRESS_KEYS[key]} address {show(value)} (config key '{key}'): use PORT "
                               f"or HOST:PORT with a port 0-65535, e.g. 127.0.0.1:8080") from None
+    if key == "output.web_token" and not re.fullmatch(TOKEN_CHARS, value):
+        raise ConfigError(f"config key 'output.web_token' must be 8 to 256 of A-Z a-z 0-9 . _ ~ -, "
+                          f"not {show(value)}")
     if key == "source.fourcc" and len(value) != 4:
         raise ConfigError(f"config key 'source.fourcc' must be 4 characters (e.g. MJPG) or null, not {show(value)}")
 

@@ -5,7 +5,7 @@ videoOutput and picamera2's outputs/).
   overlay.py   boxes, labels, top-k and the heads-up display, drawn on a frame (pure)
   files.py     the annotated video, the JSON lines, snapshot PNGs
   window.py    the window / kiosk (keys become intents)
-  web.py       the browser view (MJPEG, status, model switch)
+  web/         the browser view (MJPEG, status, controls; bounded server, token) and /metrics
   progress.py  file mode's progress bar on a terminal
   photos.py    annotated photos out, and what the model saw in each photo, printed
   events.py    tracking events as JSON lines
@@ -34,6 +34,7 @@ from edgecam.sinks.progress import ProgressBar
 from edgecam.sinks.retry import Retrying
 from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
+from edgecam.sinks.web.metrics import Metrics
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
@@ -87,10 +88,7 @@ def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> S
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
         opened += open_outputs(out, fps, size or source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
-        if source.live and cfg.output.web:
-            opened.append(WebView(cfg.output.web))
-        elif cfg.output.web:
-            log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime or --loop)")
+        opened += open_web(cfg, source)
         if source.still:     # what the model saw in each photo, printed (not a progress bar)
             opened.append(PhotoReport(photo_names(source), sys.stderr if "-" in (out.json, out.events) else None))
         elif not source.live:
@@ -112,6 +110,31 @@ def open_photos(out, source) -> PhotoSink:
     return PhotoSink(out.video, list(getattr(source, "paths", [])), overwrite=out.overwrite)
 
 
+def open_web(cfg: Config, source) -> List[Sink]:
+    """The browser view and the Prometheus metrics (live sources only). The view serves
+    /metrics when prometheus_client is installed; --metrics needs it."""
+    out = cfg.output
+    if not source.live:
+        if out.web or out.metrics:
+            log.warning("--web and --metrics serve live sources only (a camera, a stream, or a file with --realtime or --loop)")
+        return []
+    metrics = None
+    if out.metrics:
+        metrics = Metrics(out.metrics, out.web_hosts)
+    elif out.web:
+        try:
+            metrics = Metrics()
+        except OutputError as exc:
+            log.info("browser view: no /metrics: %s", exc)
+    try:
+        web = WebView(out, metrics) if out.web else None
+    except BaseException:
+        if metrics is not None:
+            metrics.close()
+        raise
+    return [s for s in (metrics, web) if s is not None]
+
+
 def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
     """The events file and the clips folder: in live mode the events file is appended (and
     rotated like the JSON lines) and retried when writing fails, like every live output."""
@@ -126,7 +149,7 @@ def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
     if out.clips and source.live:
         opened.append(ClipSink(out.clips, cfg.clips, fps, source.size))
     elif out.clips:
-        log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime)")
+        log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime or --loop)")
     return opened
 
 
