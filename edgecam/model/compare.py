@@ -105,6 +105,12 @@ class CompareModel:
     # hot settings (a SIGHUP, the browser's controls) reach every model
     threshold = _shared("threshold")
     top_k = _shared("top_k")
+    classes = _shared("classes")
+
+    @property
+    def madds(self) -> Optional[int]:          # every model's, per frame (None: one not measured)
+        each = [m.madds for m in self.parts]
+        return None if None in each else sum(each)
 
     def set_threads(self, threads: int) -> None:
         for m in self.parts:
