@@ -9,6 +9,7 @@ videoOutput and picamera2's outputs/).
   progress.py  file mode's progress bar on a terminal
   events.py    tracking events as JSON lines
   clips.py     live mode: a clip around each event, with pre-roll from a ring buffer
+  (MQTT, with Home Assistant discovery, is a sink of its own package: edgecam/mqtt/)
 
 Sinks never import the pipeline: the runners call them. :func:`open_sinks` opens the ones a
 config asks for, all or none, once per run; the app closes them once."""
@@ -22,6 +23,7 @@ from typing import Callable, List, Optional, Tuple
 
 from edgecam.config import Config
 from edgecam.errors import EdgecamError, OutputError
+from edgecam.mqtt.sink import MqttSink
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
@@ -80,6 +82,8 @@ def open_sinks(cfg: Config, source) -> Sinks:
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
         opened += open_outputs(out, fps, source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
+        if cfg.mqtt.url:
+            opened.append(MqttSink(cfg, live=source.live))
         if source.live and cfg.output.web:
             opened.append(WebView(cfg.output.web))
         elif cfg.output.web:
