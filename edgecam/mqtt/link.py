@@ -130,9 +130,12 @@ class Link:
         self.closing = False
         self.sent = 0
         self.client = self._client(tls)
-        self.client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_S)
-        self.client.loop_start()
         self.thread = threading.Thread(target=self._publisher, name="edgecam-mqtt", daemon=True)
+
+    def start(self) -> None:
+        """Connect (in the background: paho's thread) and start publishing."""
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
+        self.client.loop_start()
         self.thread.start()
 
     def _client(self, tls: dict):
@@ -186,7 +189,7 @@ class Link:
                                                     f" sending {queued} queued messages"
                                                     + (f", {dropped} dropped (the queue was full)" if dropped else ""))
         self.client.publish(self.will, b"online", qos=1, retain=True)
-        self.on_connect_cb()
+        self._run(self.on_connect_cb)
         with self.outbox.cond:           # then every retained state again, then the queue
             self.connected = True
             self.outbox.dirty = dict.fromkeys(self.outbox.retained)
@@ -196,7 +199,8 @@ class Link:
         with self.outbox.cond:
             was, self.connected = self.connected, False
         if was and not self.closing:
-            self._change("lost", logging.WARNING, f"MQTT: lost {self.broker} ({reason}); reconnecting with backoff "
+            why = "the connection dropped" if reason.is_failure else str(reason)
+            self._change("lost", logging.WARNING, f"MQTT: lost {self.broker} ({why}); reconnecting with backoff "
                                                   f"and keeping up to {self.outbox.bound} messages meanwhile")
 
     def _unreachable(self, client, userdata) -> None:
@@ -280,14 +284,18 @@ class Link:
                 self.outbox.cond.wait(0.1)
             self.closing = True
             self.outbox.cond.notify_all()
-        self.thread.join(timeout=max(0.5, deadline - time.monotonic()))
+        if self.thread.is_alive():
+            self.thread.join(timeout=max(0.5, deadline - time.monotonic()))
         while self.connected and self._unacked() and time.monotonic() < deadline:
             time.sleep(0.05)
         left = len(self.outbox.queue) + self._unacked()
         if left:
             log.warning("MQTT: %d messages not delivered: %s was away at the end", left, self.broker)
         if self.connected:
-            self.client.publish(self.will, b"offline", qos=1, retain=True).wait_for_publish(2.0)
+            try:
+                self.client.publish(self.will, b"offline", qos=1, retain=True).wait_for_publish(2.0)
+            except (RuntimeError, ValueError):      # the link dropped just now: the will says it
+                pass
         self.closing = True
         self.client.disconnect()
         self.client.loop_stop()

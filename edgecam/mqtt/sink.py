@@ -69,6 +69,7 @@ class MqttSink(Sink):
             self._in_view(label, 0)
         for name, counts in self.rules.counts.items():
             self.link.keep(self.topics.counts(name), encode(counts))
+        self.link.start()
 
     # -- the pipeline's calls ---------------------------------------------------------------------
     def result(self, result) -> None:
@@ -136,7 +137,8 @@ class MqttSink(Sink):
                   "overlay": self.cfg.overlay.enabled, "paused": self.paused, "results": results,
                   "events": self.events, "objects": {k: v for k, v in self.shown.items() if v},
                   "uptime_s": round(now - self.started, 1),
-                  "mqtt": {"queued": len(self.link.outbox.queue), "dropped": self.link.outbox.dropped},
+                  "mqtt": {"sent": self.link.sent, "queued": len(self.link.outbox.queue),
+                           "dropped": self.link.outbox.dropped},
                   **{k: live[k] for k in LIVE_KEYS if k in live}}
         self.link.keep(self.topics.status, encode(status))
 
