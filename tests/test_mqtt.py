@@ -52,12 +52,14 @@ def wait_for(what: str, check, timeout: float = 20.0, every: float = 0.05):
 class Broker:
     """mosquitto -c FILE on 127.0.0.1:PORT, persistent (it keeps sessions across a restart)."""
 
-    def __init__(self, folder: Path, users: dict | None = None):
+    def __init__(self, folder: Path, users: dict | None = None, tls: dict | None = None):
         if not os.access(MOSQUITTO, os.X_OK):
             pytest.skip("mosquitto (Debian package mosquitto) is not installed")
         self.port, self.folder, self.proc = free_port(), folder, None
         conf = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {folder}/",
                 f"user {getpass.getuser()}", "log_type error"]
+        if tls:
+            conf += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
         if users:
             pw = folder / "passwords"
             for i, (user, password) in enumerate(users.items()):
@@ -95,10 +97,12 @@ class Subscriber:
     """A real paho-mqtt client: every message on ``topics`` (QoS 1), with its retain flag;
     ``persistent``: a session the broker keeps (it queues QoS 1 messages while we are away)."""
 
-    def __init__(self, port: int, *topics: str, persistent: bool = False, name: str = ""):
+    def __init__(self, port: int, *topics: str, persistent: bool = False, name: str = "", ca: Path | None = None):
         self.messages: list = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, clean_session=not persistent)
+        if ca:
+            self.client.tls_set(ca_certs=str(ca))
         self.client.reconnect_delay_set(0.2, 1)
         self.client.on_connect = lambda c, u, f, rc, p=None: [c.subscribe(t, 1) for t in topics]
         self.client.on_message = self._got
@@ -379,3 +383,41 @@ def test_bad_address_missing_paho_and_no_broker(models_dir, clips, tmp_path):
     assert r.stderr.count("MQTT: cannot connect") == 1, r.stderr[-2000:]
     assert r.stderr.count("the queue of 2 messages is full") == 1, r.stderr[-2000:]
     assert "MQTT: 2 messages not delivered" in r.stderr, r.stderr[-2000:]
+
+
+def make_certificates(folder: Path) -> dict:
+    """A CA of our own and a certificate it signs for 127.0.0.1 (openssl, EC keys: fast)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl (Debian package openssl) is not installed")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    f = {name: str(folder / name) for name in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "san")}
+    Path(f["san"]).write_text("subjectAltName=IP:127.0.0.1\n")
+    for cmd in (["req", "-x509", *ec, "-keyout", f["ca.key"], "-out", f["ca.pem"], "-days", "2", "-subj", "/CN=test CA"],
+                ["req", *ec, "-keyout", f["server.key"], "-out", f["server.csr"], "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", f["server.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"], "-CAcreateserial",
+                 "-out", f["server.pem"], "-days", "2", "-extfile", f["san"]]):
+        subprocess.run(["openssl", *cmd], check=True, capture_output=True, timeout=30)
+    return {"ca": f["ca.pem"], "cert": f["server.pem"], "key": f["server.key"]}
+
+
+def test_tls_with_our_ca_and_refused_without_it(models_dir, clips, tmp_path):
+    tls = make_certificates(tmp_path)
+    broker = Broker(tmp_path, tls=tls)
+    sub = Subscriber(broker.port, "edgecam/cam4/events", ca=Path(tls["ca"]))
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    try:
+        runs = {}
+        for name, keys in (("ca", {"tls_ca": tls["ca"]}), ("system", {}), ("insecure", {"tls_insecure": True})):
+            r = run_edgecam("--model", "v1_ssd", "--model-dir", models_dir, "--source", clips["short"], "--display",
+                            "none", "--line", LINE, "--mqtt", url, "--config",
+                            write_config(tmp_path / "cfg.yaml", name="cam4", **keys), timeout=120)
+            assert r.returncode == 0, r.stderr[-2000:]
+            runs[name] = r.stderr
+        assert f"MQTT: connected to {url}" in runs["ca"] and "not delivered" not in runs["ca"], runs["ca"][-2000:]
+        assert any(e["event"] == "cross" for e in sub.json("edgecam/cam4/events"))
+        assert runs["system"].count("MQTT: cannot connect") == 1 and "not delivered" in runs["system"]
+        assert "certificate" in runs["system"], runs["system"][-2000:]
+        assert f"MQTT: connected to {url}" in runs["insecure"], runs["insecure"][-2000:]
+    finally:
+        sub.close()
+        broker.stop()

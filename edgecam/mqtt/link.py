@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -47,6 +48,12 @@ def import_paho():
         raise OutputError(f"--mqtt needs paho-mqtt 2.0 or newer (found {getattr(mqtt, '__version__', 'an older one')}):"
                           f" {INSTALL}")
     return mqtt
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError in a few words: "Connection refused", "certificate verify failed: ..."."""
+    text = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or getattr(exc, "strerror", None)
+    return " ".join(str(text or exc or type(exc).__name__).split())[:200]
 
 
 class Outbox:
@@ -205,7 +212,9 @@ class Link:
 
     def _unreachable(self, client, userdata) -> None:
         if self.state in ("starting", "refused"):
-            self._change("unreachable", logging.WARNING, f"MQTT: cannot connect to {self.broker}; retrying with "
+            exc = sys.exc_info()[1]              # paho calls this while handling the connect's OSError
+            why = f" ({_reason(exc)})" if exc is not None else ""
+            self._change("unreachable", logging.WARNING, f"MQTT: cannot connect to {self.broker}{why}; retrying with "
                                                          f"backoff ({BACKOFF_S[0]} s to {BACKOFF_S[1]} s) and "
                                                          f"keeping up to {self.outbox.bound} messages meanwhile")
 
