@@ -25,28 +25,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import run_edgecam  # noqa: E402
+from test_live import free_port, wait_for  # noqa: E402
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 WALK = "one-by-one-person-detection.mp4"
 LINE = "0.7,0,0.7,1,door"     # person 2 of the walk clip stands at x = 0.58, then walks right past 0.7
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what: str, check, timeout: float = 20.0, every: float = 0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Broker:
