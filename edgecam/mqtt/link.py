@@ -32,7 +32,7 @@ from edgecam.mqtt.address import Broker, redact
 log = logging.getLogger("edgecam.mqtt")
 
 WINDOW = 100            # QoS 1 messages handed to paho and not yet acknowledged by the broker
-BACKOFF_S = (1, 30)     # between reconnect attempts: from 1 s, doubling, to 30 s
+BACKOFF_S = (1, 5)      # between reconnect attempts: from 1 s, doubling, to 5 s
 FLUSH_S = 10.0          # at close: how long what is queued may take to go out
 KEEPALIVE_S = 30
 INSTALL = "pip install 'edgecam[mqtt]'"
@@ -135,6 +135,7 @@ class Link:
         self.state = "starting"            # starting | connected | lost | refused | unreachable
         self.since = time.monotonic()      # when the state began
         self.closing = False
+        self.ever_connected = False
         self.sent = 0
         self.client = self._client(tls)
         self.thread = threading.Thread(target=self._publisher, name="edgecam-mqtt", daemon=True)
@@ -188,13 +189,15 @@ class Link:
         with self.outbox.cond:
             dropped, self.outbox.dropped_outage = self.outbox.dropped_outage, 0
             queued = len(self.outbox.queue)
-        if self.state == "starting":
-            self._change("connected", logging.INFO, f"MQTT: connected to {self.broker} as {self.client_id}")
-        else:
-            away = time.monotonic() - self.since
-            self._change("connected", logging.INFO, f"MQTT: back: connected to {self.broker} again after {away:.0f} s;"
-                                                    f" sending {queued} queued messages"
-                                                    + (f", {dropped} dropped (the queue was full)" if dropped else ""))
+        away = f"{time.monotonic() - self.since:.0f} s"
+        line = (f"MQTT: back: connected to {self.broker} again after {away}" if self.ever_connected else
+                f"MQTT: connected to {self.broker} as {self.client_id}" + ("" if self.state == "starting" else
+                                                                         f" after {away} of trying"))
+        if queued or dropped:
+            line += f"; sending {queued} queued messages" + (f", {dropped} dropped (the queue was full)" if dropped
+                                                             else "")
+        self.ever_connected = True
+        self._change("connected", logging.INFO, line)
         self.client.publish(self.will, b"online", qos=1, retain=True)
         self._run(self.on_connect_cb)
         with self.outbox.cond:           # then every retained state again, then the queue

@@ -135,7 +135,7 @@ class MqttSink(Sink):
         status = {"model": self.model, "fps": round(fps, 2), **self.figures,
                   "threshold": self.cfg.postprocess.threshold, "top_k": self.cfg.postprocess.top_k,
                   "overlay": self.cfg.overlay.enabled, "paused": self.paused, "results": results,
-                  "events": self.events, "objects": {k: v for k, v in self.shown.items() if v},
+                  "events": self.events, "objects": {k: v for k, v in dict(self.shown).items() if v},
                   "uptime_s": round(now - self.started, 1),
                   "mqtt": {"sent": self.link.sent, "queued": len(self.link.outbox.queue),
                            "dropped": self.link.outbox.dropped},
