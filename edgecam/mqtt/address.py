@@ -30,7 +30,7 @@ class Broker(NamedTuple):
 
 def redact(text: str) -> str:
     """``text`` with the password of any ``scheme://user:password@`` in it replaced by ***."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(text))
+    return re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", str(text))
 
 
 def parse_broker(url: str) -> Broker:
@@ -41,7 +41,8 @@ def parse_broker(url: str) -> Broker:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{bad}: the port must be a number 1-65535 ({EXAMPLE})") from None
+        raise ConfigError(f"{bad}: the port must be a number 1-65535 ({EXAMPLE}; a password with / : @ # ? "
+                          f"in it is written %-encoded, e.g. %2F for /)") from None
     if parts.scheme not in PORTS:
         raise ConfigError(f"{bad}: it must start with mqtt:// or mqtts:// ({EXAMPLE})")
     if not parts.hostname:
