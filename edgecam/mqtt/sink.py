@@ -15,11 +15,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections import Counter
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import cv2
 
+from edgecam.bounds import read_bounded
+from edgecam.errors import ConfigError
 from edgecam.model import catalog
 from edgecam.mqtt.address import parse_broker
 from edgecam.mqtt.discovery import Device, announcements
@@ -29,9 +31,18 @@ from edgecam.mqtt.topics import (MAX_SET_PAYLOAD, RuleCounts, Topics, config_key
 from edgecam.sinks.base import SET, FrameInfo, Intent, Sink
 from edgecam.track.rules import Line, Zone
 
+MAX_PEM = 1024 * 1024   # bytes in a certificate or key file
 MAX_ASKED = 64          # set messages waiting for the output loop; beyond, refused
 LIVE_KEYS = ("status", "camera_fps", "inference_fps", "latency_ms", "result_age_ms", "dropped", "reconnects",
              "paused", "overlay", "model")    # what the live status adds to the sink's own figures
+
+
+def check_files(m) -> None:
+    """The TLS files mqtt.tls_* name are readable regular files (checked used or not, like every
+    value a mode ignores), or ConfigError with one sentence."""
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        if getattr(m, key):
+            read_bounded(Path(getattr(m, key)), f"mqtt.{key}", MAX_PEM, ConfigError)
 
 
 class MqttSink(Sink):

@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Tuple
 
 from edgecam.config import Config
 from edgecam.errors import EdgecamError, OutputError
-from edgecam.mqtt.sink import MqttSink
+from edgecam.mqtt.sink import MqttSink, check_files
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
@@ -71,6 +71,7 @@ def open_sinks(cfg: Config, source) -> Sinks:
     progress bar): all of them, or none (OutputError) with nothing left behind."""
     opened: List[Sink] = []
     try:
+        check_files(cfg.mqtt)
         out = out_video = cfg.output
         if getattr(source, "waiting", False) and out.video:   # a camera still awaited
             VideoSink.check(out.video)
