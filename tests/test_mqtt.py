@@ -212,6 +212,14 @@ def test_discovery_is_retained_for_a_late_subscriber(live):
                 "sensor/cam1/door_in", "sensor/cam1/door_out", "sensor/cam1/fps", "sensor/cam1/latency",
                 "camera/cam1/snapshot", "number/cam1/threshold", "switch/cam1/paused", "switch/cam1/overlay"):
         assert f"homeassistant/{obj}/config" in retained, obj
+    # Home Assistant (re)starts: its birth message has everything announced again
+    again = Subscriber(live["broker"].port, "homeassistant/select/cam1/#")
+    try:
+        wait_for("the retained select", lambda: again.on("homeassistant/select/cam1/model/config"), 10)
+        publish(live["broker"].port, "homeassistant/status", "online")
+        wait_for("the select announced again", lambda: any(not r for _, _, r in again.messages), 10)
+    finally:
+        again.close()
     select = json.loads(configs)
     assert "v1_ssd" in select["options"] and select["command_topic"] == "edgecam/cam1/set/model"
     assert retained["homeassistant/camera/cam1/snapshot/config"]["topic"] == "edgecam/cam1/snapshot"
@@ -242,6 +250,9 @@ def test_set_topic_changes_the_threshold_and_refuses_bad_values(live):
     publish(port, f"{p}/set/source.uri", "/dev/video0")
     other = _answer(sub, f"{p}/set/source.uri/result", 1)
     assert other["done"] is False and "cannot be changed while running" in other["message"], other
+    publish(port, f"{p}/set/model", "v2")                        # a classifier: not of the running task
+    model = _answer(sub, f"{p}/set/model/result", 1)
+    assert model["done"] is False and "not a provisioned detect model" in model["message"], model
     n = len(sub.on(f"{p}/status"))
     wait_for("two more statuses", lambda: len(sub.on(f"{p}/status")) >= n + 2, 10)
     assert sub.json(f"{p}/status")[-1]["threshold"] == 0.65       # the bad values changed nothing
