@@ -5,7 +5,9 @@ link.py; the JPEG of a snapshot is encoded there too, and only when an event ask
   result()            (the inference thread) the events, the objects in view per label, the
                       line and zone counts
   frame()/refresh()   (the output loop; only with mqtt.snapshot, or the run draws nothing
-                      for MQTT) the frame of an event for the snapshot, and the live status
+                      for MQTT) the frame of an event for the snapshot
+  watch()             (live mode, at the start) the runner's live status, read with every
+                      status message
   intents()           (the output loop) the set topics' changes, as SET intents; the runner
                       applies them as a SIGHUP would (Reloader.set) and its answer is
                       published on set/<key>/result"""
@@ -16,7 +18,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import cv2
 
@@ -66,7 +68,7 @@ class MqttSink(Sink):
         self.paused = False
         self.started = self.last_tick = time.monotonic()
         self.results_at_tick = 0
-        self.live_due = False                           # the next frame brings the live status
+        self.live_status: Callable[[], dict] = dict     # live mode: the runner's status (watch())
         self.snapshot_after: Optional[int] = None       # an event's frame: its drawing is the snapshot
         broker = parse_broker(m.url)
         if not broker.tls and (m.tls_ca or m.tls_cert or m.tls_key):
@@ -115,9 +117,9 @@ class MqttSink(Sink):
         if self.snapshot_after is not None and image is not None and r is not None and r.frame >= self.snapshot_after:
             self.snapshot_after = None
             self.link.later("snapshot", lambda: self._snapshot(image))
-        if self.live_due:
-            self.live_due = False
-            self._publish_status(info.status())
+
+    def watch(self, status: Callable[[], dict]) -> None:
+        self.live_status = status
 
     def intents(self) -> List[Intent]:
         if not self.asked:
@@ -132,11 +134,8 @@ class MqttSink(Sink):
 
     # -- the publisher thread's work --------------------------------------------------------------
     def _tick(self) -> None:
-        """Every mqtt.status_s: the status (with the live one when frames come, from the output loop)."""
-        if self.wants_frames:
-            self.live_due = True
-        else:
-            self._publish_status({})
+        """Every mqtt.status_s: the status, with the live runner's (camera FPS, capture to display)."""
+        self._publish_status(self.live_status())
 
     def _publish_status(self, live: dict) -> None:
         now = time.monotonic()
@@ -205,6 +204,4 @@ class MqttSink(Sink):
             self.paused = why.endswith("true")
         elif done and config_key(key) == "model.name":
             self.model = value
-        self.live_due = self.wants_frames
-        if not self.wants_frames:
-            self.link.later("status", lambda: self._publish_status({}))
+        self.link.later("status", lambda: self._publish_status(self.live_status()))
