@@ -165,8 +165,8 @@ class LiveRun:
                 return
             if frame is None or state.paused:
                 continue
-            if state.model is not pinned:                  # this thread and the model's own: a core each
-                pinned = state.model
+            if state.model is not pinned and self.cfg.model.pin_threads:
+                pinned = state.model                       # this thread and the model's own: a core each
                 pinned.engine.pin()
             state.inferring = frame.index
             if self.gate is not None and not self.gate.infer(frame):
