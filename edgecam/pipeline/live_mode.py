@@ -1,28 +1,29 @@
 """Live mode: the newest frame only, from a camera or a stream, until it ends or a stop.
 
-    capture thread         inference thread               main thread (the output loop)
-    read ──▶ slot of one ──▶ infer the newest frame ──▶ result ──▶ draw ──▶ sinks
-                   └────────────── slot of one ──────────────────▶┘
+    capture thread         inference thread                    main thread (the output loop)
+    read ──▶ slot of one ──▶ infer the newest frame ──▶ frame + result ──▶ draw ──▶ sinks
+      └──── slot of one (only while the model is busy) ─────────────────────▶┘
 
-The capture thread puts each camera frame into two leaky slots of one (the Coral camera
-example's leaky queue): the inference thread always takes the newest frame, and the output
-loop draws every camera frame with the freshest result on it (as rpicam-apps does), so the
-picture keeps the camera's rate when inference is slower than the camera.
+The capture thread puts each camera frame into a leaky slot of one (the Coral camera
+example's leaky queue): the inference thread always takes the newest frame. The output loop
+draws every camera frame once, with the freshest result on it (as rpicam-apps does): a frame
+the model takes comes to it from the inference thread, with its own result; a frame that
+arrives while the model is busy with an earlier one comes straight from the capture thread
+and is drawn at once with the latest result, so the picture keeps the camera's rate when
+inference is slower than the camera. A result for a frame older than the one on screen
+redraws the one on screen.
 
-Where the time goes, and what keeps a result fresh (`edgecam bench`'s live runs):
-- When the model keeps up with the camera, the output loop holds a new frame until its own
-  result lands (at most about two inference times) and draws it once, with that result. It
-  used to draw it at once with the previous result and again when its own landed: twice
-  the drawing, and the first drawing ran on a core the interpreter's threads were using, so
-  every layer's barrier waited for it. When the model is slower than the camera, nothing
-  waits: each frame is drawn with the latest result, and redrawn when a new one lands.
-- A run with nothing to show (no window, video or browser view) draws nothing, and the
-  output loop is not woken for frames at all.
-- Measured on a 2-core VM: when the output loop wakes as a frame arrives (to hold it), the
-  second core is busy a moment before the model starts, and XNNPACK's second thread starts
-  promptly (invoke 4.0-4.3 ms, as in the classic loop); a design that left the output loop
-  asleep until the result measured 7.5 ms, the model running on one core in effect. So is a
-  headless run (nothing wakes the second core: see the bench's headless row).
+Where the time goes (`edgecam bench`'s live runs, v1_ssd, 2 threads, a 2-core VM):
+- invoke(): 4.4 ms when XNNPACK's second thread runs on the other core, 7.5 ms when the
+  scheduler wakes it on the inference thread's own core (which it did in about two frames
+  of three: an idle virtual CPU looks busy to the guest). The inference thread and the
+  interpreter's threads are pinned a core each (model.pin_threads, edgecam/model/cores.py).
+- Hand-overs: about 0.3 ms from capture to the model and 0.3-0.5 ms from result to drawing
+  (a thread wake-up each); the classic loop pays neither, but spends 0.4 ms more on
+  preprocessing (colour conversion of the whole frame) than edgecam does.
+- When the model keeps up, the output loop wakes once per frame (when its result lands),
+  never while the model runs; a run with nothing to show (no window, video or browser view)
+  draws nothing, and the output loop is not woken for frames at all.
 - The frame reaches the model before any bookkeeping, and a result reaches the output loop
   before it is counted."""
 
