@@ -14,6 +14,7 @@ import pytest
 
 from edgecam.config import load_config
 from edgecam.model import load_model
+from edgecam.model.cores import Placement
 from edgecam.pipeline import StopFlag, run_live
 from edgecam.sinks import Sink, Sinks
 from edgecam.sources import open_source
@@ -108,15 +109,31 @@ def test_the_inference_thread_and_the_interpreters_threads_get_a_core_each(mirro
     unpinned = model.infer(image).detections
     seen = {}
 
+    class Load:                        # other programs' share of the CPUs, as Placement reads it
+        share = staticmethod(lambda: Load.value)
+        value = 0.0
+
+    def affinity():
+        return os.sched_getaffinity(threading.get_native_id()), os.sched_getaffinity(model.engine.workers[0])
+
     def inference():
-        seen["pinned"] = model.engine.pin()
-        seen["me"] = os.sched_getaffinity(threading.get_native_id())
-        seen["worker"] = os.sched_getaffinity(model.engine.workers[0])
+        placement = Placement()
+        placement.load = Load
+        placement.update(model.engine)                          # a quiet machine: pinned
+        seen["pinned"], (seen["me"], seen["worker"]) = placement.pinned, affinity()
         seen["result"] = model.infer(image).detections
+        Load.value, placement.due = 0.8, 0.0                    # others keep the cores busy: unpinned
+        placement.update(model.engine)
+        seen["busy"] = placement.pinned, affinity()
+        Load.value, placement.due = 0.1, 0.0                    # quiet again: pinned again
+        placement.update(model.engine)
+        seen["quiet"] = placement.pinned, affinity()
 
     t = threading.Thread(target=inference)
     t.start()
     t.join(30)
     assert seen["pinned"] and seen["me"] == {cores[0]} and seen["worker"] == {cores[1]}
     assert seen["result"] == unpinned                          # the same result, only placed
+    assert seen["busy"] == (False, (set(cores), set(cores)))
+    assert seen["quiet"] == (True, ({cores[0]}, {cores[1]}))
     assert os.sched_getaffinity(0) == set(cores)              # the other threads are left alone

@@ -36,6 +36,7 @@ from typing import Iterable, Optional
 
 from edgecam.config import Config
 from edgecam.model import Model, ModelSwitcher, Result
+from edgecam.model.cores import Placement
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.reconnect import Reconnector, status_line
 from edgecam.pipeline.state import LiveState
@@ -158,7 +159,7 @@ class LiveRun:
 
     def infer_loop(self) -> None:
         state, beat = self.state, self.beats["inference"]
-        pinned = None
+        placement = Placement(self.cfg.model.pin_threads)
         while not self.stop.is_set():
             beat.alive()
             frame = self.to_infer.get(timeout=0.5)
@@ -166,9 +167,7 @@ class LiveRun:
                 return
             if frame is None or state.paused:
                 continue
-            if state.model is not pinned and self.cfg.model.pin_threads:
-                pinned = state.model                       # this thread and the model's own: a core each
-                pinned.engine.pin()
+            placement.update(state.model.engine)           # this thread and the model's own: a core each
             state.inferring = frame.index
             if self.gate is not None and not self.gate.infer(frame):
                 self.hand_over(frame)
