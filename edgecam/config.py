@@ -46,6 +46,8 @@ class ModelConfig:
                            help="interpreter threads")
     workers: Optional[int] = setting(None, range=(1, 64), reload=UNUSED,
                                      help="file mode: frames inferred at once (null: as many as threads); live mode has no use for it")
+    pin_threads: bool = setting(True, reload=RESTART,
+                                help="live mode: the inference thread and each interpreter thread on a core of its own, while other programs leave the cores quiet (Linux)")
 
 
 @dataclass
