@@ -13,6 +13,9 @@ from edgecam.sinks.base import Sink
 log = logging.getLogger("edgecam.sinks")
 
 RETRY_S = 5.0             # a failed output is reopened this often
+SETTLE_S = 2.0            # and is back only once it has written this long without failing: at
+                          # a full disk's edge a reopened file takes a few lines into its last
+                          # page and fails again, which is the same outage, not a new one
 
 
 class Retrying(Sink):
@@ -31,6 +34,7 @@ class Retrying(Sink):
         self.failing_since: Optional[float] = None
         self.next_try = 0.0
         self.written = 0
+        self.reopened = 0.0
 
     def result(self, result) -> None:
         self._call("result", result)
@@ -52,10 +56,14 @@ class Retrying(Sink):
             self._fail(exc)
             return False
         self.written += 1
-        if self.failing_since is not None and self.written >= self.healthy_after:
+        if self.failing_since is not None and time.monotonic() - self.reopened >= SETTLE_S:
+            self._back()
+        return True
+
+    def _back(self) -> None:
+        if self.written >= self.healthy_after:
             log.info("%s: writing again after %.0f s", self.name, time.monotonic() - self.failing_since)
             self.failing_since = None
-        return True
 
     def _fail(self, exc: Exception) -> None:
         text = str(exc) if isinstance(exc, OutputError) else f"{self.name} failed: {type(exc).__name__}: {show(str(exc))}"
@@ -76,7 +84,7 @@ class Retrying(Sink):
         except Exception as exc:
             log.debug("%s cannot be reopened yet: %s", self.name, exc)
             return False
-        self.written = 0
+        self.written, self.reopened = 0, time.monotonic()
         return True
 
     def _close_quietly(self) -> None:
@@ -90,4 +98,6 @@ class Retrying(Sink):
     def close(self) -> None:
         sink, self.sink = self.sink, None
         if sink is not None:
+            if self.failing_since is not None:
+                self._back()         # it wrote since it was reopened: say so, however short
             sink.close()
