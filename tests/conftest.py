@@ -1,6 +1,7 @@
 """Shared test fixtures."""
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,10 @@ def write_clip(video: Path, out: Path, frames: int) -> Path:
         writer.write(image)
     writer.release()
     return out
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

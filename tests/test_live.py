@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from conftest import free_port, run_edgecam  # noqa: E402
 from loopback import LoopbackCamera, read_stamp  # noqa: E402
 
 from edgecam import app  # noqa: E402
@@ -32,11 +32,6 @@ from edgecam.pipeline import Hooks, StopFlag  # noqa: E402
 FAKE_PICAMERA2 = Path(__file__).parent / "fake_picamera2"
 BLUE_CAPS = [(96, 116), (315, 117), (535, 116)]   # bottle caps in frame 0 of bottle-detection.mp4
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what: str, check, timeout: float = 10.0, every: float = 0.1):

@@ -20,6 +20,7 @@ import pytest
 
 from edgecam.pipeline import Hooks
 from edgecam.service.systemd import Notifier, notifier_from_env
+from conftest import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "scripts" / "edgecam.service"
@@ -572,11 +573,6 @@ def test_a_watchdog_kill_logs_where_every_thread_was(camera, mirror, tmp_path, n
 
 
 # -- item 1: whatever the camera does, the watchdog is fed ------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def max_gap(times: list, start: float, end: float) -> float:
     """The longest time without a ping between ``start`` and ``end``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ffprobe, run_edgecam
+from conftest import ffprobe, free_port, run_edgecam
 
 SLOW_START = 90       # seconds a model may take to load on a loaded 2-core machine
 
@@ -129,12 +129,6 @@ def live_args(models_dir, media, out: Path, port: int, *extra):
     return ("--model", "v1_ssd", "--model-dir", models_dir, "--source", media / "bottle-detection.mp4",
             "--realtime", "--output", out / "rec.mp4", "--json", out / "rec.jsonl", "--web", f"127.0.0.1:{port}", *extra)
 
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(port: int) -> dict:

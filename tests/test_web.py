@@ -24,12 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from loopback import LoopbackCamera  # noqa: E402
 
 from edgecam.sinks.web.server import EVICT_S, READ_S  # noqa: E402
+from conftest import free_port  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what: str, check, timeout: float = 20.0, every: float = 0.2):
