@@ -208,13 +208,11 @@ def out_size(size: int, k: int, stride: int, padding: int) -> int:
     return -(-size // stride) if padding == SAME else (size - k) // stride + 1
 
 
-def conv_chain(in_shape: Tuple[int, int, int], in_q: Quant, layers: Sequence[Conv], seed: int = 0) -> Built:
-    """A model of int8 convolutions one after another on a (1, H, W, C) int8 input, random
-    weights and biases from ``seed``: e.g. one standard conv, or depthwise then 1x1 conv."""
-    rng = np.random.default_rng(seed)
-    g, (h, w, c) = Graph(), in_shape
-    x = first = g.tensor("input", (1, h, w, c), np.int8, in_q)
-    built = Built(b"", [], [])
+def _chain(g: Graph, built: "Built", rng, in_shape: Tuple[int, int, int], in_q: Quant,
+           layers: Sequence[Conv], tag: str) -> Tuple[int, int]:
+    """Add convolutions one after another on a new (1, H, W, C) int8 input: (input, output)."""
+    h, w, c = in_shape
+    x = first = g.tensor(f"{tag}input", (1, h, w, c), np.int8, in_q)
     for i, layer in enumerate(layers):
         n = layer.out_ch
         shape = (1, layer.k, layer.k, n) if layer.depthwise else (n, layer.k, layer.k, c)
@@ -223,16 +221,32 @@ def conv_chain(in_shape: Tuple[int, int, int], in_q: Quant, layers: Sequence[Con
         scales = tuple(float(s) for s in layer.w_scale)
         wq = Quant(scales, (0,) * n, axis=3 if layer.depthwise else 0)
         bq = Quant(tuple(in_q.scale[0] * s for s in scales), (0,) * n, axis=0)
-        wt = g.tensor(f"w{i}", shape, np.int8, wq, weights)
-        bt = g.tensor(f"b{i}", (n,), np.int32, bq, bias)
+        wt = g.tensor(f"{tag}w{i}", shape, np.int8, wq, weights)
+        bt = g.tensor(f"{tag}b{i}", (n,), np.int32, bq, bias)
         h, w = out_size(h, layer.k, layer.stride, layer.padding), out_size(w, layer.k, layer.stride, layer.padding)
-        y = g.tensor(f"y{i}", (1, h, w, n), np.int8, layer.out)
+        y = g.tensor(f"{tag}y{i}", (1, h, w, n), np.int8, layer.out)
         opts = conv_options(layer.stride, layer.padding, layer.activation, 1 if layer.depthwise else 0)
         g.op(DEPTHWISE_CONV_2D if layer.depthwise else CONV_2D, [x, wt, bt], [y], opts)
         built.weights.append(weights)
         built.biases.append(bias)
         x, c, in_q = y, n, layer.out
-    built.model = g.to_bytes([first], [x])
+    return first, x
+
+
+def conv_chain(in_shape: Tuple[int, int, int], in_q: Quant, layers: Sequence[Conv], seed: int = 0) -> Built:
+    """A model of int8 convolutions one after another on a (1, H, W, C) int8 input, random
+    weights and biases from ``seed``: e.g. one standard conv, or depthwise then 1x1 conv."""
+    return conv_branches([(in_shape, in_q, layers)], seed)
+
+
+def conv_branches(branches: Sequence[Tuple[Tuple[int, int, int], Quant, Sequence[Conv]]], seed: int = 0) -> Built:
+    """One model of independent conv chains, each with its own input and output (run in one
+    invoke, in order): e.g. every separable pair of a network at once."""
+    rng = np.random.default_rng(seed)
+    g, built = Graph(), Built(b"", [], [])
+    ends = [_chain(g, built, rng, shape, q, layers, f"{k}/" if len(branches) > 1 else "")
+            for k, (shape, q, layers) in enumerate(branches)]
+    built.model = g.to_bytes([a for a, _ in ends], [b for _, b in ends])
     return built
 
 
