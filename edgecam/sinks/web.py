@@ -5,6 +5,7 @@
   GET  /stream.mjpg   the annotated frames as MJPEG (multipart/x-mixed-replace)
   GET  /status        the live state as JSON (LiveState.snapshot())
   GET  /snapshot.jpg  the latest annotated frame
+  GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
   POST /model         switch the model: body ``name=v1_ssd`` (or JSON {"model": ...}), or
                       empty for the next one; it reaches the live runner as an intent
 
@@ -28,6 +29,7 @@ import numpy as np
 from edgecam.config import parse_address
 from edgecam.errors import OutputError
 from edgecam.sinks.base import MODEL, NEXT_MODEL, FrameInfo, Intent, Sink
+from edgecam.tradeoff import tradeoff_svg
 
 log = logging.getLogger("edgecam.web")
 BOUNDARY = "edgecamframe"
@@ -167,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(200, "image/jpeg", jpeg)
             elif path == "/stream.mjpg":
                 self._stream()
+            elif path == "/tradeoff.svg":
+                self._send(200, "image/svg+xml", tradeoff_svg())
             else:
                 self._send(404, "text/plain", b"not found\n")
         except (ConnectionError, TimeoutError, OSError):
@@ -230,7 +234,8 @@ PAGE = """<!doctype html>
  td:first-child{color:#999} .state{font-weight:bold} .bad{color:#f66} select,button{font-size:14px}
  ul{padding-left:18px;margin:4px 0}
 </style></head><body>
-<div id="view"><img id="stream" src="/stream.mjpg" alt="live stream"></div>
+<div id="view"><img id="stream" src="/stream.mjpg" alt="live stream">
+<a href="/tradeoff.svg"><img id="tradeoff" src="/tradeoff.svg" alt="the trade-off chart of the last sweep" style="background:#fff;margin-top:8px"></a></div>
 <div id="side"><h1>edgecam</h1>
 <table>
  <tr><td>status</td><td id="status" class="state">…</td></tr>
