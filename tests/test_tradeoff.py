@@ -3,6 +3,8 @@ footage draws a real PNG (and SVG) with every swept model on it; the sweep is sa
 browser view serves the same chart at /tradeoff.svg. No speed is asserted."""
 
 import json
+import shutil
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -71,6 +73,27 @@ def test_sweep_saved_and_served_by_the_browser_view(swept, monkeypatch):
         view.close()
     assert all(name in svg for name in MODELS)
     assert 'src="/tradeoff.svg"' in page
+
+
+def test_chromium_draws_the_served_chart(swept, tmp_path, monkeypatch):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium (Debian package chromium) is not installed")
+    monkeypatch.setenv("EDGECAM_STATE_DIR", str(swept["state"]))
+    view, shot = WebView("127.0.0.1:0"), tmp_path / "chart.png"
+    try:
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+                            "--window-size=1300,640", "--virtual-time-budget=3000", view.url + "tradeoff.svg"],
+                           capture_output=True, text=True, timeout=90)
+    finally:
+        view.close()
+    assert shot.is_file(), r.stderr[-2000:]
+    page = cv2.imread(str(shot))
+    assert (page > 200).all(axis=2).mean() > 0.5                      # the chart's white ground
+    coloured = (page.max(axis=2).astype(int) - page.min(axis=2)) > 80   # its coloured points, lines, labels
+    assert coloured.sum() > 500
 
 
 def test_only_provisioned_models_are_shown(swept, tmp_path, monkeypatch):
