@@ -46,6 +46,7 @@ def test_a_row_per_pair_and_the_shares(measured):
     shares = {l.split()[0]: l for l in out.splitlines() if re.match(r"\s+(depthwise|1x1|the rest)\s", l)}
     assert set(shares) == {"depthwise", "1x1", "the"}
     assert "mult-adds" in out and "median of" in out
+    assert re.search(r"arithmetic rate .*: standard conv \d+, 1x1 conv \d+, depthwise conv \d+", out)
 
 
 def test_json(mirror, capsys):
@@ -58,6 +59,7 @@ def test_json(mirror, capsys):
     assert m["speedup"] > 1 and m["efficiency"] == pytest.approx(m["speedup"] / m["predicted"])
     assert sum(v["time"] for v in m["shares"].values()) == pytest.approx(1)
     assert m["shares"]["pointwise"]["madds"] > 0.8                 # V1: 1x1 convs do the arithmetic
+    assert all(v > 0 for v in m["gmadds_per_s"].values())
 
 
 def test_bad_options_are_one_sentence(mirror, capsys):

@@ -133,8 +133,15 @@ class Measurement:
         total_t, total_m = sum(times.values()) or 1.0, self.cost.madds or 1
         return {k: (times[k] / total_t, madds[k] / total_m) for k in times}
 
+    def rates(self) -> Dict[str, float]:
+        """Mult-adds per second (billions) of every pair at once: standard, depthwise, 1x1."""
+        pairs = self.cost.pairs
+        madds = {"standard": sum(p.standard_madds for p in pairs), "depthwise": sum(p.depthwise.madds for p in pairs),
+                 "pointwise": sum(p.pointwise.madds for p in pairs)}
+        return {k: m / (self.all_ms[k] * 1e6) if self.all_ms[k] > 0 else 0.0 for k, m in madds.items()}
+
     def to_dict(self) -> dict:
-        return {"threads": self.threads, "runtime": self.runtime, "rounds": self.rounds, "skipped": self.skipped,
+        return {"gmadds_per_s": self.rates(),"threads": self.threads, "runtime": self.runtime, "rounds": self.rounds, "skipped": self.skipped,
                 "overhead_ms": self.overhead_ms, "model_ms": self.model_ms, "rest_ms": self.rest_ms,
                 "all_pairs_ms": dict(self.all_ms), "speedup": self.speedup, "predicted": self.predicted,
                 "efficiency": self.speedup / self.predicted,
@@ -350,6 +357,9 @@ def format_measurement(m: Measurement) -> str:
               f"ops are not timed (no mult-adds)" + (f"; not timed either: {', '.join(m.skipped)}" if m.skipped else ""),
               f"    the published model itself runs in {m.model_ms:.2f} ms here "
               f"({m.rest_ms + a['separable']:.2f} ms as the int8 layers above)",
+              "  arithmetic rate (all pairs, billion mult-adds/s): standard conv {standard:.0f}, 1x1 conv "
+              "{pointwise:.0f}, depthwise conv {depthwise:.0f}: depthwise convs move many bytes per "
+              "mult-add".format(**m.rates()),
               "", f"  {'':<12}{'time':>8}{'mult-adds':>11}"]
     labels = {"depthwise": "depthwise", "pointwise": "1x1 (pairs)", "rest": "the rest"}
     for kind, (t, madds) in m.shares().items():
