@@ -14,6 +14,7 @@ import cv2
 from edgecam.config import Config
 from edgecam.errors import SourceError
 from edgecam.model import ModelSwitcher, load_model
+from edgecam.model.compare import composite_size, each_compared, load_compare
 from edgecam.model.fetch import provision_configured
 from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
@@ -31,7 +32,8 @@ def main(cfg: Config, fetch: bool = False) -> int:
     """`edgecam [flags]`: provision the model first with ``fetch``, then run."""
     quiet_native_logs()
     if fetch:
-        provision_configured(cfg)
+        for one in each_compared(cfg):      # the model, or each model compared
+            provision_configured(one)
     return run(cfg)
 
 
@@ -52,7 +54,8 @@ def warn_untracked(cfg: Config, task: str, still: bool) -> None:
     wanted = [name for name, on in (("--events", cfg.output.events), ("lines", cfg.rules.lines),
                                     ("zones", cfg.rules.zones), ("clips", cfg.output.clips)) if on]
     if wanted and not tracking_on(cfg, task, still):
-        why = "the model is a classifier" if task != "detect" else "tracking is off (track.enabled)"
+        why = {"detect": "tracking is off (track.enabled)", "compare": "--compare does not track"}.get(
+            task, "the model is a classifier")
         log.warning("%s need tracking, but %s: nothing will be counted", ", ".join(wanted), why)
 
 
@@ -65,7 +68,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     stop = stop or StopFlag()
     stop.install()
     try:
-        model = load_model(cfg)
+        model = load_compare(cfg) if cfg.model.compare else load_model(cfg)
         source = open_or_wait(cfg, model.size, hooks)
     except BaseException:
         stop.restore()
@@ -74,7 +77,8 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     warn_untracked(cfg, model.task, source.still)
     sinks = None
     try:
-        sinks = open_sinks(cfg, source)
+        # a comparison's panels side by side (drawn by the overlay: --no-overlay, the plain picture)
+        sinks = open_sinks(cfg, source, composite_size(model, source.size) if cfg.overlay.enabled else None)
         if source.live:
             if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,9 @@ class ModelConfig:
                                  help="where provisioned models live")
     mirror: Optional[str] = setting(None, reload=UNUSED, path=True,
                                     help="local mirror folder to provision from (env EDGECAM_MODEL_MIRROR)")
+    compare: Optional[str] = setting(None, flag="--compare", metavar="A,B[,C,D]", path=False,
+                                     help="run 2-4 models of one task on the same frames, shown side by "
+                                          "side with each one's latency and result (e.g. v1_0.25_128,v2,v3)")
     runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
                            reload=MODEL, help="TFLite runtime")
     threads: int = setting(2, flag="--threads", metavar="N", range=(1, 64), reload=MODEL,
@@ -56,6 +60,8 @@ class PostprocessConfig:
                                help="minimum detection score")
     top_k: int = setting(3, flag="--top-k", metavar="N", range=(1, 1000), reload=HOT,
                          help="classes shown for a classifier")
+    classes: List[str] = setting([], flag="--classes", metavar="LABEL", reload=HOT,
+                                 help="only these labels in the results (repeatable; empty: all)")
 
 
 @dataclass
@@ -69,6 +75,12 @@ class SourceConfig:
     fourcc: Optional[str] = setting("MJPG", help="webcam pixel format")
     realtime: bool = setting(False, flag="--realtime", flag_value=True,
                              help="play a video file at its own frame rate, as if live")
+    loop: bool = setting(False, flag="--loop", flag_value=True,
+                         help="play a video file as a camera: at its own rate, from the start again at its end")
+    flip: str = setting("none", flag="--flip", choices=("none", "h", "v", "both"),
+                        help="mirror the picture: h (left-right), v (top-bottom) or both, before --rotate")
+    rotate: str = setting("0", flag="--rotate", choices=("0", "90", "180", "270"),
+                          help="turn the picture clockwise by 0, 90, 180 or 270 degrees")
     reconnect_max_s: float = setting(10.0, range=(0.1, 3600.0),
                                      help="longest wait between reconnect attempts (seconds)")
 
@@ -76,7 +88,8 @@ class SourceConfig:
 @dataclass
 class OutputConfig:
     video: Optional[str] = setting(None, flag="--output", metavar="FILE", path=True,
-                                   help="write the annotated video (.mp4, .mkv, .mov, .avi)")
+                                   help="write the annotated video (.mp4, .mkv, .mov, .avi); for photos, the "
+                                        "annotated photo (.jpg, .png, ...) or a folder of them (DIR/)")
     json: Optional[str] = setting(None, flag="--json", metavar="FILE", path=True,
                                   help="write one JSON line per frame ('-' for stdout)")
     overwrite: bool = setting(False, flag="--overwrite", short="-y", flag_value=True,
@@ -93,6 +106,19 @@ class OutputConfig:
                            help="window, fullscreen (kiosk) or none")
     web: Optional[str] = setting(None, flag="--web", metavar="HOST:PORT",
                                  help="serve the browser view (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the network)")
+    web_token: Optional[str] = setting(None, flag="--web-token", metavar="TOKEN",
+                                       help="the browser view's token (8-256 of A-Z a-z 0-9 . _ ~ -); default: "
+                                            "generated once into the state folder")
+    web_auth: str = setting("token", flag="--web-auth", choices=("token", "none"),
+                            help="token: changes (and, off loopback, viewing) need the token; none: no login")
+    web_public_view: bool = setting(False, flag="--web-public-view", flag_value=True,
+                                    help="off loopback: anyone may watch (changes still need the token)")
+    web_hosts: List[str] = setting([], flag="--web-host", metavar="NAME",
+                                   help="more names the browser view answers to (Host header; repeatable)")
+    web_max_connections: int = setting(64, range=(4, 4096), help="browser view: open connections at most")
+    web_max_viewers: int = setting(10, range=(0, 1000), help="browser view: MJPEG viewers at most")
+    metrics: Optional[str] = setting(None, flag="--metrics", metavar="HOST:PORT",
+                                     help="serve Prometheus metrics alone (GET /metrics), without the browser view")
     snapshot_dir: str = setting(".", reload=HOT, path=True, help="where the `s` key saves snapshots")
     events: Optional[str] = setting(None, flag="--events", metavar="FILE", path=True,
                                     help="write one JSON line per tracking event ('-' for stdout)")
@@ -229,6 +255,10 @@ def check_value(key: str, value: Any) -> Any:
     return _coerce(key, SETTINGS[key].type, value)
 
 
+ADDRESS_KEYS = {"output.web": "--web", "output.metrics": "--metrics"}
+TOKEN_CHARS = r"[A-Za-z0-9._~-]{8,256}"
+
+
 def _check_string(key: str, value: str) -> None:
     if len(value) > MAX_STRING:
         raise ConfigError(f"config key '{key}' is longer than {MAX_STRING} characters: {show(value)}")
@@ -237,12 +267,15 @@ def _check_string(key: str, value: str) -> None:
         "it contains a NUL character" if "\x00" in value else None)
     if problem:
         raise ConfigError(f"config key '{key}' cannot name a file: {problem}: {show(value)}")
-    if key == "output.web":
+    if key in ADDRESS_KEYS:
         try:
             parse_address(value)
         except Exception:
-            raise ConfigError(f"bad --web address {show(value)} (config key 'output.web'): use PORT "
+            raise ConfigError(f"bad {ADDRESS_KEYS[key]} address {show(value)} (config key '{key}'): use PORT "
                               f"or HOST:PORT with a port 0-65535, e.g. 127.0.0.1:8080") from None
+    if key == "output.web_token" and not re.fullmatch(TOKEN_CHARS, value):
+        raise ConfigError(f"config key 'output.web_token' must be 8 to 256 of A-Z a-z 0-9 . _ ~ -, "
+                          f"not {show(value)}")
     if key == "source.fourcc" and len(value) != 4:
         raise ConfigError(f"config key 'source.fourcc' must be 4 characters (e.g. MJPG) or null, not {show(value)}")
 

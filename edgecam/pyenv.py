@@ -93,6 +93,17 @@ def import_picamera2():
     return Picamera2
 
 
+def libcamera_transform(hflip: bool, vflip: bool):
+    """libcamera's Transform (what picamera2's configurations take as ``transform=``) with these
+    flips; SourceError in one sentence when libcamera's Python module does not import."""
+    try:
+        from libcamera import Transform
+    except Exception as exc:
+        raise SourceError(f"cannot flip the Pi camera: libcamera's Python module does not import "
+                          f"({type(exc).__name__}: {exc}); install python3-libcamera with apt") from None
+    return Transform(hflip=int(hflip), vflip=int(vflip))
+
+
 def picamera2_failure(exc: BaseException, noise: str = "") -> Picamera2Unavailable:
     """The one sentence for a failed `from picamera2 import Picamera2`."""
     text = f"{exc} {noise}"

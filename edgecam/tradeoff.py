@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -21,21 +20,11 @@ import numpy as np
 
 from edgecam.errors import UsageError
 from edgecam.model import catalog
+from edgecam.statedir import state_dir
 
 SWEEP_FILE = "last-sweep.json"
 FORMATS = (".png", ".svg")
 MISSING = "the trade-off chart needs matplotlib: pip install 'edgecam[plot]' (or apt install python3-matplotlib)"
-
-
-def state_dir() -> Path:
-    """Where edgecam keeps what it measured: $EDGECAM_STATE_DIR, else systemd's $STATE_DIRECTORY
-    (the service: /var/lib/edgecam), else $XDG_STATE_HOME/edgecam (~/.local/state/edgecam)."""
-    for var in ("EDGECAM_STATE_DIR", "STATE_DIRECTORY"):
-        value = os.environ.get(var, "").split(":")[0].strip()
-        if value:
-            return Path(value).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(base) / "edgecam"
 
 
 def check_plot_path(path: str) -> Path:

@@ -80,3 +80,17 @@ def ffprobe(path: Path) -> dict:
     num, den = s["r_frame_rate"].split("/")
     return {"frames": int(s["nb_read_frames"]), "width": s["width"], "height": s["height"],
             "fps": int(num) / int(den), "codec": s["codec_name"]}
+
+
+def write_clip(video: Path, out: Path, frames: int) -> Path:
+    """The first ``frames`` frames of a real video, as a file of their own (MPEG-4, same rate)."""
+    import cv2
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    images = [cap.read()[1] for _ in range(frames)]
+    cap.release()
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (images[0].shape[1], images[0].shape[0]))
+    for image in images:
+        writer.write(image)
+    writer.release()
+    return out

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def config_keys() -> List[Tuple[str, type, Optional[tuple], Optional[tuple]]]:
 
 def must_fail(key: str, base: type, choices, rng_, value, path_wrong: bool) -> bool:
     """True when no correct program may accept ``value`` for ``key``."""
-    from edgecam.config import PATH_KEYS
+    from edgecam.config import PATH_KEYS, TOKEN_CHARS
     if value is None:
         return False  # null: a default or "off" for optional keys; a type error otherwise (not asserted)
     if typing.get_origin(base) is list:     # filters.allow, rules.lines ...: a list; a line must parse
@@ -101,8 +102,10 @@ def must_fail(key: str, base: type, choices, rng_, value, path_wrong: bool) -> b
         return True
     if choices and str(value) not in choices:
         return True
-    if key == "output.web":
+    if key in ("output.web", "output.metrics"):
         return not _valid_web(str(value))
+    if key == "output.web_token":
+        return not re.fullmatch(TOKEN_CHARS, str(value))
     if key == "source.fourcc":
         return len(str(value)) != 4
     return path_wrong and key in PATH_KEYS and key not in ("model.mirror", "output.snapshot_dir")

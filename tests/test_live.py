@@ -370,7 +370,7 @@ def test_many_viewers_and_one_leaving_mid_stream(live):
 
     def viewer(name: str, seconds: float, leave_early: bool = False) -> None:
         with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as s:
-            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             s.settimeout(5)
             got, data, end = 0, b"", time.monotonic() + seconds
             while time.monotonic() < end:
@@ -429,14 +429,16 @@ def test_model_switch_from_the_browser(models_dir, media, tmp_path):
             status = lambda: json.loads(get(base + "/status"))  # noqa: E731
             wait_for("results", lambda: _answers(base) and status().get("results", 0) > 3, 20)
             assert {"v2", "v1_0.25_128", "v3"} <= set(status()["models"])
-            req = urllib.request.Request(base + "/model", data=b"name=v1_0.25_128", method="POST")
+            req = urllib.request.Request(base + "/model", data=b'{"model": "v1_0.25_128"}', method="POST",
+                                         headers={"Content-Type": "application/json"})
             assert json.loads(get(req))["requested"] == "v1_0.25_128"
             s = wait_for("the switch", lambda: (st := status())["model"] == "v1_0.25_128" and st, 10)
             assert s["input_px"] == 128
             n = s["results"]
             wait_for("results from the new model", lambda: (st := status())["results"] > n + 3
                      and st["latest"]["model"] == "v1_0.25_128", 10)
-            get(urllib.request.Request(base + "/model", data=b"", method="POST"))   # the next one
+            get(urllib.request.Request(base + "/model", data=b"{}", method="POST",    # the next one
+                                       headers={"Content-Type": "application/json"}))
             wait_for("the next model", lambda: status()["model"] != "v1_0.25_128", 10)
         finally:
             assert run.close() == 0

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgecam"
 # imports that stay inside a function, and why
 LAZY = {
     ("edgecam.pyenv", "picamera2"): "exists on a Raspberry Pi only, and starts libcamera; its failures are the answer",
+    ("edgecam.pyenv", "libcamera"): "comes with picamera2 (apt, on a Pi only), for the camera's flips",
     ("edgecam.pyenv", "numpy"): "which numpy imports, if any, is what it reports",
     # `edgecam doctor` must start where numpy, OpenCV or the TFLite runtime do not import:
     ("edgecam.cli", "edgecam.app"): "the run command", ("edgecam.cli", "edgecam.bench"): "the bench command",

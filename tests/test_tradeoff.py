@@ -13,12 +13,18 @@ import cv2
 import pytest
 
 from edgecam import cli, tradeoff
+from edgecam.config import load_config
 from edgecam.model import catalog
 from edgecam.sinks.web import WebView
 from tests.conftest import run_edgecam
 
 MODELS = ["v1_0.25_128", "v1_0.75_192", "v3"]
 VIDEO = "bottle-detection.mp4"
+
+
+def _view() -> WebView:
+    """The browser view on loopback (no token needed there)."""
+    return WebView(load_config(None, {"output": {"web": "127.0.0.1:0"}}).output)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def test_sweep_saved_and_served_by_the_browser_view(swept, monkeypatch):
     assert [r["model"] for r in saved["rows"]] == MODELS
     assert all(r["top1_source"] for r in saved["rows"])
     monkeypatch.setenv("EDGECAM_STATE_DIR", str(swept["state"]))
-    view = WebView("127.0.0.1:0")
+    view = _view()
     try:
         with urllib.request.urlopen(view.url + "tradeoff.svg", timeout=60) as resp:
             assert resp.headers["Content-Type"] == "image/svg+xml"
@@ -80,7 +86,7 @@ def test_chromium_draws_the_served_chart(swept, tmp_path, monkeypatch):
     if not chromium:
         pytest.skip("chromium (Debian package chromium) is not installed")
     monkeypatch.setenv("EDGECAM_STATE_DIR", str(swept["state"]))
-    view, shot = WebView("127.0.0.1:0"), tmp_path / "chart.png"
+    view, shot = _view(), tmp_path / "chart.png"
     try:
         r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                             "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -195,6 +195,22 @@ def test_live_set_checks_like_the_config_and_applies_like_sighup():
     assert state.model.name == "v1_0.25_128"
 
 
+def test_live_set_of_classes_and_lines_as_text_keeps_line_counts():
+    from edgecam.track.stage import TrackStage
+    cfg = load_config(None, {"rules": {"lines": ["0.5,0,0.5,1,door"]}})
+    reload, state = Reloader(cfg), _State()
+    state.tracking = TrackStage(cfg, (640, 360))
+    state.tracking.rules.lines[0].counts["person"] = {"in": 2, "out": 1}
+    assert reload.set(state, "postprocess.classes", "person, car")[0]
+    assert state.model.classes == {"person", "car"} and cfg.postprocess.classes == ["person", "car"]
+    assert reload.set(state, "rules.lines", "0.6,0,0.6,1,door; 0,0.5,1,0.5,shelf")[0]
+    counts = state.tracking.status()["counts"]
+    assert counts["door"]["in"] == 2 and counts["shelf"]["in"] == 0
+    assert state.tracking.rules.lines[0].p1 == (0.6, 0.0) and cfg.rules.lines[1] == "0,0.5,1,0.5,shelf"
+    done, why = reload.set(state, "rules.lines", ["0.5,0,0.5"])
+    assert not done and "X1,Y1,X2,Y2" in why and len(state.tracking.rules.lines) == 2
+
+
 # -- source URI routing -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("uri,kind", [

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from edgecam.errors import ModelError, UsageError
+from edgecam.model.quiet import runtime_chatter_hidden
 
 RUNTIME_MODULES = {
     "ai_edge_litert": "ai_edge_litert.interpreter",
@@ -56,8 +57,9 @@ def make_interpreter(path: Path, threads: int = 2, runtime: str = "auto"):
     check_model_file(path)
     _, cls = interpreter_class(runtime)
     try:
-        interp = cls(model_path=str(path), num_threads=threads)
-        interp.allocate_tensors()
+        with runtime_chatter_hidden():      # XNNPACK's INFO line (shown with --log-level debug)
+            interp = cls(model_path=str(path), num_threads=threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"model file {path} is corrupt or truncated ({first})") from None
@@ -110,7 +112,8 @@ class Engine:
         old = (self.input.height, self.input.width)
         try:
             self.interpreter.resize_tensor_input(self._input_index, [1, height, width, 3], strict=False)
-            self.interpreter.allocate_tensors()
+            with runtime_chatter_hidden():
+                self.interpreter.allocate_tensors()
             self._read_details()
             if [o.shape for o in self.outputs] == before:
                 self.run(np.zeros((1, height, width, 3), self.input.dtype))

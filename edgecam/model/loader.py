@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, FrozenSet, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -38,6 +38,8 @@ class Model:
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
         self.floor: Optional[float] = None   # tracking keeps detections down to this score
+        self.classes: FrozenSet[str] = frozenset()   # postprocess.classes: only these labels (empty: all)
+        self.madds: Optional[int] = None      # mult-adds per inference (the graph run), if readable
 
     def _engine(self, threads: int) -> Engine:
         engine = Engine(self.engine.path, threads, self.engine.runtime)
@@ -79,8 +81,10 @@ class Model:
         if self.task == "detect":
             floor = self.threshold if self.floor is None else min(self.floor, self.threshold)
             r.detections = decode_detections(outputs, self.roles, self.labels, transform, floor)
+            if self.classes:
+                r.detections = [d for d in r.detections if d.label in self.classes]
         else:
-            r.classes = top_k(outputs[0], self.labels, self.top_k)
+            r.classes = top_k(outputs[0], self.labels, self.top_k, self.classes)
         return r
 
 
@@ -117,19 +121,30 @@ def load_model(cfg: Config) -> Model:
     labels = labelmod.Labels(lines, offset)
     model = Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
                   cfg.postprocess.top_k, cfg.preprocess.resize)
+    model.classes = frozenset(cfg.postprocess.classes)
+    cost = _cost(engine)
+    model.madds = cost.madds if cost else None
     if cfg.overlay.show_cost:
-        model.cost_line = cost_line(engine)
+        model.cost_line = _line(cost)
     return model
 
 
 def cost_line(engine: Engine) -> str:
     """'325M mult-adds, 93% in 1x1 convs' from the graph being run (empty if unreadable)."""
+    return _line(_cost(engine))
+
+
+def _line(c: Optional[costs.ModelCost]) -> str:
+    return f"{c.madds / 1e6:.0f}M mult-adds, {c.pointwise_share * 100:.0f}% in 1x1 convs" if c else ""
+
+
+def _cost(engine: Engine) -> Optional[costs.ModelCost]:
+    """The graph's costs (None if unreadable: the overlay line and the metrics' label are niceties)."""
     try:
-        c = costs.analyze(engine.path, engine.interpreter)
-    except Exception as exc:  # the overlay line is a nicety; never fail a run over it
-        log.debug("no cost line: %s", exc)
-        return ""
-    return f"{c.madds / 1e6:.0f}M mult-adds, {c.pointwise_share * 100:.0f}% in 1x1 convs"
+        return costs.analyze(engine.path, engine.interpreter)
+    except Exception as exc:
+        log.debug("no cost: %s", exc)
+        return None
 
 
 def _labels(cfg: Config, spec, path: Path, task: str, num_classes: Optional[int]):

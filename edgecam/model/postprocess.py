@@ -5,7 +5,7 @@ Pure functions, no state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Collection, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -41,11 +41,18 @@ class Detection:
         return d
 
 
-def top_k(scores: np.ndarray, labels: Labels, k: int) -> List[Classification]:
+def top_k(scores: np.ndarray, labels: Labels, k: int, only: Collection[str] = ()) -> List[Classification]:
+    """The ``k`` best classes (of those labelled ``only``, when given)."""
     s = np.asarray(scores, dtype=np.float32).reshape(-1)
     if s.min() < 0 or s.max() > 1.0001 or abs(float(s.sum()) - 1) > 0.1 and s.max() > 1:
         e = np.exp(s - s.max())   # logits, not probabilities
         s = e / e.sum()
+    if only:
+        keep = np.array([labels[i] in only for i in range(s.size)])
+        s = np.where(keep, s, -1.0)
+        k = min(k, int(keep.sum()))
+        if k == 0:
+            return []
     k = min(k, s.size)
     idx = np.argpartition(-s, k - 1)[:k]
     idx = idx[np.argsort(-s[idx], kind="stable")]

@@ -7,6 +7,7 @@ import logging
 from dataclasses import replace
 from typing import Callable, List, Optional
 
+from edgecam.bounds import show
 from edgecam.config import Config
 from edgecam.errors import EdgecamError
 from edgecam.model import catalog
@@ -39,7 +40,7 @@ class ModelSwitcher:
             i = names.index(current.name) if current.name in names else -1
             name = names[(i + 1) % len(names)]
         elif name not in names:
-            log.warning("cannot switch to %s: not a provisioned %s model (%s)", name, current.task,
+            log.warning("cannot switch to %s: not a provisioned %s model (%s)", show(name), current.task,
                         ", ".join(names) or "none")
             return None
         if name == current.name:

@@ -75,6 +75,7 @@ class LiveRun:
                                on_model=self.model_switched, tracking=self.stage)
         if self.stage is not None:
             self.stage.attach(model)
+        sinks.watch(self.state.snapshot)
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
         # every worker checks in (health.py): a camera read, reopen or backoff is bounded work,

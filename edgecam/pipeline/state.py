@@ -48,12 +48,15 @@ class LiveState:
         r = self.result
         return {"status": self.status, "model": self.model.name, "task": self.model.task,
                 "alpha": self.model.alpha, "rho": round(self.model.rho, 3), "input_px": self.model.size,
+                "madds": self.model.madds,
                 "frames": self.frames, "shown": self.shown, "results": self.results,
                 "camera_fps": round(self.camera.rate, 2), "inference_fps": round(self.inference.rate, 2),
                 "inference_ms": round(r.inference_ms, 2) if r else None,
                 "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
                 "dropped": self.dropped, "not_inferred": self.not_inferred,
                 "reconnects": self.reconnects, "paused": self.paused, "models": self.models,
+                "threshold": self.model.threshold, "top_k": self.model.top_k, "overlay": self.overlay,
+                "classes": sorted(self.model.classes),
                 "latest": r.to_json() if r else None,
                 **({"tracking": self.tracking.status()} if self.tracking is not None else {})}
 

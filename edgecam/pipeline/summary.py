@@ -23,6 +23,7 @@ class Summary:
     skipped: int = 0                              # frames the motion gate kept from the model
     objects: Optional[Dict[str, int]] = None      # tracked objects per label (tracking on)
     rules: Dict[str, dict] = field(default_factory=dict)   # counts per line and zone
+    per_model: Dict[str, List[float]] = field(default_factory=dict)   # a comparison's: [total ms, inferences]
 
     def tracked(self, stage) -> None:
         """Take the objects and the line and zone counts from a tracking stage."""
@@ -34,6 +35,9 @@ class Summary:
             return
         self.inferences += 1
         self.inference_ms_total += result.inference_ms
+        for part in getattr(result, "parts", ()):      # a comparison (edgecam/model/compare.py)
+            ms = self.per_model.setdefault(part.model, [0.0, 0])
+            ms[0], ms[1] = ms[0] + part.inference_ms, ms[1] + 1
         for label in result.labels():
             self.counts[label] = self.counts.get(label, 0) + 1
 
@@ -50,6 +54,7 @@ class Summary:
                 "mean_inference_ms": round(self.mean_inference_ms, 2), "counts": self.counts,
                 "model": self.model, "interrupted": self.interrupted, "inferences": self.inferences,
                 "not_inferred": self.skipped,
+                **({"per_model_ms": self.per_model_ms()} if self.per_model else {}),
                 **({"objects": self.objects, "rules": self.rules} if self.objects is not None else {})}
 
     def format(self) -> str:
@@ -60,9 +65,14 @@ class Summary:
         text = (f"edgecam: {self.frames} frames in {self.seconds:.1f} s{state}: {self.fps:.1f} FPS, "
                 f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
                 f"  counts per label: {counts}{more}")
+        if self.per_model:
+            text += "\n  mean inference per model: " + ", ".join(f"{k} {v:.1f} ms" for k, v in self.per_model_ms().items())
         if self.skipped:
             text += f"\n  motion gate: {self.inferences} frames inferred, {self.skipped} not (nothing moved)"
         return text + "".join("\n  " + line for line in self.tracking_lines())
+
+    def per_model_ms(self) -> Dict[str, float]:
+        return {k: round(total / n, 2) for k, (total, n) in self.per_model.items() if n}
 
     def tracking_lines(self) -> List[str]:
         if self.objects is None:

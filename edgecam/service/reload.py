@@ -13,7 +13,8 @@ stop the service: any failure keeps the running config, with one error line.
 
 What a change does is each key's ``reload`` class in the config schema (edgecam/config.py):
 
-  hot        applied at once: postprocess.threshold, postprocess.top_k, overlay.*, log_level,
+  hot        applied at once: postprocess.threshold, postprocess.top_k, postprocess.classes,
+             rules.lines (counts kept per line name), overlay.*, log_level,
              output.snapshot_dir
   model      the model is reloaded through the model switch: model.name/labels/dir/runtime/
              threads, preprocess.rho/resize (the old model keeps running if the new one fails)
@@ -44,8 +45,8 @@ log = logging.getLogger("edgecam.reload")
 # running: the hot settings that name no file, the model (a provisioned one of the same task,
 # through the model switch) and the pause. Checked exactly as config.yaml's values are.
 PAUSED = "paused"
-LIVE_KEYS = ("postprocess.threshold", "postprocess.top_k", "overlay.enabled", "overlay.show_cost",
-             "model.name", PAUSED)
+LIVE_KEYS = ("postprocess.threshold", "postprocess.top_k", "postprocess.classes", "overlay.enabled",
+             "overlay.show_cost", "rules.lines", "model.name", PAUSED)
 
 
 def changed_keys(old: Config, new: Config) -> Dict[str, Tuple[Any, Any]]:
@@ -175,6 +176,10 @@ class Reloader:
             state.model.threshold = value
         elif key == "postprocess.top_k":
             state.model.top_k = value
+        elif key == "postprocess.classes":
+            state.model.classes = frozenset(value)
+        elif key == "rules.lines" and getattr(state, "tracking", None) is not None:
+            state.tracking.set_lines(value)       # tracking off: nothing counts (said at the start)
         elif key == "overlay.enabled":
             state.overlay = value
         elif key == "log_level":
@@ -197,6 +202,13 @@ def _typed(key: str, value: Any) -> Any:
     """A number or true/false sent as text (an MQTT payload "0.6") read as JSON would read it."""
     if isinstance(value, (bytes, bytearray)):
         value = value.decode("utf-8", "replace")
+    if isinstance(value, str) and SETTINGS[key].is_list:   # "person, car"; lines: "0.5,0,0.5,1,door; ..."
+        if value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return [v.strip() for v in value.split(";" if key == "rules.lines" else ",") if v.strip()]
     if isinstance(value, str) and SETTINGS[key].base_type in (int, float, bool):
         try:
             return json.loads(value.strip().lower())

@@ -5,8 +5,9 @@ videoOutput and picamera2's outputs/).
   overlay.py   boxes, labels, top-k and the heads-up display, drawn on a frame (pure)
   files.py     the annotated video, the JSON lines, snapshot PNGs
   window.py    the window / kiosk (keys become intents)
-  web.py       the browser view (MJPEG, status, model switch)
+  web/         the browser view (MJPEG, status, controls; bounded server, token) and /metrics
   progress.py  file mode's progress bar on a terminal
+  photos.py    annotated photos out, and what the model saw in each photo, printed
   events.py    tracking events as JSON lines
   clips.py     live mode: a clip around each event, with pre-roll from a ring buffer
 
@@ -16,6 +17,7 @@ config asks for, all or none, once per run; the app closes them once."""
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -27,15 +29,17 @@ from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SN
 from edgecam.sinks.clips import ClipSink
 from edgecam.sinks.events import EventsSink
 from edgecam.sinks.files import JsonLinesSink, SinkError, check_writable, save_snapshot
+from edgecam.sinks.photos import PhotoReport, PhotoSink, wants_photos
 from edgecam.sinks.progress import ProgressBar
 from edgecam.sinks.retry import Retrying
 from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
+from edgecam.sinks.web.metrics import Metrics
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
            "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
-           "Retrying", "SinkError", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]
+           "Retrying", "SinkError", "PhotoSink", "PhotoReport", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]
 
 log = logging.getLogger("edgecam")
 
@@ -64,9 +68,10 @@ class FirstFrameVideo(Sink):
             self.sink.close()
 
 
-def open_sinks(cfg: Config, source) -> Sinks:
+def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> Sinks:
     """Every sink ``cfg`` asks for, for ``source`` (a live one gets the browser view, a file the
-    progress bar): all of them, or none (OutputError) with nothing left behind."""
+    progress bar): all of them, or none (OutputError) with nothing left behind. ``size``: the
+    drawn frames' when it is not the source's (a comparison's panels side by side)."""
     opened: List[Sink] = []
     try:
         out = out_video = cfg.output
@@ -75,22 +80,59 @@ def open_sinks(cfg: Config, source) -> Sinks:
             opened.append(FirstFrameVideo(lambda: open_live_video(out_video, source.fps or cfg.source.fps,
                                                                   source.size)))
             out = replace(out, video=None)
+        if wants_photos(out.video, source):
+            opened.append(open_photos(out, source))
+            out = replace(out, video=None)
         fps = source.fps or (cfg.source.fps if source.live else 30.0)
         if cfg.output.events and cfg.output.events != "-":
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
-        opened += open_outputs(out, fps, source.size, live=source.live)
+        opened += open_outputs(out, fps, size or source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
-        if source.live and cfg.output.web:
-            opened.append(WebView(cfg.output.web))
-        elif cfg.output.web:
-            log.warning("--web serves live sources only (a camera, a stream, or a file with --realtime)")
-        if not source.live:
+        opened += open_web(cfg, source)
+        if source.still:     # what the model saw in each photo, printed (not a progress bar)
+            opened.append(PhotoReport(photo_names(source), sys.stderr if "-" in (out.json, out.events) else None))
+        elif not source.live:
             opened.append(ProgressBar(source.frame_count, Path(source.name).name[:30]))
         opened.append(open_window(cfg.output.display))
     except BaseException:
         Sinks(opened).close()
         raise
     return Sinks(opened)
+
+
+def photo_names(source) -> List[str]:
+    """The file names of a photo source's photos, by frame index."""
+    return [Path(p).name for p in getattr(source, "paths", [])]
+
+
+def open_photos(out, source) -> PhotoSink:
+    """Annotated photos for a photo source (``--output out.jpg`` or ``--output DIR/``)."""
+    return PhotoSink(out.video, list(getattr(source, "paths", [])), overwrite=out.overwrite)
+
+
+def open_web(cfg: Config, source) -> List[Sink]:
+    """The browser view and the Prometheus metrics (live sources only). The view serves
+    /metrics when prometheus_client is installed; --metrics needs it."""
+    out = cfg.output
+    if not source.live:
+        if out.web or out.metrics:
+            log.warning("--web and --metrics serve live sources only (a camera, a stream, or a file with --realtime or --loop)")
+        return []
+    metrics = None
+    if out.metrics:
+        metrics = Metrics(out.metrics, out.web_hosts)
+    elif out.web:
+        try:
+            metrics = Metrics()
+        except OutputError as exc:
+            log.info("browser view: no /metrics: %s", exc)
+    try:
+        web = WebView(out, metrics) if out.web else None
+    except BaseException:
+        if metrics is not None:
+            metrics.close()
+        raise
+    return [s for s in (metrics, web) if s is not None]
 
 
 def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
@@ -107,7 +149,7 @@ def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
     if out.clips and source.live:
         opened.append(ClipSink(out.clips, cfg.clips, fps, source.size))
     elif out.clips:
-        log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime)")
+        log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime or --loop)")
     return opened
 
 

@@ -78,6 +78,10 @@ class Sink:
         """What the person watching asked for since the last call."""
         return []
 
+    def watch(self, status: Callable[[], dict]) -> None:
+        """Live mode, once at the start: the live status, for a sink that reads it on its own
+        schedule (the metrics, when scraped)."""
+
     def close(self) -> None:
         """Finish: the file is complete, the window gone, the server stopped."""
 
@@ -113,6 +117,10 @@ class Sinks(Sink):
         for s in self.sinks:
             out += s.intents()
         return out
+
+    def watch(self, status: Callable[[], dict]) -> None:
+        for s in self.sinks:
+            s.watch(status)
 
     def close(self) -> None:
         for s in reversed(self.sinks):

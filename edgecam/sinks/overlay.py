@@ -4,11 +4,13 @@ stays legible from 640x360 to 1920x1080."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable, List, Sequence
 
 import cv2
 import numpy as np
 
+from edgecam.model.compare import panel_size
 from edgecam.model.postprocess import Classification, Detection
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -87,9 +89,21 @@ def draw(frame: np.ndarray, detections: Sequence[Detection], classes: Sequence[C
     return frame
 
 
+class Panels(list):
+    """The heads-up lines of a comparison (edgecam/model/compare.py): FPS and ``extra``, and
+    ``models``, one panel each."""
+
+    def __init__(self, models: Sequence, fps: float, extra: Sequence[str]):
+        rate = [f"{fps:5.1f} FPS"] if fps > 0 else []
+        super().__init__([*rate, *extra])
+        self.models = list(models)
+
+
 def hud(model, fps: float, extra: Sequence[str] = ()) -> List[str]:
     """The heads-up lines for a running ``model`` (a edgecam.model.Model): name, α, ρ, FPS,
-    its last inference time and cost line, then ``extra``."""
+    its last inference time and cost line, then ``extra`` (a comparison's: :class:`Panels`)."""
+    if getattr(model, "parts", None):
+        return Panels(model.parts, fps, extra)
     cost = [model.cost_line] if model.cost_line else []
     return hud_lines(model.name, model.alpha, model.rho, model.size, fps, model.engine.last_ms, [*cost, *extra])
 
@@ -111,9 +125,39 @@ def draw_scene(frame: np.ndarray, scene: Sequence) -> None:
 def annotate(image: np.ndarray, result, hud_text: Sequence[str], scene: Sequence = ()) -> np.ndarray:
     """``image`` with ``result`` (or only the HUD, for None) and the counting lines and
     zones of ``scene`` drawn on it, in place."""
+    if isinstance(hud_text, Panels):
+        return compose(image, result, hud_text)
     if scene:
         draw_scene(image, scene)
     if result is None:
         draw_hud(image, hud_text)
         return image
     return draw(image, result.detections, result.classes, hud_text)
+
+
+def compose(image: np.ndarray, result, panels: Panels) -> np.ndarray:
+    """A comparison drawn: the frame once per model, side by side (scaled to fit 1920 px),
+    each panel with its model's boxes or top-k, its name, α, ρ and inference time; the FPS
+    and ``panels``' other lines on the first."""
+    n = len(panels.models)
+    h, w = image.shape[:2]
+    pw, ph = panel_size((w, h), n)
+    small = cv2.resize(image, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (w, h) else image
+    parts = getattr(result, "parts", None) or [None] * n
+    shape = getattr(result, "shape", (h, w))
+    canvas = np.empty((ph, pw * n, 3), np.uint8)
+    for i, (model, part) in enumerate(zip(panels.models, parts)):
+        tile = small.copy()
+        if part is not None:
+            sx, sy = pw / shape[1], ph / shape[0]
+            draw_detections(tile, [replace(d, box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy))
+                                   for d in part.detections])
+            draw_classes(tile, part.classes)
+        ms = part.inference_ms if part is not None else 0.0
+        lines = hud_lines(model.name, model.alpha, model.rho, model.size, 0.0, ms,
+                          [model.cost_line] if model.cost_line else [])
+        draw_hud(tile, lines + (list(panels) if i == 0 else []))
+        if i:
+            cv2.line(tile, (0, 0), (0, ph - 1), (255, 255, 255), 2)
+        canvas[:, i * pw:(i + 1) * pw] = tile
+    return canvas

@@ -16,6 +16,7 @@ runner reopens it). Threads live in edgecam/pipeline/."""
 from __future__ import annotations
 
 import glob
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -26,6 +27,9 @@ from edgecam.sources.base import Frame, Source
 from edgecam.sources.files import IMAGE_EXTS, ImageSource, VideoFileSource, list_images
 from edgecam.sources.opencv import OpenCVCameraSource, video_devices
 from edgecam.sources.picam import PiCamera2Source, picamera2_attached
+from edgecam.sources.transform import Oriented, orientation
+
+log = logging.getLogger("edgecam.source")
 
 __all__ = ["Frame", "Source", "open_source", "source_kind", "VideoFileSource", "ImageSource",
            "OpenCVCameraSource", "PiCamera2Source"]
@@ -47,7 +51,16 @@ def source_kind(uri: str) -> str:
 
 
 def open_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
-    """The source named by ``cfg.uri``; SourceError (one sentence) when it can't be opened."""
+    """The source named by ``cfg.uri``, its frames flipped and turned as ``cfg`` asks (the
+    Pi camera does that itself); SourceError (one sentence) when it can't be opened."""
+    source = _open(cfg, model_size)
+    turn = orientation(cfg)
+    if turn.identity or isinstance(source, PiCamera2Source):
+        return source
+    return Oriented(source, turn)  # type: ignore[return-value]
+
+
+def _open(cfg: SourceConfig, model_size: Optional[int]) -> Source:
     uri = str(cfg.uri).strip()
     kind = source_kind(uri)
     if kind == "auto":
@@ -55,28 +68,33 @@ def open_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
     if kind == "picamera2":
         return PiCamera2Source(cfg, model_size)
     if kind == "camera":
+        if cfg.loop:
+            log.warning("--loop plays video files only: ignored for camera %s", uri)
         return OpenCVCameraSource(uri, cfg)
-    return open_file(uri, cfg.realtime)
+    return open_file(uri, cfg.realtime, cfg.loop)
 
 
-def open_file(uri: str, realtime: bool = False) -> Source:
-    """A folder of images, one image, a glob of images, or a video file."""
+def open_file(uri: str, realtime: bool = False, loop: bool = False) -> Source:
+    """A folder of images, one image, a glob of images, or a video file (``loop``: played
+    as a camera, from the start again at its end)."""
     path = Path(uri).expanduser()
+    if loop and (path.is_dir() or path.suffix.lower() in IMAGE_EXTS):
+        log.warning("--loop plays video files only: ignored for %s", path_text(path))
     if path.is_dir():
         images = list_images(path)
         if not images:
             raise SourceError(f"folder {path} has no images ({', '.join(sorted(IMAGE_EXTS))})")
         return ImageSource(images, str(path))
+    if not path.exists() and any(ch in uri for ch in "*?["):
+        images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
+        if images:
+            return ImageSource(images, uri)
     if path.suffix.lower() in IMAGE_EXTS:
         if not path.is_file():
             problem = not_regular(path) if path.exists() else None
             raise SourceError(f"image file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
         return ImageSource([path], str(path))
-    if not path.exists() and any(ch in uri for ch in "*?["):
-        images = sorted(Path(p) for p in glob.glob(uri) if Path(p).suffix.lower() in IMAGE_EXTS)
-        if images:
-            return ImageSource(images, uri)
-    return VideoFileSource(path, realtime=realtime)
+    return VideoFileSource(path, realtime=realtime, loop=loop)
 
 
 def auto_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:

@@ -22,7 +22,11 @@ VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".h264", ".mpg", 
 
 
 class VideoFileSource(Source):
-    def __init__(self, path: Path, realtime: bool = False):
+    """Every frame of a video file, in order; ``realtime``: paced at the file's own rate, as a
+    camera would deliver them (live mode); ``loop``: that, and from the start again at the
+    end (jetson-inference's --input-loop), the frame index still counting up."""
+
+    def __init__(self, path: Path, realtime: bool = False, loop: bool = False):
         self.path = Path(path)
         self.name = str(path)
         if not self.path.is_file():
@@ -43,8 +47,10 @@ class VideoFileSource(Source):
         self.size = (first.shape[1], first.shape[0])
         self._pending: Optional[np.ndarray] = first
         self._index = 0
-        self.realtime = realtime
-        self.live = realtime
+        self.loop = loop
+        self.realtime = realtime or loop
+        self.live = self.realtime
+        self.loops = 0
         self._t0: Optional[float] = None
 
     def read(self) -> Optional[Frame]:
@@ -52,6 +58,8 @@ class VideoFileSource(Source):
             img, self._pending = self._pending, None
         else:
             ok, img = self.cap.read()
+            if not ok and self.loop:
+                ok, img = self._restart()
             if not ok:
                 return None
         i = self._index
@@ -64,6 +72,14 @@ class VideoFileSource(Source):
             if delay > 0:
                 time.sleep(delay)
         return Frame(i, t, time.monotonic(), img)
+
+    def _restart(self):
+        """The first frame again (reopened: a seek to 0 is not reliable in every container)."""
+        self.cap.release()
+        self.cap = _open_file(self.path)
+        self.loops += 1
+        log.debug("%s: from the start again (loop %d)", self.name, self.loops)
+        return self.cap.read() if self.cap.isOpened() else (False, None)
 
     def close(self) -> None:
         self.cap.release()

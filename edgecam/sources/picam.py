@@ -12,8 +12,9 @@ import numpy as np
 
 from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
-from edgecam.pyenv import Picamera2Unavailable, import_picamera2
+from edgecam.pyenv import Picamera2Unavailable, import_picamera2, libcamera_transform
 from edgecam.sources.base import Frame, Source
+from edgecam.sources.transform import orientation
 
 log = logging.getLogger("edgecam.source")
 
@@ -39,7 +40,9 @@ def to_bgr(array: np.ndarray, fmt: str, width: int) -> np.ndarray:
 class PiCamera2Source(Source):
     """The Pi camera with two streams: ``main`` at the configured size for display, ``lores``
     at the model's input size so the ISP does the resize. Pi 5 gives RGB lores; a Pi 4 or
-    earlier only YUV420, converted here with one cvtColor."""
+    earlier only YUV420, converted here with one cvtColor. ``source.flip`` and a 180° turn
+    are a libcamera Transform (done by the ISP, for both streams); 90° and 270°, which the
+    ISP cannot do, are turned here after capture."""
 
     name = "picamera2"
     live = True
@@ -55,7 +58,9 @@ class PiCamera2Source(Source):
         if not self.Picamera2.global_camera_info():
             raise SourceError("no Pi camera is attached (Picamera2 found none): check the ribbon "
                               "cable and `rpicam-hello --list-cameras`")
-        self.size = (cfg.width, cfg.height)
+        self.capture_size = self.size = (cfg.width, cfg.height)
+        isp, self.turn = orientation(cfg).split()
+        self.transform = None if isp.identity else libcamera_transform(isp.hflip, isp.vflip)
         self.fps = cfg.fps
         self.lores_format: Optional[str] = None
         self._index = 0
@@ -64,13 +69,14 @@ class PiCamera2Source(Source):
         self._start()
 
     def _config(self, lores_format: Optional[str]) -> dict:
-        main = {"size": self.size, "format": "RGB888"}
+        main = {"size": self.capture_size, "format": "RGB888"}
         lores = ({"size": (self.model_size, self.model_size), "format": lores_format}
                  if lores_format else None)
         frame_us = int(1_000_000 / self.fps)
+        extra = {"transform": self.transform} if self.transform is not None else {}
         return self.cam.create_preview_configuration(
             main=main, lores=lores, buffer_count=4, display=None,
-            controls={"FrameDurationLimits": (frame_us, frame_us)})
+            controls={"FrameDurationLimits": (frame_us, frame_us)}, **extra)
 
     def _start(self) -> None:
         try:
@@ -80,7 +86,7 @@ class PiCamera2Source(Source):
                               f"(is another program using it?)") from None
         # lores at the model's size: RGB where the ISP allows it (Pi 5), else YUV420 (Pi 4 and
         # earlier), else no lores at all (a software resize): the lores may not exceed main
-        fits = self.model_size and self.model_size <= min(self.size)
+        fits = self.model_size and self.model_size <= min(self.capture_size)
         attempts = ["RGB888", "YUV420", None] if fits else [None]
         error: Optional[Exception] = None
         for fmt in attempts:
@@ -93,12 +99,13 @@ class PiCamera2Source(Source):
                 log.debug("Picamera2 rejected lores %s: %s", fmt, exc)
         else:
             self.close()
-            raise SourceError(f"cannot configure the Pi camera at {self.size[0]}x{self.size[1]}: {error}")
+            raise SourceError(f"cannot configure the Pi camera at {self.capture_size[0]}x{self.capture_size[1]}: {error}")
         if self.lores_format is None:
             log.info("Pi camera: no lores stream at %s px, resizing in software", self.model_size)
         actual = self.cam.camera_config["main"]["size"] if hasattr(self.cam, "camera_config") else None
         if actual:
-            self.size = tuple(actual)
+            self.capture_size = tuple(actual)
+        self.size = self.turn.size(self.capture_size)
         self.cam.start()
         self.name = f"picamera2 ({self.size[0]}x{self.size[1]}" + (
             f", lores {self.model_size}px {self.lores_format})" if self.lores_format else ")")
@@ -118,8 +125,8 @@ class PiCamera2Source(Source):
             log.warning("Pi camera stopped delivering: %s", exc)
             return None
         now = time.monotonic()
-        image = to_bgr(main, "RGB888", self.size[0])
-        small = to_bgr(lores, self.lores_format, self.model_size) if lores is not None else None
+        image = self.turn.apply(to_bgr(main, "RGB888", self.capture_size[0]))
+        small = self.turn.apply(to_bgr(lores, self.lores_format, self.model_size)) if lores is not None else None
         frame = Frame(self._index, now - self._t0, now, image, small)
         self._index += 1
         return frame

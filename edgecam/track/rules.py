@@ -150,6 +150,18 @@ class Rules:
         since = zone.inside.pop(tid)
         return {"event": "leave", "zone": zone.name, "seconds": round(max(0.0, t - since), 3)}
 
+    def set_lines(self, lines: Sequence[Line]) -> None:
+        """New lines while running (the browser's line editing, SIGHUP): a line keeps its counts
+        by name; where one moved, every object's side of it is learnt anew (no false crossing)."""
+        old = {line.name: line for line in self.lines}
+        for line in lines:
+            before = old.get(line.name)
+            if before is not None:
+                line.counts = before.counts
+                if (before.p1, before.p2) != (line.p1, line.p2):
+                    self.last = {k: v for k, v in self.last.items() if k[1] != line.name}
+        self.lines = list(lines)       # one assignment: the inference thread sees old or new
+
     def forget(self, tid: int, t: float) -> List[dict]:
         """A track is gone: it leaves every zone it was in."""
         for key in [k for k in self.last if k[0] == tid]:

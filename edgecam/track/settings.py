@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from edgecam.errors import ConfigError
-from edgecam.schema import setting
+from edgecam.schema import HOT, setting
 from edgecam.track.rules import parse_line, parse_zone
 
 
@@ -47,7 +47,7 @@ class FiltersConfig:
 
 @dataclass
 class RulesConfig:
-    lines: List[str] = setting([], flag="--line", metavar="X1,Y1,X2,Y2[,NAME]", parse=parse_line,
+    lines: List[str] = setting([], flag="--line", metavar="X1,Y1,X2,Y2[,NAME]", parse=parse_line, reload=HOT,
                                help="a counting line in fractions of the frame (repeatable)")
     zones: List[dict] = setting([], parse=parse_zone,
                                 help="zones: [{name: door, points: [[x, y], ...]}] in fractions of the frame")

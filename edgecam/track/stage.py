@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from edgecam.model.postprocess import Detection
 from edgecam.track.filters import DetectionFilter, shown
 from edgecam.track.geometry import anchor
-from edgecam.track.rules import Rules, build_rules
+from edgecam.track.rules import Line, Rules, build_rules
 from edgecam.track.tracker import Motion, Track, Tracker
 
 
@@ -30,6 +30,7 @@ class TrackStage:
         self.n = f.show_after
         self.tracker = Tracker(t.iou, t.max_missed, t.min_hits, window=max(f.show_after, f.of_last))
         self.rules: Optional[Rules] = build_rules(cfg.rules.lines, cfg.rules.zones, size)
+        self.size, self.line_specs = size, list(cfg.rules.lines)
         self.anchor = cfg.rules.anchor
         self.objects: Dict[str, Set[int]] = {}
         self.view: Tuple[Tuple[Detection, Motion], ...] = ()
@@ -83,6 +84,15 @@ class TrackStage:
                   "t": round(result.t, 4), "box": [round(v, 1) for v in tr.box]})
         return e
 
+    def set_lines(self, specs: Sequence[str]) -> None:
+        """The counting lines, changed while running (``X1,Y1,X2,Y2[,NAME]`` each)."""
+        lines = [Line.parse(spec, i) for i, spec in enumerate(specs)]
+        if self.rules is None:
+            self.rules = Rules(lines, [], self.size)
+        else:
+            self.rules.set_lines(lines)
+        self.line_specs = list(specs)
+
     def counts(self) -> dict:
         return self.rules.counts() if self.rules is not None else {}
 
@@ -91,7 +101,8 @@ class TrackStage:
 
     def status(self) -> dict:
         """For the browser's /status."""
-        return {"objects": self.objects_per_label(), "tracks": len(self.view), "counts": self.counts()}
+        return {"objects": self.objects_per_label(), "tracks": len(self.view), "counts": self.counts(),
+                "lines": list(self.line_specs)}
 
     def scene(self) -> Sequence:
         """What the overlay draws besides the boxes: lines and zones with their counts."""

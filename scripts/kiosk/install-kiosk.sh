@@ -11,7 +11,7 @@
 #
 #   sudo scripts/kiosk/install-kiosk.sh lite [--web 0.0.0.0:8080]
 #       Raspberry Pi OS Lite (no desktop): the edgecam service runs headless with the browser
-#       view on; open http://<pi>:8080 from any device. (A local full-screen picture without a
+#       view on; open http://<pi>:8080/?token=... (logged once) from any device. (A local full-screen picture without a
 #       desktop is not supported: edgecam draws through OpenCV's window, which needs X11 or
 #       Wayland; picamera2's DRM preview shows camera frames but not edgecam's results.)
 #
@@ -119,8 +119,9 @@ fi
 mkdir -p "$CONF_DIR"
 cat >"$ENV_FILE.tmp" <<EOF
 # Extra flags for the edgecam service (scripts/kiosk/install-kiosk.sh lite).
-# The browser view on every interface: anyone on this network can watch. 127.0.0.1:8080 keeps it
-# local (reach it with ssh -L 8080:localhost:8080 pi@<pi>).
+# The browser view on every interface: watching and changing it need the token edgecam generated
+# into /var/lib/edgecam/web-token (logged once, as a URL). 127.0.0.1:8080 keeps it local (reach
+# it with ssh -L 8080:localhost:8080 pi@<pi>).
 EDGECAM_ARGS=--web $WEB
 EOF
 chmod 0644 "$ENV_FILE.tmp"
@@ -132,3 +133,8 @@ fi
 port="${WEB##*:}"
 addr="$(hostname -I 2>/dev/null | awk '{print $1}')"
 say "the service serves the browser view on $WEB: open http://${addr:-<this-pi>}:$port/"
+case "$WEB" in
+    127.*|localhost:*|\[::1\]:*) ;;
+    *) say "off this machine it needs the token: the URL that carries it is in the log at the first start" \
+           "(journalctl -u edgecam | grep token), the token itself in /var/lib/edgecam/web-token" ;;
+esac

@@ -2,6 +2,8 @@
 (Picamera2.global_camera_info, create_preview_configuration(main=, lores=, ...), configure,
 start, capture_array(name), capture_arrays(names), stop, close) and its array layouts, fed
 with real frames from a video file (env FAKE_PICAMERA2_VIDEO), paced at the video's rate.
+A configuration's ``transform`` (a libcamera.Transform, see ../libcamera) flips every stream;
+a transpose is refused, as the Pi's ISP cannot do one.
 
 Layouts as the real library returns them: "RGB888" is B,G,R in memory, "BGR888" R,G,B,
 "XRGB8888" B,G,R,255, "XBGR8888" R,G,B,255, "YUV420" I420 planes in an array of shape
@@ -15,6 +17,7 @@ import time
 
 import cv2
 import numpy as np
+from libcamera import Transform
 
 FORMATS = ("RGB888", "BGR888", "XRGB8888", "XBGR8888", "YUV420")
 opened: list = []          # every camera made, for the tests to inspect
@@ -51,7 +54,7 @@ class Picamera2:
         main = {"format": "XBGR8888", "size": (640, 480), **(main or {})}
         if lores is not None:
             lores = {"format": "YUV420", "size": (320, 240), **lores}
-        return {"use_case": "preview", "transform": transform, "colour_space": colour_space,
+        return {"use_case": "preview", "transform": Transform() if transform is None else transform, "colour_space": colour_space,
                 "buffer_count": buffer_count, "queue": queue, "main": main, "lores": lores,
                 "raw": raw, "controls": dict(controls or {}), "display": display, "encode": encode}
 
@@ -67,6 +70,9 @@ class Picamera2:
             w, h = stream["size"]
             if stream["format"] == "YUV420" and (w % 2 or h % 2):
                 raise RuntimeError(f"{name} stream: YUV420 needs even width and height")
+        transform = config.get("transform")
+        if transform is not None and transform.transpose:   # the Pi's ISP flips, it cannot transpose
+            raise RuntimeError("transform: transpose is not supported on this camera")
         if config.get("lores") is not None:
             (mw, mh), (lw, lh) = config["main"]["size"], config["lores"]["size"]
             if lw > mw or lh > mh:
@@ -106,6 +112,9 @@ class Picamera2:
         if not ok:
             raise RuntimeError("camera frontend has timed out")
         self.captures += 1
+        transform = self.camera_config.get("transform")
+        if transform is not None and (transform.hflip or transform.vflip):   # the ISP's flips, every stream
+            bgr = cv2.flip(bgr, -1 if transform.hflip and transform.vflip else 1 if transform.hflip else 0)
         arrays = [self._layout(bgr, self.camera_config[n]) for n in names]
         return arrays, {"SensorTimestamp": time.monotonic_ns(), "FrameDuration": int(self.period * 1e6)}
 

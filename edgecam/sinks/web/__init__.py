@@ -1,0 +1,13 @@
+"""The browser view (standard library HTTP, bounded) and Prometheus metrics.
+
+  view.py      WebView: the sink the live runner feeds
+  server.py    the bounded server: one selector loop, a fixed pool of workers
+  protocol.py  HTTP requests parsed within bounds, answers built
+  security.py  Host, Origin and token checks; the token's file in the state folder
+  routes.py    what each URL answers; the controls' intents
+  page.py      the page (HTML, CSS, JS; no CDN)
+  metrics.py   the Prometheus sink (prometheus_client, optional: edgecam[metrics])"""
+
+from edgecam.sinks.web.view import WebView
+
+__all__ = ["WebView"]

@@ -1,0 +1,169 @@
+"""What the browser view answers (each request is checked by the Guard first):
+
+  GET  /              the page: stream, status, controls, chart (edgecam/sinks/web/page.py)
+  GET  /stream.mjpg   the annotated frames as MJPEG (at most output.web_max_viewers at once)
+  GET  /status        the live state as JSON, with the settings in force
+  GET  /snapshot.jpg  the latest annotated frame
+  GET  /metrics       Prometheus metrics (edgecam/sinks/web/metrics.py)
+  GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
+  POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live setting
+                      (edgecam.service.reload.LIVE_KEYS), applied as SIGHUP applies it
+  POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
+  POST /snapshot      {}: save the picture on screen on the device (output.snapshot_dir)
+
+A POST waits (at most ANSWER_S) for the runner to say whether it was done: 200 done,
+400 refused (the sentence says why), 202 not answered yet."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from edgecam.bounds import show
+from edgecam.sinks.base import MODEL, NEXT_MODEL, SET, SNAPSHOT, Intent
+from edgecam.sinks.web.page import PAGE
+from edgecam.sinks.web.protocol import Request, response, text
+from edgecam.sinks.web.security import Guard
+from edgecam.sinks.web.server import Reply
+from edgecam.tradeoff import tradeoff_svg
+
+ANSWER_S = 10.0       # how long a POST waits for the runner's answer
+MAX_PENDING = 16      # intents not yet taken by the runner
+JSON = "application/json"
+MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")   # a catalogue name (echoed to the log)
+BOUNDARY = "edgecamframe"
+STREAM_HEAD = (f"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n"
+               f"Cache-Control: no-store\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n\r\n").encode()
+
+
+class Controls:
+    """Intents from the browser, waiting for the runner (bounded), each told its outcome."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending: Deque[Intent] = deque()
+
+    def take(self) -> List[Intent]:
+        with self._lock:
+            out, self._pending = list(self._pending), deque()
+        return out
+
+    def ask(self, kind: str, **fields) -> Optional[Tuple[bool, str]]:
+        """Hand an intent to the runner and wait for its answer; None: not answered in time.
+        Raises OverflowError when too many are waiting."""
+        done = threading.Event()
+        answer: List[Tuple[bool, str]] = []
+
+        def reply(ok: bool, why: str) -> None:
+            answer.append((ok, why))
+            done.set()
+
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING:
+                raise OverflowError
+            self._pending.append(Intent(kind, reply=reply, **fields))
+        if kind != SET:
+            return True, "requested"       # the runner does not answer these: asked is all we know
+        done.wait(ANSWER_S)
+        return answer[0] if answer else None
+
+
+class Routes:
+    def __init__(self, view, guard: Guard, controls: Controls, metrics=None):
+        self.view, self.guard, self.controls, self.metrics = view, guard, controls, metrics
+        self.gets: Dict[str, Callable[[Request], Reply]] = {
+            "/": self.page, "/index.html": self.page, "/status": self.status, "/snapshot.jpg": self.snapshot,
+            "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff}
+        self.posts: Dict[str, Callable[[Request], Reply]] = {
+            "/set": self.set, "/model": self.model, "/snapshot": self.save}
+
+    def handle(self, req: Request) -> Reply:
+        write = req.method == "POST"
+        if req.method not in ("GET", "POST"):
+            return Reply(response(405, body=b"GET or POST only\n", headers={"Allow": "GET, POST"}))
+        refusal = self.guard.refusal(req, write)
+        if refusal is not None:
+            return Reply(refusal)
+        login = None if write else self.guard.login(req)
+        if login is not None:
+            return Reply(login)
+        route = (self.posts if write else self.gets).get(req.path)
+        if route is None:
+            return Reply(text(404, "not found"))
+        return route(req)
+
+    # -- reading ----------------------------------------------------------------------------
+    def page(self, req: Request) -> Reply:
+        return Reply(response(200, "text/html; charset=utf-8", PAGE,
+                              headers={"Content-Security-Policy": "default-src 'self'; img-src 'self'; "
+                                       "style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                                       "frame-ancestors 'none'", "X-Frame-Options": "DENY"}))
+
+    def status(self, req: Request) -> Reply:
+        return Reply(response(200, JSON, json.dumps(self.view.status()).encode()))
+
+    def snapshot(self, req: Request) -> Reply:
+        _, jpeg = self.view.jpeg()
+        return Reply(response(200, "image/jpeg", jpeg) if jpeg else text(503, "no frame yet"))
+
+    def stream(self, req: Request) -> Reply:
+        return Reply(STREAM_HEAD, stream=True)
+
+    def prometheus(self, req: Request) -> Reply:
+        if self.metrics is None:
+            return Reply(text(501, "metrics need prometheus_client: pip install 'edgecam[metrics]'"))
+        ctype, body = self.metrics.exposition()
+        return Reply(response(200, ctype, body))
+
+    def tradeoff(self, req: Request) -> Reply:
+        return Reply(response(200, "image/svg+xml", tradeoff_svg()))
+
+    # -- changing ---------------------------------------------------------------------------
+    def set(self, req: Request) -> Reply:
+        body = _json_object(req)
+        if isinstance(body, Reply):
+            return body
+        if set(body) != {"key", "value"} or not isinstance(body["key"], str):
+            return Reply(text(400, 'send {"key": "postprocess.threshold", "value": 0.6}'))
+        return self._ask(SET, key=body["key"], value=body["value"])
+
+    def model(self, req: Request) -> Reply:
+        body = _json_object(req)
+        if isinstance(body, Reply):
+            return body
+        name = body.get("model") or ""
+        if not isinstance(name, str) or name.strip() and not MODEL_NAME.fullmatch(name.strip()):
+            return Reply(text(400, 'send {"model": "NAME"} with a catalogue name, or {} for the next model'))
+        reply = self._ask(MODEL, model=name.strip()) if name.strip() else self._ask(NEXT_MODEL)
+        if reply.data.startswith(b"HTTP/1.1 200"):   # the form the page and scripts know
+            return Reply(response(202, JSON, json.dumps({"requested": name.strip() or "next"}).encode()))
+        return reply
+
+    def save(self, req: Request) -> Reply:
+        body = _json_object(req)
+        return body if isinstance(body, Reply) else self._ask(SNAPSHOT)
+
+    def _ask(self, kind: str, **fields) -> Reply:
+        try:
+            answer = self.controls.ask(kind, **fields)
+        except OverflowError:
+            return Reply(text(503, "busy: too many changes waiting"))
+        if answer is None:
+            return Reply(response(202, JSON, b'{"done": null, "message": "asked; no answer yet"}'))
+        done, why = answer
+        return Reply(response(200 if done else 400, JSON, json.dumps({"done": done, "message": why}).encode()))
+
+
+def _json_object(req: Request) -> Any:
+    """The request's JSON object, or the Reply that refuses it (400, one sentence)."""
+    try:
+        value = json.loads(req.body.decode("utf-8")) if req.body.strip() else {}
+    except (ValueError, RecursionError) as exc:   # a 2000-deep array is a RecursionError
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else show(str(exc), 60)
+        return Reply(text(400, f"the body is not valid JSON: {why}"))
+    if not isinstance(value, dict):
+        return Reply(text(400, "the body must be a JSON object"))
+    return value
