@@ -33,7 +33,8 @@ LAZY = "edgecam.app, edgecam.bench, edgecam.model"
 GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
           "source": "input and output", "output": "input and output", "overlay": "input and output",
           "track": "tracking and counting", "filters": "tracking and counting", "rules": "tracking and counting",
-          "motion": "tracking and counting", "clips": "tracking and counting"}
+          "motion": "tracking and counting", "clips": "tracking and counting",
+          "mqtt": "MQTT and Home Assistant"}
 
 
 def _add_flag(group, s: Setting) -> None:
@@ -46,8 +47,18 @@ def _add_flag(group, s: Setting) -> None:
         group.add_argument(s.flag, dest=s.key, action="append", metavar=s.metavar, default=None, help=s.help)
         return
     kind = s.base_type
+    if kind is bool:                                  # on|off: --mqtt-discovery off
+        group.add_argument(s.flag, dest=s.key, type=on_off, metavar=s.metavar, default=None, help=s.help)
+        return
     group.add_argument(*names, dest=s.key, type=None if kind is str else kind, choices=s.choices,
                        metavar=None if s.choices else s.metavar, default=None, help=s.help)
+
+
+def on_off(text: str) -> bool:
+    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    if text.strip().lower() not in words:
+        raise argparse.ArgumentTypeError(f"must be on or off, not {escape(text)[:40]!r}")
+    return words[text.strip().lower()]
 
 
 def _run_parser() -> argparse.ArgumentParser:

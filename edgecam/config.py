@@ -20,6 +20,8 @@ from edgecam.bounds import name_problem, path_text, read_bounded, show
 from edgecam.errors import ConfigError, UsageError
 from edgecam.yamlfile import MAX_DEPTH, MAX_NODES, load_yaml  # noqa: F401
 
+from edgecam.mqtt.address import check_url
+from edgecam.mqtt.settings import MqttConfig
 from edgecam.schema import HOT, MODEL, RESTART, UNUSED, coerce_many, setting, unwrap  # noqa: F401
 from edgecam.track.settings import (ClipsConfig, FiltersConfig, MotionConfig, RulesConfig, TrackConfig,
                                     check_together)
@@ -44,6 +46,8 @@ class ModelConfig:
                            help="interpreter threads")
     workers: Optional[int] = setting(None, range=(1, 64), reload=UNUSED,
                                      help="file mode: frames inferred at once (null: as many as threads); live mode has no use for it")
+    pin_threads: bool = setting(True, reload=RESTART,
+                                help="live mode: the inference thread and each interpreter thread on a core of its own, while other programs leave the cores quiet (Linux)")
 
 
 @dataclass
@@ -146,6 +150,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     log_level: str = setting("info", flag="--log-level", choices=("debug", "info", "warning", "error"),
                              reload=HOT, help="debug, info, warning or error")
     path: Optional[str] = field(default=None, metadata={"internal": True})
@@ -260,6 +265,7 @@ TOKEN_CHARS = r"[A-Za-z0-9._~-]{8,256}"
 
 
 def _check_string(key: str, value: str) -> None:
+    check_url(key, value)            # mqtt.url: checked first, so that no message shows its password
     if len(value) > MAX_STRING:
         raise ConfigError(f"config key '{key}' is longer than {MAX_STRING} characters: {show(value)}")
     is_url = key == "source.uri" and ("://" in value or "!" in value)

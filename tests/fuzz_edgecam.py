@@ -108,7 +108,8 @@ def must_fail(key: str, base: type, choices, rng_, value, path_wrong: bool) -> b
         return not re.fullmatch(TOKEN_CHARS, str(value))
     if key == "source.fourcc":
         return len(str(value)) != 4
-    return path_wrong and key in PATH_KEYS and key not in ("model.mirror", "output.snapshot_dir")
+    # (the folder keys: a folder is right for them)
+    return path_wrong and key in PATH_KEYS and key not in ("model.mirror", "output.snapshot_dir", "output.clips")
 
 
 def _valid_web(text: str) -> bool:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Set
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "edgecam"
 
 # imports that stay inside a function, and why
@@ -22,6 +24,7 @@ LAZY = {
     ("edgecam.cli", "edgecam.model"): "the models command",
     ("edgecam.doctor", "cv2"): "a check", ("edgecam.doctor", "edgecam.model"): "a check",
     ("edgecam.tradeoff", "matplotlib"): "the optional extra edgecam[plot], for the trade-off chart only",
+    ("edgecam.mqtt.link", "paho"): "an optional extra (edgecam[mqtt]): imported only when --mqtt is configured",
 }
 
 
@@ -155,3 +158,13 @@ def test_importing_edgecam_changes_no_environment():
             + "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages by name: a new folder must be in it, or a wheel
+    install (scripts/install-service.sh) lacks it."""
+    tomllib = pytest.importorskip("tomllib")   # Python 3.11+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(root).parts) for p in (root / "edgecam").rglob("__init__.py")}
+    assert folders <= listed, sorted(folders - listed)

@@ -14,7 +14,7 @@ import pytest
 from edgecam.cli import _overrides, _run_parser
 from edgecam.config import HOT, MODEL, RESTART, SETTINGS, load_config
 from edgecam.errors import ModelError, SourceError
-from edgecam.pipeline import END, WAKE, LatestSlot, RateMeter, StopFlag, Workers
+from edgecam.pipeline import END, LatestSlot, RateMeter, StopFlag, Workers
 from edgecam.service.reload import Reloader, by_class, changed_keys
 from edgecam.sinks import FrameInfo, Sink, Sinks
 from edgecam.sinks.window import CLOSED, KEYS
@@ -34,19 +34,20 @@ def test_latest_slot_keeps_the_newest_and_counts_the_dropped():
     assert slot.get(timeout=0.01) is None                 # taken
 
 
-def test_latest_slot_wake_and_end():
+def test_latest_slot_offer_keeps_a_newer_item_and_end():
     slot = LatestSlot()
     got = []
     reader = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
     reader.start()
     time.sleep(0.05)
-    slot.wake()                                           # a waiting reader returns WAKE at once
+    slot.offer(3, lambda waiting, item: waiting > item)   # a waiting reader gets it at once
     reader.join(2)
-    assert got == [WAKE]
-    slot.put("frame")
-    slot.wake()                                           # an item is there: wake() changes nothing
-    assert slot.get(timeout=0) == "frame"
+    assert got == [3]
+    slot.put(7)
+    slot.offer(5, lambda waiting, item: waiting > item)   # 7 is newer: it stays, 5 is not "dropped"
+    assert slot.get(timeout=0) == 7 and slot.dropped == 0
     slot.put(END)
+    slot.offer(9, lambda waiting, item: False)            # nothing displaces END
     assert slot.get(timeout=0) is END and slot.get(timeout=0) is END   # every reader sees END
     assert slot.dropped == 0
 

@@ -16,6 +16,7 @@ from edgecam.bench.loopback import LoopbackCamera
 from edgecam.bench.stats import live_figures
 from edgecam.config import load_config
 from edgecam.model import catalog, costs
+from edgecam.model.cores import cpu_ticks
 from edgecam.sources import VideoFileSource
 
 CAMERA_FPS = 30.0
@@ -23,17 +24,6 @@ CAMERA_FPS = 30.0
 
 class BenchError(Exception):
     pass
-
-
-def _cpu_ticks():
-    """(busy, total) jiffies of the whole machine, from /proc/stat (None where there is none)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v) - idle, sum(v)
 
 
 def _children_cpu() -> float:
@@ -52,9 +42,9 @@ def wait_for_quiet(max_wait: float, log, threshold: float = 0.10) -> Optional[fl
     deadline = time.monotonic() + max_wait
     said = False
     while True:
-        a = _cpu_ticks()
+        a = cpu_ticks()
         time.sleep(1.0)
-        b = _cpu_ticks()
+        b = cpu_ticks()
         if a is None or b is None or b[1] == a[1]:
             return None
         busy = (b[0] - a[0]) / (b[1] - a[1])
@@ -73,11 +63,11 @@ def run_child(variant: str, spec: dict, tmp: Path, timeout: float = 900) -> dict
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if spec.get("quiet_wait"):
         wait_for_quiet(spec["quiet_wait"], _log)
-    ticks0, own0 = _cpu_ticks(), _children_cpu()
+    ticks0, own0 = cpu_ticks(), _children_cpu()
     t_launch = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "edgecam.bench", "--child", str(spec_path)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=timeout)
-    ticks1, own1 = _cpu_ticks(), _children_cpu()
+    ticks1, own1 = cpu_ticks(), _children_cpu()
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-8:]
         raise BenchError(f"the {variant} run failed (exit {proc.returncode}):\n  " + "\n  ".join(tail))

@@ -3,6 +3,7 @@
   loader.py      Model (preprocess -> inference -> postprocess on one frame), load_model
   results.py     Result, Detection, Classification
   engine.py      the one interpreter wrapper (ai-edge-litert / tflite-runtime, XNNPACK threads)
+  cores.py       where the interpreter's threads run: a core each in live mode, while the cores are quiet
   preprocess.py  ρ-scaled resize, colour order, input quantization, the exact box transform (pure)
   postprocess.py top-k, SSD boxes mapped back to frame pixels (pure)
   labels.py      label files and TFLite metadata labels

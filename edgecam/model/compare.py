@@ -58,6 +58,9 @@ class CompareEngine:
 
     def __init__(self, parts: List[Model]):
         self.parts = parts
+        # no thread placement (edgecam/model/cores.py): the models' interpreters take turns
+        # on one thread, each with its own workers, so there is no core per worker to give
+        self.workers: List[int] = []
 
     @property
     def last_ms(self) -> float:

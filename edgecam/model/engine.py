@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from edgecam.errors import ModelError, UsageError
+from edgecam.model.cores import new_threads, pin
 from edgecam.model.quiet import runtime_chatter_hidden
 
 RUNTIME_MODULES = {
@@ -89,7 +90,7 @@ class Engine:
         self.path = Path(path)
         self.threads = threads
         self.runtime, _ = interpreter_class(runtime)
-        self.interpreter = make_interpreter(self.path, threads, runtime)
+        self.interpreter, self.workers = new_threads(lambda: make_interpreter(self.path, threads, runtime))
         self._read_details()
         self.last_ms = 0.0
         self.last_span = (0.0, 0.0)     # perf_counter() when the last run() began and ended
@@ -124,9 +125,15 @@ class Engine:
             self.interpreter.resize_tensor_input(self._input_index, [1, old[0], old[1], 3], strict=False)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError):
-            self.interpreter = make_interpreter(self.path, self.threads, self.runtime)
+            self.interpreter, self.workers = new_threads(
+                lambda: make_interpreter(self.path, self.threads, self.runtime))
         self._read_details()
         return False
+
+    def pin(self) -> bool:
+        """Called on the thread that runs this engine: that thread and each of the
+        interpreter's worker threads on a core of its own (edgecam/model/cores.py)."""
+        return pin(self.workers)
 
     def ops(self) -> List[dict]:
         try:

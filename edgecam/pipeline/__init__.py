@@ -20,7 +20,7 @@ from edgecam.pipeline.live_mode import run_live
 from edgecam.pipeline.meter import RateMeter
 from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.summary import Summary, Tally
-from edgecam.pipeline.sync import END, WAKE, LatestSlot, StopFlag, Workers
+from edgecam.pipeline.sync import END, LatestSlot, StopFlag, Workers
 
 __all__ = ["run_file", "run_live", "Hooks", "StopFlag", "LatestSlot", "Workers", "RateMeter", "Summary",
-           "Tally", "LiveState", "StageClock", "StageTimes", "NO_CLOCK", "END", "WAKE"]
+           "Tally", "LiveState", "StageClock", "StageTimes", "NO_CLOCK", "END"]

@@ -1,28 +1,29 @@
 """Live mode: the newest frame only, from a camera or a stream, until it ends or a stop.
 
-    capture thread         inference thread               main thread (the output loop)
-    read ──▶ slot of one ──▶ infer the newest frame ──▶ result ──▶ draw ──▶ sinks
-                   └────────────── slot of one ──────────────────▶┘
+    capture thread         inference thread                    main thread (the output loop)
+    read ──▶ slot of one ──▶ infer the newest frame ──▶ frame + result ──▶ draw ──▶ sinks
+      └──── slot of one (only while the model is busy) ─────────────────────▶┘
 
-The capture thread puts each camera frame into two leaky slots of one (the Coral camera
-example's leaky queue): the inference thread always takes the newest frame, and the output
-loop draws every camera frame with the freshest result on it (as rpicam-apps does), so the
-picture keeps the camera's rate when inference is slower than the camera.
+The capture thread puts each camera frame into a leaky slot of one (the Coral camera
+example's leaky queue): the inference thread always takes the newest frame. The output loop
+draws every camera frame once, with the freshest result on it (as rpicam-apps does): a frame
+the model takes comes to it from the inference thread, with its own result; a frame that
+arrives while the model is busy with an earlier one comes straight from the capture thread
+and is drawn at once with the latest result, so the picture keeps the camera's rate when
+inference is slower than the camera. A result for a frame older than the one on screen
+redraws the one on screen.
 
-Where the time goes, and what keeps a result fresh (`edgecam bench`'s live runs):
-- When the model keeps up with the camera, the output loop holds a new frame until its own
-  result lands (at most about two inference times) and draws it once, with that result. It
-  used to draw it at once with the previous result and again when its own landed: twice
-  the drawing, and the first drawing ran on a core the interpreter's threads were using, so
-  every layer's barrier waited for it. When the model is slower than the camera, nothing
-  waits: each frame is drawn with the latest result, and redrawn when a new one lands.
-- A run with nothing to show (no window, video or browser view) draws nothing, and the
-  output loop is not woken for frames at all.
-- Measured on a 2-core VM: when the output loop wakes as a frame arrives (to hold it), the
-  second core is busy a moment before the model starts, and XNNPACK's second thread starts
-  promptly (invoke 4.0-4.3 ms, as in the classic loop); a design that left the output loop
-  asleep until the result measured 7.5 ms, the model running on one core in effect. So is a
-  headless run (nothing wakes the second core: see the bench's headless row).
+Where the time goes (`edgecam bench`'s live runs, v1_ssd, 2 threads, a 2-core VM):
+- invoke(): 4.4 ms when XNNPACK's second thread runs on the other core, 7.5 ms when the
+  scheduler wakes it on the inference thread's own core (which it did in about two frames
+  of three: an idle virtual CPU looks busy to the guest). The inference thread and the
+  interpreter's threads are pinned a core each (model.pin_threads, edgecam/model/cores.py).
+- Hand-overs: about 0.3 ms from capture to the model and 0.3-0.5 ms from result to drawing
+  (a thread wake-up each); the classic loop pays neither, but spends 0.4 ms more on
+  preprocessing (colour conversion of the whole frame) than edgecam does.
+- When the model keeps up, the output loop wakes once per frame (when its result lands),
+  never while the model runs; a run with nothing to show (no window, video or browser view)
+  draws nothing, and the output loop is not woken for frames at all.
 - The frame reaches the model before any bookkeeping, and a result reaches the output loop
   before it is counted."""
 
@@ -35,11 +36,12 @@ from typing import Iterable, Optional
 
 from edgecam.config import Config
 from edgecam.model import Model, ModelSwitcher, Result
+from edgecam.model.cores import Placement
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.reconnect import Reconnector, status_line
 from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.summary import Summary, Tally
-from edgecam.pipeline.sync import END, WAKE, LatestSlot, StopFlag, Workers
+from edgecam.pipeline.sync import END, LatestSlot, StopFlag, Workers
 from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent, Sinks,
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
@@ -107,7 +109,7 @@ class LiveRun:
         show, report, obey the person watching."""
         while not self.stop.is_set():
             self.beats["output"].alive()
-            item = self.to_show.get(timeout=self.display.wait_s())
+            item = self.to_show.get(timeout=IDLE_S)
             if item is END or workers.failed():
                 return
             self.reload_if_asked()
@@ -139,8 +141,8 @@ class LiveRun:
                         return
                     continue
                 self.to_infer.put(frame)                   # the model first: it is on the critical path
-                if self.sinks.wants_frames:
-                    self.to_show.put(frame)
+                if self.sinks.wants_frames and state.inferring is not None:
+                    self.to_show.put(frame)                # the model is busy: shown now, with the latest result
                 state.status = "running"
                 state.frames += 1
                 state.camera.tick(frame.captured)
@@ -158,6 +160,7 @@ class LiveRun:
 
     def infer_loop(self) -> None:
         state, beat = self.state, self.beats["inference"]
+        placement = Placement(self.cfg.model.pin_threads)
         while not self.stop.is_set():
             beat.alive()
             frame = self.to_infer.get(timeout=0.5)
@@ -165,21 +168,28 @@ class LiveRun:
                 return
             if frame is None or state.paused:
                 continue
+            placement.update(state.model.engine)           # this thread and the model's own: a core each
+            state.inferring = frame.index
             if self.gate is not None and not self.gate.infer(frame):
+                self.hand_over(frame)
                 self.report(self.track(Result.skipped(frame, state.model.name, state.model.task)))
                 continue
-            state.inferring = frame.index
             t0 = time.monotonic()
             result = infer_frame(state.model, frame)
             state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
                 time.monotonic() - t0
             state.result = self.track(result)
-            state.inferring = None
-            if self.sinks.wants_frames:
-                self.to_show.wake()   # draw it now, not one camera frame later; count it meanwhile
+            self.hand_over(frame)                          # drawn now, with its own result; counted meanwhile
             state.results += 1
             state.inference.tick()
             self.report(state.result)
+
+    def hand_over(self, frame: Frame) -> None:
+        """The frame just inferred, to the output loop (unless a later camera frame waits there:
+        that one is drawn with this result instead); the model is free for the next frame."""
+        if self.sinks.wants_frames:
+            self.to_show.offer(frame, later)
+        self.state.inferring = None
 
     def track(self, result: Result) -> Result:
         """A result (or a frame the motion gate skipped) through the tracking stage."""
@@ -238,6 +248,10 @@ class LiveRun:
             intent.reply(done, why)
 
 
+def later(waiting: Frame, frame: Frame) -> bool:
+    return waiting.captured > frame.captured
+
+
 def infer_frame(model: Model, frame: Frame) -> Result:
     """The result for one frame: from the camera's lores copy when it is big enough for this
     model (a switch may change ρ), with boxes mapped back to the main stream's pixels."""
@@ -257,61 +271,34 @@ def rescale(result: Result, small_shape, full_shape) -> Result:
 
 
 class Display:
-    """The output loop's drawing: each camera frame drawn once, with the freshest result."""
+    """The output loop's drawing: each camera frame drawn once, with the freshest result. A
+    frame comes from the inference thread with its own result, or from the capture thread
+    while the model is busy with an earlier one; a result for a frame already on screen (or
+    an older one) redraws the one on screen."""
 
     def __init__(self, sinks: Sinks, state: LiveState, stage: Optional[TrackStage] = None):
         self.sinks, self.state, self.stage = sinks, state, stage
         self.last: Optional[Frame] = None          # the frame on screen
         self.image = None                          # ... as drawn
         self.drawn: Optional[Result] = None        # ... with this result
-        self.pending: Optional[Frame] = None       # a frame held for its own result
-        self.deadline = 0.0
         self.last_idle = 0.0
 
-    def wait_s(self) -> float:
-        if self.pending is None:
-            return IDLE_S
-        return max(0.0, min(IDLE_S, self.deadline - time.monotonic()))
-
-    def step(self, item) -> None:
-        now = time.monotonic()
+    def step(self, item: Optional[Frame]) -> None:
         if not self.sinks.wants_frames:
             return
-        if item is WAKE:
-            self.on_result()
-        elif item is not None and not self.state.paused:
-            self.on_frame(item, now)
-        elif now - self.last_idle >= IDLE_S:  # keep the status, the keys and the browser alive
+        if item is not None and not self.state.paused:
+            if self.last is not None and item.captured <= self.last.captured:
+                self.redraw()                      # a new result for the frame on screen, or an older one
+            else:
+                self.present(item)
+            return
+        now = time.monotonic()
+        if now - self.last_idle >= IDLE_S:         # keep the status, the keys and the browser alive
             self.last_idle = now
             self.redraw(force=True)
-        if self.pending is not None and now >= self.deadline:
-            self.present(self.pending)         # its result is late: show it with the latest one
-
-    def on_frame(self, frame: Frame, now: float) -> None:
-        if self.pending is not None:
-            self.present(self.pending)         # the next frame came first
-        if self.state.inferring in (None, frame.index):
-            self.pending, self.deadline = frame, now + self.hold_s()
-        else:
-            self.present(frame)                # the model is busy with an older frame
-
-    def on_result(self) -> None:
-        r = self.state.result
-        if self.pending is not None and r is not None and r.frame == self.pending.index:
-            self.present(self.pending)
-        elif not self.state.paused:
-            self.redraw()
-
-    def hold_s(self) -> float:
-        """How long a frame waits for its own result: a little over one inference, never more
-        than one camera frame interval."""
-        interval = 1.0 / self.state.camera.rate if self.state.camera.rate > 0 else IDLE_S
-        return min(1.5 * self.state.infer_s + 0.003, interval, IDLE_S)
 
     def present(self, frame: Frame) -> None:
         """A new frame, drawn, to the sinks."""
-        if frame is self.pending:
-            self.pending = None
         image, info = self.render(frame)
         self.sinks.frame(image, info)
         self.last, self.image = frame, image

@@ -13,7 +13,6 @@ from typing import Callable, List, Optional, Tuple
 log = logging.getLogger("edgecam.pipeline")
 
 END = object()    # the source has ended: every reader of a slot sees it
-WAKE = object()   # LatestSlot.get(): no new item, but something else changed (a new result)
 
 
 class LatestSlot:
@@ -24,7 +23,6 @@ class LatestSlot:
         self._cond = threading.Condition()
         self._item = None
         self._has = False
-        self._woken = False
         self.dropped = 0
 
     def put(self, item) -> None:
@@ -34,22 +32,20 @@ class LatestSlot:
             self._item, self._has = item, True
             self._cond.notify_all()
 
-    def wake(self) -> None:
-        """Make a waiting get() return WAKE now, unless an item is already there."""
+    def offer(self, item, newer: Callable[[object, object], bool]) -> None:
+        """put(item), unless what is waiting is ``newer(waiting, item)``: then it stays, and
+        ``item`` is not counted as dropped (the reader takes the newer one instead)."""
         with self._cond:
-            if not self._has:
-                self._woken = True
-                self._cond.notify_all()
+            if self._has and (self._item is END or newer(self._item, item)):
+                return
+            self._item, self._has = item, True
+            self._cond.notify_all()
 
     def get(self, timeout: float):
-        """The newest item; WAKE after wake(); None after ``timeout`` seconds with nothing new."""
+        """The newest item; None after ``timeout`` seconds with nothing new."""
         with self._cond:
-            if not self._has and not self._cond.wait_for(lambda: self._has or self._woken, timeout):
+            if not self._has and not self._cond.wait_for(lambda: self._has, timeout):
                 return None
-            if not self._has:
-                self._woken = False
-                return WAKE
-            self._woken = False
             item, self._item, self._has = self._item, None, False
             if item is END:  # END stays, so that every reader sees it
                 self._item, self._has = END, True

@@ -10,6 +10,7 @@ videoOutput and picamera2's outputs/).
   photos.py    annotated photos out, and what the model saw in each photo, printed
   events.py    tracking events as JSON lines
   clips.py     live mode: a clip around each event, with pre-roll from a ring buffer
+  (MQTT, with Home Assistant discovery, is a sink of its own package: edgecam/mqtt/)
 
 Sinks never import the pipeline: the runners call them. :func:`open_sinks` opens the ones a
 config asks for, all or none, once per run; the app closes them once."""
@@ -24,6 +25,7 @@ from typing import Callable, List, Optional, Tuple
 
 from edgecam.config import Config
 from edgecam.errors import EdgecamError, OutputError
+from edgecam.mqtt.sink import MqttSink, check_files
 from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
@@ -74,6 +76,7 @@ def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> S
     drawn frames' when it is not the source's (a comparison's panels side by side)."""
     opened: List[Sink] = []
     try:
+        check_files(cfg.mqtt)
         out = out_video = cfg.output
         if getattr(source, "waiting", False) and out.video:   # a camera still awaited
             VideoSink.check(out.video)
@@ -88,6 +91,8 @@ def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> S
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
         opened += open_outputs(out, fps, size or source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
+        if cfg.mqtt.url:
+            opened.append(MqttSink(cfg, live=source.live))
         opened += open_web(cfg, source)
         if source.still:     # what the model saw in each photo, printed (not a progress bar)
             opened.append(PhotoReport(photo_names(source), sys.stderr if "-" in (out.json, out.events) else None))

@@ -7,8 +7,9 @@ Frames are decoded here, in the capture thread, by FFmpeg as they arrive. Handin
 packets over undecoded and decoding only the frames used (libjpeg-turbo, on the inference
 thread) was tried and measured slower: 0.34 ms to decode instead of 0.6 ms, but the model's
 invoke right after it took 7.3 ms instead of 4.0 ms (v1_ssd, 2 threads, 2-core VM, `edgecam
-bench` live): with the other core idle, waking XNNPACK's worker thread for each layer costs
-more than the decode saved."""
+bench` live). The cause was found later: XNNPACK's worker thread woken on the inference
+thread's own core (edgecam/model/cores.py now pins them apart); the trial was not repeated
+since."""
 
 from __future__ import annotations
 
