@@ -17,6 +17,15 @@ def mirror() -> Path:
     return path.resolve()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    """edgecam's state folder (where `edgecam bench --models` saves its sweep) in a temporary
+    folder for the whole run, never the user's ~/.local/state/edgecam."""
+    path = tmp_path_factory.mktemp("state")
+    os.environ["EDGECAM_STATE_DIR"] = str(path)
+    return path
+
+
 MIRROR_MODELS = ["v1_ssd", "v2", "v2_tf2", "v3", "v1_0.25_128", "v1_0.75_192", "v1_0.75_224"]
 
 

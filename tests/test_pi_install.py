@@ -191,4 +191,4 @@ def test_pyproject_bounds_every_runtime_dependency():
             continue                      # the other runtime
         parts = [int(p) for p in re.findall(r"\d+", have)[:3]]
         assert [int(p) for p in low.split(".")] <= parts and parts[0] < high, (name, have, dep)
-    assert names == {"numpy", "pyyaml", "opencv-python", "ai-edge-litert", "tflite-runtime", "tqdm"}
+    assert names == {"numpy", "pyyaml", "opencv-python", "ai-edge-litert", "tflite-runtime", "tqdm", "flatbuffers"}

@@ -23,6 +23,7 @@ LAZY = {
     ("edgecam.cli", "edgecam.app"): "the run command", ("edgecam.cli", "edgecam.bench"): "the bench command",
     ("edgecam.cli", "edgecam.model"): "the models command",
     ("edgecam.doctor", "cv2"): "a check", ("edgecam.doctor", "edgecam.model"): "a check",
+    ("edgecam.tradeoff", "matplotlib"): "the optional extra edgecam[plot], for the trade-off chart only",
     ("edgecam.mqtt.link", "paho"): "an optional extra (edgecam[mqtt]): imported only when --mqtt is configured",
 }
 

@@ -26,7 +26,9 @@ variants share ``--live-seconds`` in ``--repeat`` interleaved rounds too, their 
 Per-stage latency (decode, preprocess, inference, postprocess, overlay, output) p50/p95,
 peak RSS (VmHWM) and the time from process start to the first result are reported for
 each. `--models a,b,c` sweeps models: mult-adds and parameters (from the graph, via
-edgecam/model/costs.py) beside latency and FPS, so the α² and ρ² scaling shows.
+edgecam/model/costs.py) beside latency and FPS, so the α² and ρ² scaling shows; `--plot FILE`
+draws them with the published top-1 (edgecam/tradeoff.py), and every sweep is saved for the
+browser view's chart.
 
   variants.py  the children: ceiling, pipeline, live     classic.py  the classic loop
   runner.py    the parent: rounds, children, quiet wait  stats.py    percentiles, frame ages
@@ -43,13 +45,14 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
+from edgecam import tradeoff
 from edgecam.app import quiet_native_logs
 from edgecam.bench.child import child_main
 from edgecam.bench.report import format_report, machine
 from edgecam.bench.runner import CAMERA_FPS, BenchError, _log, bench_source, sweep
 from edgecam.config import load_config
 from edgecam.errors import ArgParser, EdgecamError, UsageError
-from edgecam.model import load_model
+from edgecam.model import catalog, load_model
 from edgecam.pipeline.clock import STAGES
 
 __all__ = ["main", "format_report", "STAGES"]
@@ -63,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="FILE", required=True, help="video file(s), comma-separated")
     p.add_argument("--models", metavar="A,B,C", help="also sweep these models: mult-adds, params, latency, FPS")
     p.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    p.add_argument("--plot", metavar="FILE", help="draw the --models sweep as FILE.png or FILE.svg: latency "
+                   "and FPS against mult-adds, and the published top-1 (needs matplotlib: edgecam[plot])")
     p.add_argument("--frames", type=int, metavar="N", help="frames per pipeline run (default: the whole file)")
     p.add_argument("--threads", type=int, metavar="N", help="interpreter threads (default: the configured ones)")
     p.add_argument("--model-dir", metavar="DIR", help="where provisioned models live")
@@ -90,6 +95,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     threads = args.threads or cfg.model.threads
     if threads < 1:
         raise UsageError("--threads must be at least 1")
+    plot = tradeoff.check_plot_path(args.plot) if args.plot else None
+    if plot and not args.models:
+        raise UsageError("--plot draws the models swept: name them with --models A,B,C")
     sources = [s.strip() for s in args.source.split(",") if s.strip()]
     for s in sources:
         if not Path(s).is_file():
@@ -116,4 +124,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(format_report(report), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if report.get("sweep"):
+        _sweep_outputs(report, plot, catalog.model_dir(args.model_dir or cfg.model.dir))
     return 0
+
+
+def _sweep_outputs(report: dict, plot: Optional[Path], model_dir: Path) -> None:
+    """The sweep saved for the browser view's chart, and drawn to --plot."""
+    saved = tradeoff.save_sweep(report, model_dir)
+    if saved is None:
+        _log(f"could not save the sweep in {tradeoff.state_dir()}: the browser view keeps the last one")
+    if plot is not None:
+        print(f"trade-off chart: {tradeoff.write_plot(report, plot)}", flush=True)

@@ -97,11 +97,13 @@ def _live_lines(lv: dict) -> List[str]:
 def _sweep_lines(report: dict) -> List[str]:
     lines = [f"\nmodels ({report['threads']} threads, {Path(report['sweep_source']).name}):",
              f"  {'model':<14}{'α':>6}{'px':>5}{'ρ':>7}{'mult-adds':>11}{'params':>9}{'pointwise':>10}"
-             f"{'invoke ms':>11}{'ceiling FPS':>13}{'pipeline FPS':>14}"]
+             f"{'invoke ms':>11}{'ceiling FPS':>13}{'pipeline FPS':>14}{'top-1':>7}"]
     for r in report["sweep"]:
         lines.append(f"  {r['model']:<14}{_fmt(r['alpha'], 'g'):>6}{r['input_px']:>5}{_fmt(r['rho'], '.3g'):>7}"
                      f"{r['madds_m']:>10.0f}M{r['params_m']:>8.2f}M{r['pointwise_share'] * 100:>9.0f}%"
-                     f"{_fmt(r['invoke_ms_p50'], '.2f'):>11}{r['ceiling_fps']:>13.1f}{r['pipeline_fps']:>14.1f}")
+                     f"{_fmt(r['invoke_ms_p50'], '.2f'):>11}{r['ceiling_fps']:>13.1f}{r['pipeline_fps']:>14.1f}"
+                     f"{_fmt(r.get('top1'), '.1f'):>7}")
+    lines.append("  (top-1: published ImageNet top-1 %, from the papers' tables; sources in models/catalog.yaml)")
     return lines
 
 

@@ -177,5 +177,6 @@ def sweep(args, spec: dict, tmp: Path, log) -> List[dict]:
                      "madds_m": round(cost.madds / 1e6, 1), "params_m": round(cost.params / 1e6, 2),
                      "pointwise_share": round(cost.pointwise_share, 3),
                      "invoke_ms_p50": c["invoke_ms"]["p50"], "ceiling_fps": c["fps"],
-                     "pipeline_fps": p["fps"], "peak_rss_mb": p["peak_rss_mb"]})
+                     "pipeline_fps": p["fps"], "peak_rss_mb": p["peak_rss_mb"],
+                     "top1": m.top1 if m else None})
     return rows

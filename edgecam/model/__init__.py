@@ -10,6 +10,8 @@
   catalog.py     the catalogue, and the one model lookup (``locate``)
   fetch.py       provisioning: download or mirror copy, SHA-256, atomic
   costs.py       the cost lens: parameters and mult-adds from the graph
+  measure.py     the cost lens timed: separable pairs against standard convs (--measure)
+  tflite_writer.py  small int8 conv models written at run time (for measure.py)
   switch.py      the one model switch of a running app"""
 
 from edgecam.model.loader import Model, load_model

@@ -46,6 +46,8 @@ class ModelSpec:
     bytes: Optional[int] = None        # size of the .tflite, where pinned
     alt_url: Optional[str] = None  # also published uncompressed here (used first when set)
     alias_of: Optional[str] = None  # v1 is v1_1.0_224 under a short name
+    top1: Optional[float] = None    # published ImageNet top-1 (%) of the architecture; None for detectors
+    top1_source: Optional[str] = None   # where it is published (paper and table)
 
     @property
     def rho(self) -> float:
@@ -59,6 +61,14 @@ def _catalog_path() -> Path:
 
 def _fmt_alpha(a: float) -> str:
     return f"{a:g}" if a != 1 else "1.0"
+
+
+def _v1_top1(fam: dict, key: str) -> dict:
+    """Published top-1 of v1_<key>: the first of the family's tables that gives it."""
+    for table in fam.get("top1", []):
+        if key in table["values"]:
+            return {"top1": float(table["values"][key]), "top1_source": table["source"]}
+    return {}
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,7 +87,7 @@ def catalogue() -> Dict[str, ModelSpec]:
                 base=fam["base"], file=fam["file"].format(**fmt), url=fam["url"].format(**fmt),
                 member=fam["member"].format(**fmt), labels=labels[fam["labels"]],
                 sha256=fam["sha256"].get(key), madds_m=fam["madds_m"].get(key),
-                params_m=fam["params_m"].get(_fmt_alpha(a)),
+                params_m=fam["params_m"].get(_fmt_alpha(a)), **_v1_top1(fam, key),
                 alt_url=fam["coral_url"].format(**fmt) if coral else None)
     aliases = {}
     for name, entry in data["models"].items():

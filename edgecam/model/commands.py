@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 from edgecam.config import load_config
 from edgecam.errors import ArgParser, UsageError
 from edgecam.logs import setup_logging
-from edgecam.model import catalog, costs, fetch
+from edgecam.model import catalog, costs, fetch, measure
 
 
 def _models_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,12 @@ def _models_parser() -> argparse.ArgumentParser:
     pi.add_argument("name", metavar="NAME|PATH")
     pi.add_argument("--layers", action="store_true", help="one row per layer")
     pi.add_argument("--json", action="store_true", help="print JSON")
+    pi.add_argument("--measure", action="store_true", help="time each depthwise separable pair against the "
+                    "standard conv it replaces, and the whole network both ways, in the installed interpreter")
+    pi.add_argument("--repeat", type=int, default=15, metavar="R", help="--measure: timing rounds (median; default 15)")
+    pi.add_argument("--budget", type=float, default=30.0, metavar="S",
+                    help="--measure: at most S seconds of timing rounds (at least 3 rounds; default 30)")
+    pi.add_argument("--threads", type=int, metavar="N", help="--measure: interpreter threads (default: model.threads)")
     for sp in (pl, pf, pa, pi):
         sp.add_argument("--config", metavar="PATH")
         sp.add_argument("--model-dir", metavar="DIR")
@@ -56,9 +63,23 @@ def main(argv: List[str]) -> int:
         for spec in specs:
             print(f"{spec.name}: {fetch.provision(spec, directory, mirror=mirror)}")
     else:
-        cost = costs.analyze(catalog.locate(a.name, None, cfg.model.dir).require().path)
-        print(json.dumps(cost.to_dict(), indent=1) if a.json else costs.format_report(cost, layers=a.layers))
+        _info(a, cfg)
     return 0
+
+
+def _info(a, cfg) -> None:
+    path = catalog.locate(a.name, None, cfg.model.dir).require().path
+    cost = costs.analyze(path)
+    timed = None
+    if a.measure:
+        timed = measure.measure(path, a.threads or cfg.model.threads, cfg.model.runtime, a.repeat, a.budget,
+                                log=lambda msg: print(f"edgecam: {msg}", file=sys.stderr, flush=True))
+    if a.json:
+        print(json.dumps(dict(cost.to_dict(), **({"measured": timed.to_dict()} if timed else {})), indent=1))
+        return
+    print(costs.format_report(cost, layers=a.layers))
+    if timed:
+        print("\n" + measure.format_measurement(timed))
 
 
 def _print_available(mirror: Optional[Path]) -> int:

@@ -17,7 +17,8 @@ PAGE = """<!doctype html>
  input[type=text]{width:180px} canvas{background:#000;width:100%;height:90px;display:block;margin:3px 0}
  .legend span{margin-right:10px}
 </style></head><body>
-<div id="view"><img id="stream" src="/stream.mjpg" alt="live stream"></div>
+<div id="view"><img id="stream" src="/stream.mjpg" alt="live stream">
+<a href="/tradeoff.svg"><img id="tradeoff" src="/tradeoff.svg" alt="the trade-off chart of the last sweep" style="background:#fff;margin-top:8px"></a></div>
 <div id="side"><h1>edgecam</h1>
 <table>
  <tr><td>status</td><td id="status" class="state">…</td></tr>

@@ -5,6 +5,7 @@
   GET  /status        the live state as JSON, with the settings in force
   GET  /snapshot.jpg  the latest annotated frame
   GET  /metrics       Prometheus metrics (edgecam/sinks/web/metrics.py)
+  GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
   POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live setting
                       (edgecam.service.reload.LIVE_KEYS), applied as SIGHUP applies it
   POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
@@ -27,6 +28,7 @@ from edgecam.sinks.web.page import PAGE
 from edgecam.sinks.web.protocol import Request, response, text
 from edgecam.sinks.web.security import Guard
 from edgecam.sinks.web.server import Reply
+from edgecam.tradeoff import tradeoff_svg
 
 ANSWER_S = 10.0       # how long a POST waits for the runner's answer
 MAX_PENDING = 16      # intents not yet taken by the runner
@@ -74,7 +76,7 @@ class Routes:
         self.view, self.guard, self.controls, self.metrics = view, guard, controls, metrics
         self.gets: Dict[str, Callable[[Request], Reply]] = {
             "/": self.page, "/index.html": self.page, "/status": self.status, "/snapshot.jpg": self.snapshot,
-            "/stream.mjpg": self.stream, "/metrics": self.prometheus}
+            "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff}
         self.posts: Dict[str, Callable[[Request], Reply]] = {
             "/set": self.set, "/model": self.model, "/snapshot": self.save}
 
@@ -115,6 +117,9 @@ class Routes:
             return Reply(text(501, "metrics need prometheus_client: pip install 'edgecam[metrics]'"))
         ctype, body = self.metrics.exposition()
         return Reply(response(200, ctype, body))
+
+    def tradeoff(self, req: Request) -> Reply:
+        return Reply(response(200, "image/svg+xml", tradeoff_svg()))
 
     # -- changing ---------------------------------------------------------------------------
     def set(self, req: Request) -> Reply:

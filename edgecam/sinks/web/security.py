@@ -29,23 +29,13 @@ from edgecam.bounds import os_reason, path_text
 from edgecam.config import TOKEN_CHARS
 from edgecam.errors import OutputError
 from edgecam.sinks.web.protocol import Request, response, text
+from edgecam.statedir import state_dir
 
 log = logging.getLogger("edgecam.web")
 COOKIE = "edgecam_token"
 TOKEN_FILE = "web-token"
 SAME = ("same-origin", "none", "")
 WRONG_HOST = text(403, "this server does not answer to that Host name (see output.web_hosts)")
-
-
-def state_dir() -> Path:
-    """Where edgecam keeps what it generates: $EDGECAM_STATE_DIR, systemd's $STATE_DIRECTORY
-    (/var/lib/edgecam for the service), else $XDG_STATE_HOME/edgecam (~/.local/state/edgecam)."""
-    for var in ("EDGECAM_STATE_DIR", "STATE_DIRECTORY"):
-        value = os.environ.get(var, "").split(":")[0]
-        if value:
-            return Path(value)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "edgecam"
 
 
 def is_loopback(host: str) -> bool:
