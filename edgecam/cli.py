@@ -19,6 +19,7 @@ from edgecam.bounds import escape
 from edgecam.config import Setting, load_config, override, settings
 from edgecam.errors import ArgParser, EdgecamError
 from edgecam.logs import setup_logging
+from edgecam.schema import switch_word
 from edgecam.service.answer import request_reload
 from edgecam.service.journal import priority_prefix
 
@@ -55,10 +56,10 @@ def _add_flag(group, s: Setting) -> None:
 
 
 def on_off(text: str) -> bool:
-    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
-    if text.strip().lower() not in words:
+    value = switch_word(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"must be on or off, not {escape(text)[:40]!r}")
-    return words[text.strip().lower()]
+    return value
 
 
 def _run_parser() -> argparse.ArgumentParser:

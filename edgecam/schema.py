@@ -37,6 +37,16 @@ def setting(default: Any, *, flag: Optional[str] = None, help: str = "", metavar
     return field(default=default, metadata=meta)
 
 
+# the words a person types for a switch (`--mqtt-discovery off`, an MQTT payload "on")
+SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True,
+                "off": False, "false": False, "no": False, "0": False}
+
+
+def switch_word(text: str) -> Optional[bool]:
+    """True or False for one of :data:`SWITCH_WORDS` (any case, spaces around); None otherwise."""
+    return SWITCH_WORDS.get(str(text).strip().lower())
+
+
 def unwrap(tp: Any) -> Any:
     """``int`` for ``Optional[int]``; ``List[str]`` stays itself."""
     if typing.get_origin(tp) is typing.Union:

@@ -36,6 +36,7 @@ from edgecam.config import (HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, check
 from edgecam.errors import ConfigError, EdgecamError
 from edgecam.model import ModelSwitcher
 from edgecam.pipeline.hooks import Hooks
+from edgecam.schema import switch_word
 from edgecam.bounds import show
 from edgecam.service.answer import answer
 
@@ -188,13 +189,9 @@ class Reloader:
 
 def _boolean(value: Any) -> bool:
     """true/false as JSON gives them, or the words a person types (MQTT payloads are text)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "on", "1", "yes"):
-        return True
-    if text in ("false", "off", "0", "no"):
-        return False
+    word = value if isinstance(value, bool) else switch_word(value)
+    if word is not None:
+        return word
     raise ConfigError(f"{PAUSED} must be true or false, not {show(value)}")
 
 
