@@ -83,16 +83,21 @@ def ffprobe(path: Path) -> dict:
             "fps": int(num) / int(den), "codec": s["codec_name"]}
 
 
-def write_clip(video: Path, out: Path, frames: int) -> Path:
-    """The first ``frames`` frames of a real video, as a file of their own (MPEG-4, same rate)."""
+def write_clip(video: Path, out: Path, frames: int, first: int = 0, fps: float = 0.0) -> Path:
+    """``frames`` frames of a real video from frame ``first``, as a file of their own (MPEG-4,
+    at ``fps``, or the video's own rate)."""
     import cv2
     cap = cv2.VideoCapture(str(video))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    images = [cap.read()[1] for _ in range(frames)]
-    cap.release()
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (images[0].shape[1], images[0].shape[0]))
-    for image in images:
+    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
+    fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
+    writer = None
+    for _ in range(frames):
+        ok, image = cap.read()
+        assert ok, f"{video} has fewer than {first + frames} frames"
+        if writer is None:
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (image.shape[1], image.shape[0]))
         writer.write(image)
+    cap.release()
     writer.release()
     return out
 

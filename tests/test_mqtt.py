@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from conftest import run_edgecam, write_clip  # noqa: E402
 from test_live import free_port, wait_for  # noqa: E402
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")
@@ -123,26 +123,17 @@ def publish(port: int, topic: str, payload: str) -> None:
     c.loop_stop()
 
 
-def write_clip(media: Path, path: Path, first: int, last: int, fps: float) -> Path:
+def walk_clip(media: Path, path: Path, first: int, last: int, fps: float) -> Path:
     """Frames first..last of the walk clip, at ``fps``."""
-    cap = cv2.VideoCapture(str(media / WALK))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (768, 432))
-    for _ in range(last - first):
-        ok, image = cap.read()
-        assert ok
-        writer.write(image)
-    writer.release()
-    cap.release()
-    return path
+    return write_clip(media / WALK, path, last - first, first=first, fps=fps)
 
 
 @pytest.fixture(scope="module")
 def clips(media, tmp_path_factory):
     folder = tmp_path_factory.mktemp("mqtt-clips")
     # person 2 is already in view at frame 150, crosses x = 0.7 near frame 186 and leaves; 20 s at 20 fps
-    return {"live": write_clip(media, folder / "walk.mp4", 150, 560, 20.0),
-            "short": write_clip(media, folder / "short.mp4", 150, 240, 10.0)}
+    return {"live": walk_clip(media, folder / "walk.mp4", 150, 560, 20.0),
+            "short": walk_clip(media, folder / "short.mp4", 150, 240, 10.0)}
 
 
 def edgecam(models_dir, source, broker_url: str, *more, log: Path, realtime: bool = True) -> subprocess.Popen:

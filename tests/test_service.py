@@ -20,7 +20,7 @@ import pytest
 
 from edgecam.pipeline import Hooks
 from edgecam.service.systemd import Notifier, notifier_from_env
-from conftest import free_port  # noqa: E402
+from conftest import free_port, write_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "scripts" / "edgecam.service"
@@ -405,20 +405,7 @@ def test_a_stuck_inference_or_output_thread_stops_the_watchdog_pings(stage, came
 @pytest.fixture(scope="module")
 def clip(media, tmp_path_factory) -> Path:
     """The first 20 frames of the footage, as a short video file."""
-    src = cv2.VideoCapture(str(media / "bottle-detection.mp4"))
-    out_path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    fps = src.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = None
-    for _ in range(20):
-        ok, image = src.read()
-        assert ok
-        if writer is None:
-            writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                     (image.shape[1], image.shape[0]))
-        writer.write(image)
-    writer.release()
-    src.release()
-    return out_path
+    return write_clip(media / "bottle-detection.mp4", tmp_path_factory.mktemp("clip") / "clip.mp4", 20)
 
 
 @pytest.fixture(scope="module")
