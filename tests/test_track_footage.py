@@ -70,9 +70,10 @@ def test_line_crossed_once_per_person_with_direction(walk):
     r, frames, events = walk
     crosses = [e for e in events if e["event"] == "cross"]
     # the people who enter left of x = 0.45 and walk right: each crosses once, "in" (the line
-    # is drawn top to bottom, so left to right is in); two appear already right of it
-    assert [e["direction"] for e in crosses] == ["in"] * 4
-    assert len({e["id"] for e in crosses}) == 4
+    # is drawn top to bottom, so left to right is in); one (the fifth) appears already right
+    # of it, and the second crosses within 3 frames of appearing (MEDIA.md's counting truth)
+    assert [e["direction"] for e in crosses] == ["in"] * 5
+    assert len({e["id"] for e in crosses}) == 5
     for e in crosses:                                    # at the frame its box's bottom-centre passes
         rec = next(x for x in frames if x["frame"] == e["frame"])
         d = next(d for d in rec["detections"] if d["id"] == e["id"])
@@ -81,7 +82,7 @@ def test_line_crossed_once_per_person_with_direction(walk):
         prev = next(d for d in before[-1]["detections"] if d["id"] == e["id"])
         assert (prev["box"][0] + prev["box"][2]) / 2 / 768 < 0.46
         assert set(e) == {"event", "id", "label", "score", "frame", "t", "line", "direction", "box"}
-    assert "door: in 4, out 0" in r.stdout and "objects per label (tracked): person: 6" in r.stdout
+    assert "door: in 5, out 0" in r.stdout and "objects per label (tracked): person: 6" in r.stdout
 
 
 def test_zone_enter_and_leave_once_per_person(walk):

@@ -2,7 +2,7 @@
 state across frames: the tracks).
 
   geometry.py   IoU, anchor points, sides of lines, points in polygons (pure)
-  tracker.py    Tracker: ByteTrack-style matching on predicted boxes, ids, coasting
+  tracker.py    Tracker: ByteTrack-style matching on predicted boxes, tentative tracks, ids, label votes
   filters.py    which detections count (labels, scores, sizes) and N-of-M hysteresis (pure)
   rules.py      counting lines (crossings with direction) and zones (enter, leave, time inside)
   motion.py     the motion gate: is there anything to infer on this frame?

@@ -10,9 +10,19 @@ bottom to top, right→left; a line drawn left to right (``0,0.5,1,0.5``) counts
 motion as ``in``.
 
 A crossing counts once: an object's side of a line only changes when its point is clearly
-past the line (more than BAND of the frame away), so a box that jitters on the line does
-not count again, and the path since it was last clearly on the other side must pass through
-the drawn segment (not its extension)."""
+past the line, so a box that jitters on the line does not count again, and the path since it
+was last clearly on the other side must pass through the drawn segment (not its extension).
+"Clearly past" is more than BAND of the frame away; to change sides, also more than BOX_BAND
+of the box's own extent across the line: a box's edges jitter in proportion to its size (SSD's
+box of a person half out of the picture jumps by a fifth of its height from one frame to the
+next), and a fixed band let such a box cross one line 4 times in 5 frames. The side an object
+is first seen on needs only BAND: a person who appears a step from the line and crosses it 3
+frames later is counted.
+
+``observe`` finds what a point's move does (crossings, entries, exits) without counting it;
+``record`` counts an event. The tracking stage observes every track from its first detection
+and records a tentative track's events once the track is confirmed, with the frames where
+they happened (an object confirmed late, already past a line, is still counted)."""
 
 from __future__ import annotations
 
@@ -22,7 +32,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from edgecam.track.geometry import Point, inside, segments_cross, side
 
-BAND = 0.01     # fraction of the frame's diagonal: closer than this to a line is "on" it
+BAND = 0.01     # fraction of the frame: closer than this to a line is "on" it
+BOX_BAND = 0.15  # ... or closer than this share of the box's extent across the line
 MAX_NAME = 40
 
 
@@ -81,7 +92,7 @@ class Zone:
     name: str
     points: List[Point]  # fractions of the frame
     entered: Dict[str, int] = field(default_factory=dict)    # label -> entries
-    inside: Dict[int, float] = field(default_factory=dict)   # track id -> time it entered
+    inside: Dict[int, float] = field(default_factory=dict)   # track -> time it entered (counted objects)
 
     @classmethod
     def parse(cls, spec, index: int) -> "Zone":
@@ -97,57 +108,94 @@ class Zone:
 
 @dataclass
 class Crossing:
-    """Where one track stands against one line: the side it was last clearly on, and where."""
+    """Where one track stands against one line: the side it was last clearly on, and where;
+    ``reached``: when it first got to the other side, while not yet clearly past it."""
     sign: float
     point: Point
+    reached: object = None
 
 
 class Rules:
-    """Every line and zone, and each track's state against them; ``update`` gives the events."""
+    """Every line and zone, and each track's state against them: ``observe`` gives the events
+    a move makes, ``record`` counts them (``update`` does both)."""
 
     def __init__(self, lines: Sequence[Line], zones: Sequence[Zone], size: Tuple[int, int]):
         self.lines, self.zones = list(lines), list(zones)
         self.w, self.h = size
         self.band = BAND
         self.last: Dict[Tuple[int, str], Crossing] = {}
+        self.within: Dict[Tuple[int, str], float] = {}    # (track, zone) -> when its point went in
 
     def frac(self, p: Point) -> Point:
         return (p[0] / self.w, p[1] / self.h) if self.w and self.h else p
 
-    def update(self, tid: int, label: str, point_px: Point, t: float) -> List[dict]:
-        """Events for track ``tid`` whose anchor is at ``point_px`` at time ``t``."""
-        p = self.frac(point_px)
-        events = [e for line in self.lines for e in self._line(line, tid, label, p)]
+    def update(self, tid: int, label: str, point_px: Point, t: float, box=None) -> List[dict]:
+        """Events for track ``tid`` whose anchor is at ``point_px`` at time ``t``, counted."""
+        events = self.observe(tid, point_px, t, box)
+        for e in events:
+            e.pop("when")
+        return [self.record(tid, label, e) for e in events]
+
+    def observe(self, key: int, point_px: Point, t: float, box=None, when=None) -> List[dict]:
+        """What track ``key``'s anchor moving to ``point_px`` at ``t`` does (not counted yet).
+        ``box`` (pixels), when given, widens the band by the box's jitter. Each event says
+        ``when`` it happened: the ``when`` given with this point (default: ``t``), or for a
+        crossing, the one given with the first point on the new side."""
+        p, when = self.frac(point_px), t if when is None else when
+        events = [e for line in self.lines for e in self._line(line, key, p, box, when)]
         for zone in self.zones:
-            now_in = inside(zone.points, p)
-            if now_in and tid not in zone.inside:
-                zone.inside[tid] = t
-                zone.entered[label] = zone.entered.get(label, 0) + 1
-                events.append({"event": "enter", "zone": zone.name})
-            elif not now_in and tid in zone.inside:
-                events.append(self._leave(zone, tid, t))
+            now_in, k = inside(zone.points, p), (key, zone.name)
+            if now_in and k not in self.within:
+                self.within[k] = t
+                events.append({"event": "enter", "zone": zone.name, "when": when})
+            elif not now_in and k in self.within:
+                events.append(dict(self._leave(zone, key, t), when=when))
         return events
 
-    def _line(self, line: Line, tid: int, label: str, p: Point) -> List[dict]:
+    def record(self, key: int, label: str, e: dict) -> dict:
+        """Count event ``e`` of track ``key`` (now shown as ``label``); ``e`` comes back."""
+        if e["event"] == "cross":
+            line = next((x for x in self.lines if x.name == e["line"]), None)
+            if line is not None:
+                per = line.counts.setdefault(label, {"in": 0, "out": 0})
+                per[e["direction"]] += 1
+        zone = next((z for z in self.zones if z.name == e.get("zone")), None)
+        if zone is not None and e["event"] == "enter":
+            zone.entered[label] = zone.entered.get(label, 0) + 1
+            zone.inside[key] = e.get("t", 0.0)
+        elif zone is not None and e["event"] == "leave":
+            zone.inside.pop(key, None)
+        return e
+
+    def _band(self, line: Line, length: float, box) -> float:
+        if box is None:
+            return self.band
+        x1, y1, x2, y2 = box
+        nx, ny = (line.p2[1] - line.p1[1]) / length, (line.p2[0] - line.p1[0]) / length
+        extent = abs(nx) * (x2 - x1) / max(self.w, 1) + abs(ny) * (y2 - y1) / max(self.h, 1)
+        return max(self.band, BOX_BAND * extent)
+
+    def _line(self, line: Line, key: int, p: Point, box, when) -> List[dict]:
         # the side, scaled so that |s| is the distance in frame fractions (y scaled like x)
         length = math.hypot(line.p2[0] - line.p1[0], line.p2[1] - line.p1[1])
         s = side(line.p1, line.p2, p) / length
-        if abs(s) <= self.band:
-            return []                                   # on the line: wait until clearly past it
-        key = (tid, line.name)
-        before = self.last.get(key)
-        self.last[key] = Crossing(s, p)
-        if before is None or (before.sign > 0) == (s > 0):
+        k = (key, line.name)
+        before = self.last.get(k)
+        turned = before is not None and (before.sign > 0) != (s > 0)
+        if before is not None:
+            before.reached = (before.reached or when) if turned else None
+        if abs(s) <= self.band or turned and abs(s) <= self._band(line, length, box):
+            return []              # on the line, or on a side it has not clearly reached: wait
+        self.last[k] = Crossing(s, p)
+        if not turned:
             return []
         if not segments_cross(before.point, p, line.p1, line.p2):
             return []                                   # went around the end of the line
-        direction = "in" if s < 0 else "out"
-        per = line.counts.setdefault(label, {"in": 0, "out": 0})
-        per[direction] += 1
-        return [{"event": "cross", "line": line.name, "direction": direction}]
+        return [{"event": "cross", "line": line.name, "direction": "in" if s < 0 else "out",
+                 "when": before.reached}]
 
-    def _leave(self, zone: Zone, tid: int, t: float) -> dict:
-        since = zone.inside.pop(tid)
+    def _leave(self, zone: Zone, key: int, t: float) -> dict:
+        since = self.within.pop((key, zone.name))
         return {"event": "leave", "zone": zone.name, "seconds": round(max(0.0, t - since), 3)}
 
     def set_lines(self, lines: Sequence[Line]) -> None:
@@ -162,11 +210,11 @@ class Rules:
                     self.last = {k: v for k, v in self.last.items() if k[1] != line.name}
         self.lines = list(lines)       # one assignment: the inference thread sees old or new
 
-    def forget(self, tid: int, t: float) -> List[dict]:
-        """A track is gone: it leaves every zone it was in."""
-        for key in [k for k in self.last if k[0] == tid]:
-            del self.last[key]
-        return [self._leave(z, tid, t) for z in self.zones if tid in z.inside]
+    def forget(self, key: int, t: float) -> List[dict]:
+        """A track is gone: it leaves every zone it was in (not counted yet: see record)."""
+        for k in [k for k in self.last if k[0] == key]:
+            del self.last[k]
+        return [self._leave(z, key, t) for z in self.zones if (key, z.name) in self.within]
 
     def counts(self) -> dict:
         """Counts per line and zone, per label (for /status and the summary)."""

@@ -6,7 +6,7 @@ inference thread); ``predicted`` may be called from another (the live display)."
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from edgecam.model.postprocess import Detection
 from edgecam.track.filters import DetectionFilter, shown
@@ -26,13 +26,16 @@ class TrackStage:
     def __init__(self, cfg, size: Tuple[int, int]):
         f, t = cfg.filters, cfg.track
         self.cfg = cfg
-        self.filter = DetectionFilter(f.allow, f.deny, f.min_score, f.min_area, f.max_area, size)
+        # labels are filtered on what a track is called (its vote), the rest on each detection
+        self.filter = DetectionFilter((), (), f.min_score, f.min_area, f.max_area, size)
+        self.allow, self.deny = set(f.allow), set(f.deny)
         self.n = f.show_after
         self.tracker = Tracker(t.iou, t.max_missed, t.min_hits, window=max(f.show_after, f.of_last))
         self.rules: Optional[Rules] = build_rules(cfg.rules.lines, cfg.rules.zones, size)
         self.size, self.line_specs = size, list(cfg.rules.lines)
         self.anchor = cfg.rules.anchor
-        self.objects: Dict[str, Set[int]] = {}
+        self.objects: Dict[str, int] = {}         # objects shown since the start, per label
+        self.counted: Dict[int, str] = {}         # shown track (key) -> the label it is counted under
         self.view: Tuple[Tuple[Detection, Motion], ...] = ()
 
     def attach(self, model) -> None:
@@ -48,25 +51,57 @@ class TrackStage:
         out: List[Detection] = []
         view = []
         for tr, d in update.matched:
-            if tr.id is None or not shown(tr.seen, self.n):
+            self._observe(tr, d, result)
+            if tr.id is None or not shown(tr.seen, self.n) or not self._wanted(tr.label):
                 continue
-            det = replace(d, id=tr.id)
+            det = replace(d, id=tr.id, label=tr.label, class_id=tr.class_id)
             out.append(det)
             view.append((det, _copy(tr.motion)))
-            if not tr.shown:
-                tr.shown = True
-                self.objects.setdefault(tr.label, set()).add(tr.id)
-                events.append(self._event("new", tr, result))
-            if self.rules is not None:
-                point = anchor(d.box, self.anchor)
-                events += [self._event(e, tr, result) for e in self.rules.update(tr.id, tr.label, point, result.t)]
+            events += self._show(tr, result)
         for tr in update.lost:
+            if self.rules is not None:
+                tr.pending.extend((e, _stamp(tr, result)) for e in self.rules.forget(tr.key, result.t))
             if tr.shown:
-                leave = self.rules.forget(tr.id, result.t) if self.rules is not None else []
-                events += [self._event(e, tr, result) for e in leave] + [self._event("lost", tr, result)]
+                events += self._flush(tr) + [self._event({"event": "lost"}, tr, result)]
+                del self.counted[tr.key]
         result.detections, result.events = out, events
         self.view = tuple(view)
         return result
+
+    def _observe(self, tr: Track, d: Detection, result) -> None:
+        """What the track's move does to the lines and zones, kept until it can be sent."""
+        if self.rules is not None:
+            point = anchor(d.box, self.anchor)
+            events = self.rules.observe(tr.key, point, result.t, d.box, when=_stamp(tr, result))
+            tr.pending.extend((e, e.pop("when")) for e in events)
+
+    def _wanted(self, label: str) -> bool:
+        """filters.allow / deny, on the label a track is called (not each detection's)."""
+        return (not self.allow or label in self.allow) and label not in self.deny
+
+    def _show(self, tr: Track, result) -> List[dict]:
+        """A confirmed track shown on this result: "new" the first time, then what it did
+        (as a tentative track too), counted under the label it has now."""
+        events = []
+        if not tr.shown:
+            tr.shown = True
+            events.append(self._event({"event": "new"}, tr, result))
+        label = self.counted.get(tr.key)
+        if label != tr.label:                      # first shown, or its vote changed its label
+            if label is not None:
+                self.objects[label] -= 1
+            self.objects[tr.label] = self.objects.get(tr.label, 0) + 1
+            self.counted[tr.key] = tr.label
+        return events + self._flush(tr)
+
+    def _flush(self, tr: Track) -> List[dict]:
+        out = []
+        while tr.pending:
+            e, stamp = tr.pending.popleft()
+            if self.rules is not None:
+                self.rules.record(tr.key, tr.label, dict(e, t=stamp["t"]))
+            out.append({**e, "id": tr.id, "label": tr.label, **stamp})
+        return out
 
     def coast(self, result):
         """A frame the model skipped: the objects shown last, where their motion puts them now."""
@@ -78,11 +113,8 @@ class TrackStage:
         return [replace(d, box=m.at(t)) for d, m in self.view]
 
     @staticmethod
-    def _event(what, tr: Track, result) -> dict:
-        e = {"event": what} if isinstance(what, str) else dict(what)
-        e.update({"id": tr.id, "label": tr.label, "score": round(tr.score, 4), "frame": result.frame,
-                  "t": round(result.t, 4), "box": [round(v, 1) for v in tr.box]})
-        return e
+    def _event(what: dict, tr: Track, result) -> dict:
+        return {**what, "id": tr.id, "label": tr.label, **_stamp(tr, result)}
 
     def set_lines(self, specs: Sequence[str]) -> None:
         """The counting lines, changed while running (``X1,Y1,X2,Y2[,NAME]`` each)."""
@@ -97,7 +129,7 @@ class TrackStage:
         return self.rules.counts() if self.rules is not None else {}
 
     def objects_per_label(self) -> Dict[str, int]:
-        return {label: len(ids) for label, ids in sorted(self.objects.items())}
+        return {label: n for label, n in sorted(self.objects.items()) if n}
 
     def status(self) -> dict:
         """For the browser's /status."""
@@ -107,6 +139,12 @@ class TrackStage:
     def scene(self) -> Sequence:
         """What the overlay draws besides the boxes: lines and zones with their counts."""
         return self.rules.texts() if self.rules is not None else ()
+
+
+def _stamp(tr: Track, result) -> dict:
+    """Where and when an event of track ``tr`` happens: on this result, at its box."""
+    return {"score": round(tr.score, 4), "frame": result.frame, "t": round(result.t, 4),
+            "box": [round(v, 1) for v in tr.box]}
 
 
 def _copy(m: Motion) -> Motion:

@@ -1,10 +1,20 @@
-"""Multi-object tracking by IoU, ByteTrack-style (Zhang et al., 2022): each track's box is
-predicted to the detections' time with a constant-velocity (alpha-beta) filter; detections
-with a high score are matched to the predicted boxes first, then the tracks still unmatched
-try the low-score detections (a person half hidden scores low but is still the same person);
-only high-score detections start tracks. A track gets its id once seen ``min_hits`` times (on
-the first inference every high detection does: there is nothing to confirm against yet) and
-survives ``max_missed`` inferences without a detection, coasting on its velocity.
+"""Multi-object tracking by IoU, ByteTrack-style (Zhang et al., 2022), with tentative tracks
+that hold on. Each track's box is predicted to the detections' time with a constant-velocity
+(alpha-beta) filter. Detections scoring at least ``high`` are matched to the confirmed tracks
+first, then to the tentative ones; then the tracks seen lately may take a low-score detection
+(a person half hidden scores low but is still the same person; a weak object whose score
+flickers around the threshold stays one track instead of dying at its first miss). Only high
+detections start tracks, and a track gets its public id once ``min_hits`` of its detections
+scored high (on the first inference every high detection does: there is nothing to confirm
+against yet). Every track, tentative or confirmed, survives ``max_missed`` inferences without a
+detection, coasting on its velocity.
+
+Association ignores the label: SSD's label for one object flickers (a car called ``parking
+meter``, then ``suitcase``; a bottle that turns ``vase``), so a track keeps its id through it
+and takes the label it has been given most, weighted by score. The label only breaks near-ties
+between competitors (a bottle in the hand of an arm called ``person``). Duplicate suppression
+(SSD's second, smaller box inside one object) is within a label, on the first inference too:
+a bottle inside the box of the arm that holds it is an object of its own.
 
 The assignment is optimal (scipy's linear_sum_assignment) when scipy is installed (the
 ``tracking`` extra), else greedy, best IoU first; with the few boxes a camera sees they
@@ -14,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, List, Optional, Sequence, Tuple
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,8 +44,10 @@ SIZE_RATE = 0.0                # box sizes are not extrapolated (their change is
 GAIN = 0.5
 MIN_SPEED = 0.6
 HORIZON_S = 1.0                # a box is never predicted further than this past its last detection
-LOW_IOU = 0.5                  # the second stage (low scores) needs a closer match
-DUPLICATE = 0.7                # a detection this much inside a matched one is the same object twice
+LOW_IOU = 0.5                  # the low-score stage needs a closer match
+LOW_GAP = 1                    # ... and a track missed at most this many inferences in a row
+DUPLICATE = 0.7                # a detection this much inside a matched one of its label is the same object twice
+SAME_LABEL = 0.05              # added to the IoU of a same-label pair: breaks near-ties between competitors
 
 
 def assign(scores: np.ndarray, minimum: float, exact: Optional[bool] = None) -> List[Tuple[int, int]]:
@@ -121,23 +133,37 @@ class Motion:
 class Track:
     key: int                      # internal, from creation
     class_id: int
-    label: str
+    label: str                    # the label given most, weighted by score (see vote)
     score: float
     box: Tuple[float, float, float, float]   # the last detection's box
     motion: Motion
     first_t: float
     id: Optional[int] = None      # the public id, given on confirmation
-    hits: int = 1
+    hits: int = 1                 # detections matched, low ones included
+    strong: int = 1               # of those, scoring at least ``high``
     missed: int = 0
     seen: Deque[bool] = field(default_factory=lambda: deque(maxlen=1))   # hysteresis window
     shown: bool = False           # has been shown (a "new" event went out)
+    votes: Dict[str, float] = field(default_factory=dict)   # label -> summed score
+    classes: Dict[str, int] = field(default_factory=dict)   # label -> class id
+    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))  # (event, where) not sent yet
+
+    def vote(self, d) -> None:
+        """Count ``d``'s label (weighted by its score); the track takes the label with most."""
+        self.votes[d.label] = self.votes.get(d.label, 0.0) + float(d.score)
+        self.classes.setdefault(d.label, d.class_id)
+        self.label = max(self.votes, key=self.votes.__getitem__)
+        self.class_id = self.classes[self.label]
+
+
+PENDING = 64     # events a track keeps while it is tentative or hidden (the oldest go first)
 
 
 @dataclass
 class Update:
     """What one inference did to the tracks."""
-    matched: List[Tuple[Track, object]]        # (track, detection) pairs, this inference (with new
-                                               # tracks confirmed at once)
+    matched: List[Tuple[Track, object]]        # (track, detection) pairs, this inference, tentative
+                                               # tracks and new ones included (``id`` None until confirmed)
     lost: List[Track]                          # tracks dropped now
 
 
@@ -150,48 +176,59 @@ class Tracker:
 
     def update(self, detections: Sequence, t: float, high: float) -> Update:
         """Match ``detections`` (with .box, .score, .class_id, .label) made at time ``t``:
-        confirmed tracks take the high scores, then those seen last time may take a low one,
-        then unconfirmed tracks take what high scores are left; the rest start tracks."""
+        confirmed tracks take the high scores, then tentative ones; then the tracks seen lately
+        may take a low one; the high detections left start tracks."""
         high_d = [d for d in detections if d.score >= high]
         low_d = [d for d in detections if d.score < high]
         confirmed = [tr for tr in self.tracks if tr.id is not None]
         matched, left, high_left = self._match(confirmed, high_d, t, self.iou)
-        recent = [tr for tr in left if tr.missed == 0]
-        more, recent_left, _ = self._match(recent, low_d, t, LOW_IOU)
         newer, newer_left, high_left = self._match([tr for tr in self.tracks if tr.id is None], high_left,
                                                    t, self.iou)
-        matched += more + newer
-        unmatched = [tr for tr in left if tr not in recent] + recent_left + newer_left
+        recent = [tr for tr in left + newer_left if tr.missed < LOW_GAP + 1]
+        more, recent_left, _ = self._match(recent, low_d, t, LOW_IOU)
+        matched += newer + more
+        unmatched = [tr for tr in left + newer_left if tr not in recent] + recent_left
         for tr, d in matched:
-            self._hit(tr, d, t)
+            self._hit(tr, d, t, d.score >= high)
         lost = self._miss(unmatched)
-        taken = np.array([d.box for _, d in matched]).reshape(-1, 4)
-        for d in high_left:
-            if not taken.size or covered(d.box, taken) < DUPLICATE:
-                tr = self._start(d, t)
-                if tr.id is not None:
-                    matched.append((tr, d))
+        matched += self._start_new(high_left, matched, t)
         self.updates += 1
         return Update(matched, lost)
+
+    def _start_new(self, dets: Sequence, matched: List[Tuple[Track, object]], t: float):
+        """Tracks for the high detections no track took, best first, except a box mostly
+        inside a taken box of its own label (SSD's second box for one object)."""
+        taken = [(d.label, tr.label, d.box) for tr, d in matched]
+        started = []
+        for d in sorted(dets, key=lambda d: -d.score):
+            same = np.array([box for a, b, box in taken if d.label in (a, b)]).reshape(-1, 4)
+            if same.size and covered(d.box, same) >= DUPLICATE:
+                continue
+            tr = self._start(d, t)
+            taken.append((d.label, d.label, d.box))
+            started.append((tr, d))
+        return started
 
     def _match(self, tracks: List[Track], dets: Sequence, t: float, minimum: float):
         if not tracks or not dets:
             return [], list(tracks), list(dets)
         predicted = np.array([tr.motion.at(t) for tr in tracks])
         scores = iou_matrix(predicted, np.array([d.box for d in dets]))
-        same = np.array([[tr.class_id == d.class_id for d in dets] for tr in tracks])
-        pairs = assign(np.where(same, scores, 0.0), minimum)
+        same = np.array([[tr.label == d.label for d in dets] for tr in tracks])
+        pairs = assign(np.where(scores >= minimum, scores + SAME_LABEL * same, 0.0), minimum)
         rows, cols = {r for r, _ in pairs}, {c for _, c in pairs}
         return ([(tracks[r], dets[c]) for r, c in pairs], [tr for i, tr in enumerate(tracks) if i not in rows],
                 [d for j, d in enumerate(dets) if j not in cols])
 
-    def _hit(self, tr: Track, d, t: float) -> None:
+    def _hit(self, tr: Track, d, t: float, strong: bool) -> None:
         tr.motion.correct(d.box, t, first=tr.hits == 1)
         tr.hits += 1
+        tr.strong += int(strong)
         tr.missed = 0
         tr.score, tr.box = d.score, tuple(d.box)
+        tr.vote(d)
         tr.seen.append(True)
-        if tr.id is None and tr.hits >= self.min_hits:
+        if tr.id is None and tr.strong >= self.min_hits:
             self._confirm(tr)
 
     def _miss(self, tracks: List[Track]) -> List[Track]:
@@ -199,7 +236,7 @@ class Tracker:
         for tr in tracks:
             tr.missed += 1
             tr.seen.append(False)
-            if tr.id is None or tr.missed > self.max_missed:   # an unconfirmed track gets no second chance
+            if tr.missed > self.max_missed:
                 self.tracks.remove(tr)
                 lost.append(tr)
         return lost
@@ -207,6 +244,7 @@ class Tracker:
     def _start(self, d, t: float) -> Track:
         tr = Track(self.next_key, d.class_id, d.label, d.score, tuple(d.box), Motion(_cxcywh(d.box), t), t,
                    seen=deque([True], maxlen=self.window))
+        tr.vote(d)
         self.next_key += 1
         self.tracks.append(tr)
         if self.updates == 0 or self.min_hits <= 1:
