@@ -1,5 +1,5 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
-manages models; `edgecam bench` measures; `edgecam doctor` checks the machine; `edgecam reload
+manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file; `edgecam doctor` checks the machine; `edgecam reload
 PID` is the service's ExecReload=. Errors end in one sentence and an exit code: 2 for usage and
 config, 1 for runtime problems; never a traceback.
 
@@ -28,7 +28,7 @@ log = logging.getLogger("edgecam")
 # Each command imports what it runs when it runs: `edgecam doctor` must start where numpy,
 # OpenCV or the TFLite runtime do not import (that is what it diagnoses), so nothing here
 # imports them at the top.
-LAZY = "edgecam.app, edgecam.bench, edgecam.model"
+LAZY = "edgecam.app, edgecam.bench, edgecam.model, edgecam.evaluate"
 
 # which group of `edgecam --help` a section's flags are listed in
 GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
@@ -65,7 +65,7 @@ def on_off(text: str) -> bool:
 def _run_parser() -> argparse.ArgumentParser:
     p = ArgParser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
                   "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|available|info`, "
-                  "`edgecam bench`, `edgecam doctor`.")
+                  "`edgecam bench`, `edgecam doctor`, `edgecam eval TRUTH` (counts scored against a ground truth).")
     p.add_argument("--version", action="version", version=f"edgecam {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml, $EDGECAM_CONFIG)")
     groups = {name: p.add_argument_group(name) for name in dict.fromkeys(GROUPS.values())}
@@ -113,6 +113,19 @@ def cmd_bench(argv: List[str]) -> int:
     return bench.main(argv)
 
 
+def cmd_eval(argv: List[str]) -> int:
+    from edgecam import evaluate            # (see LAZY)
+    return evaluate.main(argv, file_run)
+
+
+def file_run(argv: List[str]):
+    """A file run's flags: its config, and whether to provision the model first."""
+    args = _run_parser().parse_args(argv)
+    cfg = load_config(args.config, _overrides(args))
+    setup_logging(cfg.log_level)
+    return cfg, args.fetch
+
+
 def cmd_doctor(argv: List[str]) -> int:
     setup_logging("warning")
     return doctor.main(argv)
@@ -129,7 +142,7 @@ def cmd_reload(argv: List[str]) -> int:
 
 
 COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor,
-            "reload": cmd_reload}
+            "reload": cmd_reload, "eval": cmd_eval}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

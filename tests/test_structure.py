@@ -21,7 +21,8 @@ LAZY = {
     ("edgecam.pyenv", "numpy"): "which numpy imports, if any, is what it reports",
     # `edgecam doctor` must start where numpy, OpenCV or the TFLite runtime do not import:
     ("edgecam.cli", "edgecam.app"): "the run command", ("edgecam.cli", "edgecam.bench"): "the bench command",
-    ("edgecam.cli", "edgecam.model"): "the models command",
+    ("edgecam.cli", "edgecam.model"): "the models command", ("edgecam.cli", "edgecam.evaluate"): "the eval command",
+    ("edgecam.evaluate", "edgecam.app"): "eval's own run: scoring a run's files needs no model or OpenCV",
     ("edgecam.doctor", "cv2"): "a check", ("edgecam.doctor", "edgecam.model"): "a check",
     ("edgecam.tradeoff", "matplotlib"): "the optional extra edgecam[plot], for the trade-off chart only",
     ("edgecam.mqtt.link", "paho"): "an optional extra (edgecam[mqtt]): imported only when --mqtt is configured",

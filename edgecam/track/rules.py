@@ -19,6 +19,11 @@ next), and a fixed band let such a box cross one line 4 times in 5 frames. The s
 is first seen on needs only BAND: a person who appears a step from the line and crosses it 3
 frames later is counted.
 
+A zone is entered (left) once a point has been inside (outside) it ``inertia`` times in a row,
+as of the first of them (``rules.inertia``; Frigate's zone inertia, 3 there too): a box that
+jumps out of place for a frame or two, as SSD's box of a bottle being put down does, is not a
+leave and a new entry.
+
 ``observe`` finds what a point's move does (crossings, entries, exits) without counting it;
 ``record`` counts an event. The tracking stage observes every track from its first detection
 and records a tentative track's events once the track is confirmed, with the frames where
@@ -119,12 +124,14 @@ class Rules:
     """Every line and zone, and each track's state against them: ``observe`` gives the events
     a move makes, ``record`` counts them (``update`` does both)."""
 
-    def __init__(self, lines: Sequence[Line], zones: Sequence[Zone], size: Tuple[int, int]):
+    def __init__(self, lines: Sequence[Line], zones: Sequence[Zone], size: Tuple[int, int], inertia: int = 1):
         self.lines, self.zones = list(lines), list(zones)
         self.w, self.h = size
         self.band = BAND
+        self.inertia = inertia
         self.last: Dict[Tuple[int, str], Crossing] = {}
         self.within: Dict[Tuple[int, str], float] = {}    # (track, zone) -> when its point went in
+        self.turning: Dict[Tuple[int, str], list] = {}    # (track, zone) -> [points in a row, t, when] the other way
 
     def frac(self, p: Point) -> Point:
         return (p[0] / self.w, p[1] / self.h) if self.w and self.h else p
@@ -144,12 +151,20 @@ class Rules:
         p, when = self.frac(point_px), t if when is None else when
         events = [e for line in self.lines for e in self._line(line, key, p, box, when)]
         for zone in self.zones:
-            now_in, k = inside(zone.points, p), (key, zone.name)
-            if now_in and k not in self.within:
-                self.within[k] = t
-                events.append({"event": "enter", "zone": zone.name, "when": when})
-            elif not now_in and k in self.within:
-                events.append(dict(self._leave(zone, key, t), when=when))
+            k = (key, zone.name)
+            if inside(zone.points, p) == (k in self.within):
+                self.turning.pop(k, None)
+                continue
+            turn = self.turning.setdefault(k, [0, t, when])   # the first point the other way
+            turn[0] += 1
+            if turn[0] < self.inertia:
+                continue                        # not yet: a box that jumps for a frame or two
+            del self.turning[k]
+            if k in self.within:
+                events.append(dict(self._leave(zone, key, turn[1]), when=turn[2]))
+            else:
+                self.within[k] = turn[1]
+                events.append({"event": "enter", "zone": zone.name, "when": turn[2]})
         return events
 
     def record(self, key: int, label: str, e: dict) -> dict:
@@ -214,6 +229,8 @@ class Rules:
         """A track is gone: it leaves every zone it was in (not counted yet: see record)."""
         for k in [k for k in self.last if k[0] == key]:
             del self.last[k]
+        for k in [k for k in self.turning if k[0] == key]:
+            del self.turning[k]
         return [self._leave(z, key, t) for z in self.zones if (key, z.name) in self.within]
 
     def counts(self) -> dict:
@@ -238,8 +255,8 @@ class Rules:
         return out
 
 
-def build_rules(lines: Sequence[str], zones: Sequence[dict], size: Tuple[int, int]) -> Optional[Rules]:
+def build_rules(lines: Sequence[str], zones: Sequence[dict], size: Tuple[int, int], inertia: int = 1) -> Optional[Rules]:
     if not lines and not zones:
         return None
     return Rules([Line.parse(s, i) for i, s in enumerate(lines)],
-                 [Zone.parse(z, i) for i, z in enumerate(zones)], size)
+                 [Zone.parse(z, i) for i, z in enumerate(zones)], size, inertia)

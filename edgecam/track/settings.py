@@ -53,6 +53,8 @@ class RulesConfig:
                                 help="zones: [{name: door, points: [[x, y], ...]}] in fractions of the frame")
     anchor: str = setting("bottom", choices=("bottom", "center", "top"),
                           help="the point of a box that crosses lines and enters zones")
+    inertia: int = setting(3, range=(1, 1000),
+                           help="inferences in a row a point must be inside (outside) a zone to enter (leave) it")
 
 
 @dataclass

@@ -31,7 +31,7 @@ class TrackStage:
         self.allow, self.deny = set(f.allow), set(f.deny)
         self.n = f.show_after
         self.tracker = Tracker(t.iou, t.max_missed, t.min_hits, window=max(f.show_after, f.of_last))
-        self.rules: Optional[Rules] = build_rules(cfg.rules.lines, cfg.rules.zones, size)
+        self.rules: Optional[Rules] = build_rules(cfg.rules.lines, cfg.rules.zones, size, cfg.rules.inertia)
         self.size, self.line_specs = size, list(cfg.rules.lines)
         self.anchor = cfg.rules.anchor
         self.objects: Dict[str, int] = {}         # objects shown since the start, per label
@@ -120,7 +120,7 @@ class TrackStage:
         """The counting lines, changed while running (``X1,Y1,X2,Y2[,NAME]`` each)."""
         lines = [Line.parse(spec, i) for i, spec in enumerate(specs)]
         if self.rules is None:
-            self.rules = Rules(lines, [], self.size)
+            self.rules = Rules(lines, [], self.size, self.cfg.rules.inertia)
         else:
             self.rules.set_lines(lines)
         self.line_specs = list(specs)
