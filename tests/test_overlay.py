@@ -195,3 +195,15 @@ def test_the_arrow_points_to_the_side_that_counts_in(still, spec, start, end, wa
     assert side(p1, p2, ((tag[0] + tag[2]) / 2, (tag[1] + tag[3]) / 2)) < 0
     tip = image[int(hy) - 3:int(hy) + 4, int(hx) - 3:int(hx) + 4].astype(int)
     assert (np.abs(tip - YELLOW).max(axis=2) < 60).any()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_zone_caption_moves_off_a_label_in_its_corner(still, size):
+    """A person's label in the zone's top-left corner, where its caption sits: the caption goes
+    to the next free place, still on the zone's bounding box."""
+    yard = Zone.parse({"name": "yard", "points": [[0.55, 0.2], [0.95, 0.2], [0.95, 0.8], [0.55, 0.8]]}, 0)
+    rules = Rules([], [yard], size)
+    _, layout = drawn(still, size, boxes(size, ("person", 0, 5, (0.55, 0.25, 0.7, 0.75))), rules, shot="zone")
+    caption, (w, h) = layout.captions[0], size
+    assert not any(overlaps(caption, r) for r in layout.labels + layout.keep + [layout.hud]), caption
+    assert 0.55 * w - 1 <= caption[0] and caption[2] <= 0.95 * w + 1 and 0.2 * h - 40 <= caption[1] <= 0.8 * h
