@@ -3,6 +3,7 @@ videoOutput and picamera2's outputs/).
 
   base.py      Sink, the Sinks fan-out, FrameInfo, Intent (what a key or a browser asks for)
   overlay.py   boxes, labels, top-k and the heads-up display, drawn on a frame (pure)
+  layout.py    where the overlay's HUD, captions and arrows go, clear of the labels (pure)
   files.py     the annotated video, the JSON lines, snapshot PNGs
   window.py    the window / kiosk (keys become intents)
   web/         the browser view (MJPEG, status, controls; bounded server, token) and /metrics

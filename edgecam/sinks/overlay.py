@@ -1,17 +1,30 @@
-"""Overlay: boxes with label and score, top-k text, and a heads-up display (model, α, ρ,
-FPS, inference ms, latency), drawn in place on a BGR frame. Scales with the frame so it
-stays legible from 640x360 to 1920x1080."""
+"""Overlay: boxes with label and score, top-k text, counting lines and zones with their
+captions, and a heads-up display (model, α, ρ, FPS, inference ms, latency), drawn in place on
+a BGR frame.
+
+What the picture says stays readable:
+- text is sized from the frame's short side (:func:`font`): capitals 1/60 of it (18 px at
+  1080p, 12 at 720p), never under 10 px (480x270 and the like);
+- the HUD takes the first corner (top-left, top-right, bottom-left, bottom-right) that no
+  object's label or box top touches (edgecam/sinks/layout.py has the places and the rule);
+- a line's or zone's caption takes the first of its places (by either end of the line, its
+  middle, on either side) that no label, HUD or arrow touches;
+- a line's arrow starts at its middle and points to its ``in`` side, tagged "in";
+- object labels are drawn last: where no place was free, a label is on top, never hidden.
+:func:`render` draws and returns where it put each piece (:class:`Layout`)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Iterable, List, Sequence
+from dataclasses import dataclass, field, replace
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from edgecam.model.compare import panel_size
 from edgecam.model.postprocess import Classification, Detection
+from edgecam.sinks.layout import (Rect, arrow, beside, corners, first_free, fit, in_normal, line_spots, union,
+                                  zone_spots)
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # a fixed, high-contrast palette (BGR), indexed by class id
@@ -19,54 +32,117 @@ PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 
            (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
            (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
            (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255)]
+SCENE = (0, 255, 255)     # lines, zones and their captions: yellow, which no class colour is
+CAP_MIN = 10              # px: smaller Hershey capitals run together (looked at on 480x270 frames)
+CAP_SHARE = 1 / 60        # of the frame's short side: 18 px capitals at 1080p, 12 px at 720p
+HUD_SHARE = 0.85          # the HUD a little smaller than labels: it is read less often
 
 
-def _scale(frame: np.ndarray) -> float:
-    return max(0.55, min(frame.shape[:2]) / 720 * 0.8)
+@dataclass(frozen=True)
+class Font:
+    scale: float   # cv2's fontScale: the simplex face's capitals are 20 px high at 1.0 (measured)
+    thick: int
+    cap: int       # capital height in pixels
+
+    @property
+    def pad(self) -> int:
+        return max(2, round(self.cap * 0.35))
+
+    @property
+    def descent(self) -> int:     # below the baseline: "p", "g" reach 0.25 of a capital
+        return round(self.cap * 0.3)
 
 
-def _text_block(frame: np.ndarray, lines: Sequence[str], x: int, y: int, scale: float,
-                color=(255, 255, 255), bg=(0, 0, 0)) -> int:
-    """Lines of text on a translucent dark panel at (x, y) (top-left); returns the panel's bottom."""
-    if not lines:
-        return y
-    th = max(1, round(scale * 2))
-    sizes = [cv2.getTextSize(t, FONT, scale, th)[0] for t in lines]
-    lh = max(h for _, h in sizes) + round(10 * scale)
-    w = max(w for w, _ in sizes) + round(16 * scale)
-    h = lh * len(lines) + round(8 * scale)
-    x2, y2 = min(frame.shape[1], x + w), min(frame.shape[0], y + h)
-    roi = frame[y:y2, x:x2]
+def font(frame: np.ndarray, share: float = 1.0) -> Font:
+    """The text size for ``frame``: capitals CAP_SHARE of its short side times ``share``, at
+    least CAP_MIN pixels; strokes 2 px thick from 14 px capitals up (thinner ones blur)."""
+    cap = max(CAP_MIN, round(min(frame.shape[:2]) * CAP_SHARE * share))
+    return Font(cap / 20, 1 if cap < 14 else 2, cap)
+
+
+@dataclass
+class Layout:
+    """Where :func:`render` put each piece, as pixel rectangles (x1, y1, x2, y2): for tests, and
+    for keeping one piece clear of another."""
+    labels: List[Rect] = field(default_factory=list)      # each box's label, in detection order
+    keep: List[Rect] = field(default_factory=list)        # each label with its box's top: HUD stays off
+    hud: Optional[Rect] = None
+    classes: Optional[Rect] = None                        # the top-k block
+    captions: List[Rect] = field(default_factory=list)    # one per line and zone, in scene order
+    arrows: List[Tuple[Tuple[float, float], Tuple[float, float]]] = field(default_factory=list)  # tail, tip
+    tags: List[Rect] = field(default_factory=list)        # each arrow's "in"
+
+
+def _size(frame: np.ndarray) -> Tuple[int, int]:
+    return frame.shape[1], frame.shape[0]
+
+
+def _block_wh(lines: Sequence[str], f: Font) -> Tuple[int, int]:
+    """The size of a panel of ``lines`` in font ``f``."""
+    w = max(cv2.getTextSize(t, FONT, f.scale, f.thick)[0][0] for t in lines)
+    return w + 2 * f.pad, 2 * f.pad + f.cap + f.descent + (len(lines) - 1) * _line_step(f)
+
+
+def _line_step(f: Font) -> int:
+    return f.cap + f.descent + f.pad
+
+
+def _text_block(frame: np.ndarray, lines: Sequence[str], rect: Rect, f: Font, color=(255, 255, 255)) -> None:
+    """Lines of text on a translucent dark panel filling ``rect``."""
+    x1, y1, x2, y2 = rect
+    roi = frame[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
     if roi.size:  # darken in place: one pass in OpenCV instead of three float64 passes in numpy
-        if len(set(bg)) == 1:
-            cv2.addWeighted(roi, 0.45, roi, 0.0, 0.55 * bg[0], dst=roi)
-        else:
-            cv2.addWeighted(roi, 0.45, np.full_like(roi, bg), 0.55, 0.0, dst=roi)
+        cv2.addWeighted(roi, 0.45, roi, 0.0, 0.0, dst=roi)
     for i, t in enumerate(lines):
-        cv2.putText(frame, t, (x + round(8 * scale), y + lh * (i + 1)), FONT, scale, color, th, cv2.LINE_AA)
-    return y2
+        base = y1 + f.pad + f.cap + i * _line_step(f)
+        cv2.putText(frame, t, (x1 + f.pad, base), FONT, f.scale, color, f.thick, cv2.LINE_AA)
 
 
-def draw_detections(frame: np.ndarray, detections: Iterable[Detection]) -> None:
-    s = _scale(frame)
-    th = max(2, round(s * 2.5))
+def _label_text(d: Detection) -> str:
+    return f"{d.label}{'' if d.id is None else f' #{d.id}'} {d.score * 100:.0f}%"
+
+
+def _label_rect(frame: np.ndarray, d: Detection, text: str, f: Font) -> Rect:
+    """Above the box, or inside its top where the frame has no room above; inside the frame."""
+    tw = cv2.getTextSize(text, FONT, f.scale, f.thick)[0][0]
+    w, h = tw + 2 * f.pad, f.cap + f.descent + 2 * f.pad
+    x1, y1 = int(round(d.box[0])), int(round(d.box[1]))
+    y = y1 - h if y1 - h >= 0 else y1
+    return fit((x1, y, x1 + w, y + h), _size(frame))
+
+
+def draw_boxes(frame: np.ndarray, detections: Sequence[Detection], layout: Layout) -> List[str]:
+    """The boxes, and where their labels go (``layout.labels``, ``layout.keep``); the labels
+    themselves are drawn last, by :func:`draw_labels`. Returns the label texts."""
+    f = font(frame)
+    th = max(2, round(f.cap / 6))
+    texts = []
     for d in detections:
-        color = PALETTE[d.class_id % len(PALETTE)]
         x1, y1, x2, y2 = (int(round(v)) for v in d.box)
-        cv2.rectangle(frame, (x1, y1), (x2, y2), color, th, cv2.LINE_AA)
-        text = f"{d.label}{'' if d.id is None else f' #{d.id}'} {d.score * 100:.0f}%"
-        ts, tth = s * 0.8, max(1, round(s * 1.6))
-        (tw, tht), base = cv2.getTextSize(text, FONT, ts, tth)
-        ty = y1 - 4 if y1 - tht - base - 4 >= 0 else y1 + tht + base + 4
-        cv2.rectangle(frame, (x1, ty - tht - base), (x1 + tw + 6, ty + base // 2), color, -1)
-        cv2.putText(frame, text, (x1 + 3, ty - base // 2), FONT, ts, (0, 0, 0), tth, cv2.LINE_AA)
+        cv2.rectangle(frame, (x1, y1), (x2, y2), PALETTE[d.class_id % len(PALETTE)], th, cv2.LINE_AA)
+        texts.append(_label_text(d))
+        label = _label_rect(frame, d, texts[-1], f)
+        layout.labels.append(label)
+        layout.keep.append(union(label, (x1, y1, x2, y1 + label[3] - label[1])))
+    return texts
 
 
-def draw_classes(frame: np.ndarray, classes: Sequence[Classification]) -> None:
-    s = _scale(frame)
+def draw_labels(frame: np.ndarray, detections: Sequence[Detection], texts: Sequence[str], layout: Layout) -> None:
+    f = font(frame)
+    for d, text, (x1, y1, x2, y2) in zip(detections, texts, layout.labels):
+        cv2.rectangle(frame, (x1, y1), (x2 - 1, y2 - 1), PALETTE[d.class_id % len(PALETTE)], -1)
+        cv2.putText(frame, text, (x1 + f.pad, y1 + f.pad + f.cap), FONT, f.scale, (0, 0, 0), f.thick, cv2.LINE_AA)
+
+
+def draw_classes(frame: np.ndarray, classes: Sequence[Classification], layout: Layout) -> None:
+    """The top-k, bottom-left."""
+    if not classes:
+        return
+    f = font(frame)
     lines = [f"{c.score * 100:5.1f}%  {c.label.split(',')[0]}" for c in classes]
-    y = frame.shape[0] - (len(lines) * round(s * 40) + round(20 * s))
-    _text_block(frame, lines, round(10 * s), max(0, y), s, color=(255, 255, 255))
+    bw, bh = _block_wh(lines, f)
+    layout.classes = fit((f.cap, frame.shape[0] - f.cap - bh, f.cap + bw, frame.shape[0] - f.cap), _size(frame))
+    _text_block(frame, lines, layout.classes, f)
 
 
 def hud_lines(model: str, alpha: float | None, rho: float | None, size: int, fps: float,
@@ -76,17 +152,14 @@ def hud_lines(model: str, alpha: float | None, rho: float | None, size: int, fps
     return [head, f"{rate}inference {inference_ms:5.1f} ms", *extra]
 
 
-def draw_hud(frame: np.ndarray, lines: Sequence[str]) -> None:
-    s = _scale(frame) * 0.85
-    _text_block(frame, lines, round(8 * s), round(8 * s), s, color=(220, 255, 220))
-
-
-def draw(frame: np.ndarray, detections: Sequence[Detection], classes: Sequence[Classification],
-         hud: Sequence[str]) -> np.ndarray:
-    draw_detections(frame, detections)
-    draw_classes(frame, classes)
-    draw_hud(frame, hud)
-    return frame
+def draw_hud(frame: np.ndarray, lines: Sequence[str], layout: Layout) -> None:
+    """The HUD in the first corner clear of every label and box top (and the top-k)."""
+    if not lines:
+        return
+    f = font(frame, HUD_SHARE)
+    spots = corners(_size(frame), _block_wh(lines, f), f.pad)
+    layout.hud = first_free(spots, layout.keep + ([layout.classes] if layout.classes else []))
+    _text_block(frame, lines, layout.hud, f, color=(220, 255, 220))
 
 
 class Panels(list):
@@ -108,31 +181,71 @@ def hud(model, fps: float, extra: Sequence[str] = ()) -> List[str]:
     return hud_lines(model.name, model.alpha, model.rho, model.size, fps, model.engine.last_ms, [*cost, *extra])
 
 
-def draw_scene(frame: np.ndarray, scene: Sequence) -> None:
-    """Counting lines and zones, each with its caption: (kind, points in pixels, caption)."""
-    s = _scale(frame)
-    th = max(2, round(s * 2))
-    for kind, points, caption in scene:
+def draw_scene(frame: np.ndarray, scene: Sequence, layout: Layout) -> None:
+    """Counting lines and zones ((kind, points in pixels, caption) each), and each line's
+    arrow to its in side with its "in" tag; the captions come later (:func:`draw_captions`)."""
+    f = font(frame)
+    th = max(2, round(f.cap / 6))
+    for kind, points, _ in scene:
         pts = np.array([[round(x), round(y)] for x, y in points], np.int32)
-        cv2.polylines(frame, [pts], kind == "zone", (0, 255, 255), th, cv2.LINE_AA)
-        if kind == "line":   # an arrow head at the second point: the line's direction
-            cv2.arrowedLine(frame, tuple(pts[0]), tuple(pts[1]), (0, 255, 255), th, cv2.LINE_AA, tipLength=0.03)
-        x = int(min(max(pts[:, 0].min(), 0), frame.shape[1] - 1))
-        y = int(min(max(pts[:, 1].min(), 0), frame.shape[0] - 1))
-        _text_block(frame, [caption], x, y, s * 0.7, color=(0, 255, 255))
+        cv2.polylines(frame, [pts], kind == "zone", SCENE, th, cv2.LINE_AA)
+        if kind == "line":
+            _draw_arrow(frame, points[0], points[1], f, th, layout)
+
+
+def _draw_arrow(frame: np.ndarray, p1, p2, f: Font, th: int, layout: Layout) -> None:
+    """From the line's middle to its in side, three capitals long, with "in" past its tip."""
+    tail, tip = arrow(p1, p2, 3 * f.cap)
+    cv2.arrowedLine(frame, _px(tail), _px(tip), SCENE, th, cv2.LINE_AA, tipLength=0.35)
+    tag = fit(beside(tip, in_normal(p1, p2), _block_wh(["in"], f), f.pad / 2), _size(frame))
+    _text_block(frame, ["in"], tag, f, color=SCENE)
+    layout.arrows.append((tail, tip))
+    layout.tags.append(tag)
+
+
+def _px(p) -> Tuple[int, int]:
+    return int(round(p[0])), int(round(p[1]))
+
+
+def draw_captions(frame: np.ndarray, scene: Sequence, layout: Layout) -> None:
+    """Each line's and zone's caption in its first place that no label (nor the HUD, the top-k,
+    an arrow's tag or an earlier caption) touches."""
+    f = font(frame)
+    avoid = layout.keep + layout.tags + [r for r in (layout.hud, layout.classes) if r]
+    for kind, points, caption in scene:
+        wh = _block_wh([caption], f)
+        if kind == "line":
+            spots = line_spots(points[0], points[1], wh, f.pad, _size(frame))
+        else:
+            spots = zone_spots(points, wh, _size(frame))
+        rect = first_free(spots, avoid)
+        _text_block(frame, [caption], rect, f, color=SCENE)
+        layout.captions.append(rect)
+        avoid.append(rect)
+
+
+def render(image: np.ndarray, result, hud_text: Sequence[str], scene: Sequence = ()) -> Layout:
+    """``result`` (or nothing, for None), the counting lines and zones of ``scene`` and the HUD
+    drawn on ``image`` in place; where each piece went. Order: lines, boxes, top-k, HUD,
+    captions, then labels on top of all."""
+    layout = Layout()
+    draw_scene(image, scene, layout)
+    detections = result.detections if result is not None else []
+    texts = draw_boxes(image, detections, layout)
+    draw_classes(image, result.classes if result is not None else [], layout)
+    draw_hud(image, hud_text, layout)
+    draw_captions(image, scene, layout)
+    draw_labels(image, detections, texts, layout)
+    return layout
 
 
 def annotate(image: np.ndarray, result, hud_text: Sequence[str], scene: Sequence = ()) -> np.ndarray:
     """``image`` with ``result`` (or only the HUD, for None) and the counting lines and
-    zones of ``scene`` drawn on it, in place."""
+    zones of ``scene`` drawn on it, in place (a comparison: a new, wider image)."""
     if isinstance(hud_text, Panels):
         return compose(image, result, hud_text)
-    if scene:
-        draw_scene(image, scene)
-    if result is None:
-        draw_hud(image, hud_text)
-        return image
-    return draw(image, result.detections, result.classes, hud_text)
+    render(image, result, hud_text, scene)
+    return image
 
 
 def compose(image: np.ndarray, result, panels: Panels) -> np.ndarray:
@@ -150,13 +263,12 @@ def compose(image: np.ndarray, result, panels: Panels) -> np.ndarray:
         tile = small.copy()
         if part is not None:
             sx, sy = pw / shape[1], ph / shape[0]
-            draw_detections(tile, [replace(d, box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy))
-                                   for d in part.detections])
-            draw_classes(tile, part.classes)
+            part = replace(part, detections=[replace(d, box=(d.box[0] * sx, d.box[1] * sy, d.box[2] * sx,
+                                                             d.box[3] * sy)) for d in part.detections])
         ms = part.inference_ms if part is not None else 0.0
         lines = hud_lines(model.name, model.alpha, model.rho, model.size, 0.0, ms,
                           [model.cost_line] if model.cost_line else [])
-        draw_hud(tile, lines + (list(panels) if i == 0 else []))
+        render(tile, part, lines + (list(panels) if i == 0 else []))
         if i:
             cv2.line(tile, (0, 0), (0, ph - 1), (255, 255, 255), 2)
         canvas[:, i * pw:(i + 1) * pw] = tile

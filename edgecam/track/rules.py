@@ -244,14 +244,25 @@ class Rules:
         return out
 
     def texts(self) -> List[Tuple[str, List[Point], str]]:
-        """What the overlay draws: (kind, points in pixels, caption) per line and zone."""
+        """What the overlay draws: (kind, points in pixels, caption) per line and zone. Where
+        more than one label was counted on a line or zone, each non-zero figure is split by label,
+        most first: ``gate: in 3 (car 2, person 1) out 0``; otherwise ``door: in 5 out 0``."""
+        def split(per: Dict[str, int], several: bool) -> str:
+            parts = sorted(((n, k) for k, n in per.items() if n), key=lambda nk: (-nk[0], nk[1]))
+            return f" ({', '.join(f'{k} {n}' for n, k in parts)})" if several and parts else ""
+
         out = []
         for line in self.lines:
             pts = [(line.p1[0] * self.w, line.p1[1] * self.h), (line.p2[0] * self.w, line.p2[1] * self.h)]
-            out.append(("line", pts, f"{line.name}: in {line.total('in')} out {line.total('out')}"))
+            several = len([k for k, c in line.counts.items() if any(c.values())]) > 1
+            ways = [f"{d} {line.total(d)}" + split({k: c.get(d, 0) for k, c in line.counts.items()}, several)
+                    for d in ("in", "out")]
+            out.append(("line", pts, f"{line.name}: {' '.join(ways)}"))
         for zone in self.zones:
             pts = [(x * self.w, y * self.h) for x, y in zone.points]
-            out.append(("zone", pts, f"{zone.name}: {len(zone.inside)} in, {sum(zone.entered.values())} entered"))
+            several = len([k for k, n in zone.entered.items() if n]) > 1
+            out.append(("zone", pts, f"{zone.name}: {len(zone.inside)} in, {sum(zone.entered.values())} entered"
+                        + split(zone.entered, several)))
         return out
 
 
