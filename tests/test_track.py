@@ -201,3 +201,87 @@ def test_overlay_draws_ids_lines_and_counts():
     assert ((column[..., 1] > 200) & (column[..., 2] > 200) & (column[..., 0] < 80)).any()
     label = frame[70:100, 400:520]                          # "person #3 87%" above the box
     assert label.any()
+
+
+def test_a_flickering_label_keeps_one_id_and_the_label_given_most():
+    """SSD calls one car `car`, then `parking meter`, then `suitcase`: one id, called `car`."""
+    cfg = load_config(None, {"track": {"min_hits": 1}})
+    stage = TrackStage(cfg, (W, H))
+    names = ["car", "car", "parking meter", "car", "suitcase", "cell phone", "car", "car"]
+    ids, labels = set(), []
+    for i, name in enumerate(names):
+        r = stage.step(result(i, [person(100 + 10 * i, label=name, cid=names.index(name) + 2, score=0.6)]), 0.5)
+        ids |= {d.id for d in r.detections}
+        labels += [d.label for d in r.detections]
+    assert ids == {1} and set(labels) == {"car"}
+    assert stage.objects_per_label() == {"car": 1}
+
+
+def test_allow_applies_to_the_label_a_track_is_called():
+    cfg = load_config(None, {"track": {"min_hits": 1}, "filters": {"allow": ["bottle"]}})
+    stage = TrackStage(cfg, (W, H))
+    shown_ids = []
+    for i, name in enumerate(["bottle", "bottle", "vase", "vase", "bottle"]):
+        r = stage.step(result(i, [person(200, w=40, h=100, label=name, cid=43, score=0.7)]), 0.5)
+        shown_ids.append([d.id for d in r.detections])
+    assert shown_ids == [[1]] * 5              # a bottle called vase for two frames stays a bottle
+
+
+def test_tentative_track_survives_a_gap_and_counts_what_it_crossed_once_confirmed():
+    """A weak object: one high score, then low ones and a miss, crossing a line meanwhile, then a
+    second high score: it gets its id then, and the crossing is counted with the frame where it
+    happened."""
+    cfg = load_config(None, {"rules": {"lines": ["0.5,0,0.5,1,mid"]}})
+    stage = TrackStage(cfg, (W, H))
+    stage.step(result(0, []), 0.5)                         # not the first result: no id at once
+    scores = [0.55, 0.3, None, 0.35, 0.3, 0.4, 0.3, 0.6, 0.3]
+    got = []
+    for i, s in enumerate(scores, start=1):
+        dets = [] if s is None else [person(200 + 20 * i, score=s)]
+        r = stage.step(result(i, dets), 0.5)
+        got += [(e["event"], e["frame"], e.get("direction")) for e in r.events]
+    # bottom-centre x = 230 + 20 i passes 320 at i = 5 (frame 5); confirmed at frame 8
+    assert got == [("new", 8, None), ("cross", 5, "in")]
+    assert stage.counts()["mid"]["in"] == 1
+
+
+def test_duplicates_within_a_label_on_the_first_result_but_not_across_labels():
+    tr = Tracker(min_hits=1)
+    arm = person(100, y=50, w=200, h=250)
+    twice = person(120, y=70, w=150, h=200, score=0.6)             # SSD's second box of the same person
+    bottle = person(150, y=100, w=40, h=100, score=0.55, cid=43, label="bottle")   # held in the hand
+    up = tr.update([arm, twice, bottle], 0.0, 0.5)
+    assert sorted(t.label for t, _ in up.matched) == ["bottle", "person"]
+    assert all(t.id is not None for t, _ in up.matched)
+
+
+def test_a_jittering_large_box_crosses_once():
+    """A person half out of the picture: the box's bottom jumps by a fifth of its height from
+    one frame to the next across a horizontal line; one crossing, not four."""
+    line = Line.parse("0,0.9,1,0.9,low", 0)
+    rules = Rules([line], [], (W, H))
+    bottoms = [300, 310, 340, 318, 336, 320, 338, 350, 356, 358]
+    events = []
+    for i, y in enumerate(bottoms):
+        box = (200, y - 200, 300, y)
+        events += [e["direction"] for e in rules.observe(1, (250, y), i, box)]
+    assert events == ["out"]
+
+
+def test_first_seen_on_the_line_counts_where_it_goes():
+    rules = Rules([Line.parse("0.5,0,0.5,1", 0)], [], (W, H))
+    box = lambda x: (x - 60, 100, x + 60, 300)   # noqa: E731
+    got = [e["direction"] for i, x in enumerate([322, 330, 345, 370, 420]) for e in rules.observe(1, (x, 300), i, box(x))]
+    assert got == ["in"]
+    # first seen clearly on one side, and staying there: nothing
+    assert [e for i, x in enumerate([420, 450, 500]) for e in rules.observe(2, (x, 300), i, box(x))] == []
+
+
+def test_zone_inertia_ignores_a_box_that_jumps_for_a_frame():
+    """A bottle's box jumps out of its place for a frame while a hand puts it down: no leave
+    and re-entry. Enter and leave are decided after 3 points in a row, as of the first."""
+    zone = Zone.parse({"name": "shelf", "points": [[0, 0.5], [0.5, 0.5], [0.5, 1], [0, 1]]}, 0)
+    rules = Rules([], [zone], (W, H), inertia=3)
+    ys = [300, 300, 300, 300, 150, 300, 300, 120, 110, 100, 100]
+    got = [(i, e["event"], e["when"]) for i, y in enumerate(ys) for e in rules.observe(1, (100, y), i)]
+    assert got == [(2, "enter", 0), (9, "leave", 7)]

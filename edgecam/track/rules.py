@@ -113,11 +113,13 @@ class Zone:
 
 @dataclass
 class Crossing:
-    """Where one track stands against one line: the side it was last clearly on, and where;
-    ``reached``: when it first got to the other side, while not yet clearly past it."""
+    """Where one track stands against one line: the side it was last clearly on (0: it was
+    first seen on the line), and where; ``reached``: when it first got to the other side, while
+    not yet clearly past it (first seen on the line: when it got to the side it is on now)."""
     sign: float
     point: Point
     reached: object = None
+    now: float = 0.0          # first seen on the line: the side of its last point
 
 
 class Rules:
@@ -196,9 +198,10 @@ class Rules:
         s = side(line.p1, line.p2, p) / length
         k = (key, line.name)
         before = self.last.get(k)
-        turned = before is not None and (before.sign > 0) != (s > 0)
-        if before is not None:
-            before.reached = (before.reached or when) if turned else None
+        if before is None or before.sign == 0:
+            return self._first(line, k, before, s, p, self._band(line, length, box), when)
+        turned = (before.sign > 0) != (s > 0)
+        before.reached = (before.reached or when) if turned else None
         if abs(s) <= self.band or turned and abs(s) <= self._band(line, length, box):
             return []              # on the line, or on a side it has not clearly reached: wait
         self.last[k] = Crossing(s, p)
@@ -206,8 +209,26 @@ class Rules:
             return []
         if not segments_cross(before.point, p, line.p1, line.p2):
             return []                                   # went around the end of the line
-        return [{"event": "cross", "line": line.name, "direction": "in" if s < 0 else "out",
-                 "when": before.reached}]
+        return [_cross(line, s, before.reached)]
+
+    def _first(self, line: Line, k, before: Optional[Crossing], s: float, p: Point, band: float,
+               when) -> List[dict]:
+        """A track's first points against a line. Seen first within its jitter band of the
+        drawn segment, it is on the line: where it then goes clearly is a crossing (a car SSD
+        first finds on the gate's line, driving through it). Seen first clearly on one side,
+        that is its side."""
+        if before is None:
+            if abs(s) <= band and _along(line, p):
+                self.last[k] = Crossing(0.0, p, when, s)
+            elif abs(s) > self.band:
+                self.last[k] = Crossing(s, p)
+            return []
+        if (s > 0) != (before.now > 0):
+            before.reached, before.now = when, s
+        if abs(s) <= band:
+            return []
+        self.last[k] = Crossing(s, p)
+        return [_cross(line, s, before.reached)]
 
     def _leave(self, zone: Zone, key: int, t: float) -> dict:
         since = self.within.pop((key, zone.name))
@@ -264,6 +285,17 @@ class Rules:
             out.append(("zone", pts, f"{zone.name}: {len(zone.inside)} in, {sum(zone.entered.values())} entered"
                         + split(zone.entered, several)))
         return out
+
+
+def _cross(line: Line, s: float, when) -> dict:
+    return {"event": "cross", "line": line.name, "direction": "in" if s < 0 else "out", "when": when}
+
+
+def _along(line: Line, p: Point) -> bool:
+    """Whether ``p`` lies beside the drawn segment (not beyond its ends)."""
+    dx, dy = line.p2[0] - line.p1[0], line.p2[1] - line.p1[1]
+    u = ((p[0] - line.p1[0]) * dx + (p[1] - line.p1[1]) * dy) / (dx * dx + dy * dy)
+    return 0.0 <= u <= 1.0
 
 
 def build_rules(lines: Sequence[str], zones: Sequence[dict], size: Tuple[int, int], inertia: int = 1) -> Optional[Rules]:
