@@ -61,8 +61,8 @@ def test_bottle_clip_objects_zones_and_line(bottle_score):
         assert z["inside_at_end"] == {"truth": 1, "counted": 1}
     line = s["lines"]["middle"]
     assert line["in"]["matched"] == 4 and line["in"]["false"] == 0       # the 4 removals, upward
-    assert line["out"]["false"] == 0 and line["out"]["matched"] >= 1      # placements: blurred, honestly
-    assert s["count_error"] <= 3
+    assert line["out"]["false"] == 0 and line["out"]["matched"] >= 2      # placements: blurred, honestly
+    assert s["count_error"] <= 2
 
 
 def test_reads_a_runs_files_and_prints_the_table(tmp_path):
