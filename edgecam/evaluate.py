@@ -14,12 +14,12 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from edgecam.bounds import show
+from edgecam.bounds import read_bounded, show
 from edgecam.errors import ArgParser, OutputError, UsageError
 from edgecam.track.rules import Line, Zone
-from edgecam.track.score import Truth, TruthError, parse_truth, score, spans_from
+from edgecam.track.score import Truth, TruthError, Window, frame_spans, parse_truth, score, spans_from
 from edgecam.yamlfile import load_yaml
 
 MAX_TRUTH_BYTES = 1 << 20      # a hand-written file is a few hundred bytes
@@ -48,14 +48,14 @@ def main(argv: List[str], configure: Callable[[List[str]], Tuple[object, bool]])
     if args.events:
         if rest:
             raise UsageError(f"with --events, eval reads a run's outputs and takes no run flags ({show(rest[0])})")
-        events, frames = read_jsonl(Path(args.events)), read_jsonl(Path(args.frames)) if args.frames else None
-        total = len(frames) if frames else truth.frames
+        events = list(read_jsonl(Path(args.events)))
+        spans, total = frame_spans(read_jsonl(Path(args.frames))) if args.frames else ({}, truth.frames)
     else:
-        events, frames, total = run(truth, *configure(rest))
+        events, spans, total = run(truth, *configure(rest))
     if total is not None:
         truth.check_frames(total)
     last = total - 1 if total else max((e.get("frame", 0) for e in events), default=0)
-    report = score(truth, events, spans_from(events, frames, last), args.tolerance)
+    report = score(truth, events, {**spans_from(events, last), **spans}, args.tolerance)
     if args.as_json:
         print(json.dumps(report.to_json()))
     else:
@@ -64,13 +64,7 @@ def main(argv: List[str], configure: Callable[[List[str]], Tuple[object, bool]])
 
 
 def read_truth(path: Path) -> Truth:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_TRUTH_BYTES + 1)
-    except OSError as err:
-        raise TruthError(f"cannot read the truth file {show(str(path))}: {err.strerror or err}") from None
-    if len(data) > MAX_TRUTH_BYTES:
-        raise TruthError(f"the truth file {show(str(path))} is over {MAX_TRUTH_BYTES >> 10} KiB: not a hand-written truth")
+    data = read_bounded(path, "the truth file", MAX_TRUTH_BYTES, TruthError)
     try:
         doc = load_yaml(data.decode("utf-8"), str(path))
     except UnicodeDecodeError:
@@ -80,29 +74,41 @@ def read_truth(path: Path) -> Truth:
     return parse_truth(doc, show(str(path)))
 
 
-def read_jsonl(path: Path) -> List[dict]:
-    """A run's JSON lines; one sentence for a file that is not one (a last line cut short by a
-    crash is left out: the run wrote whole lines until then)."""
-    out = []
+def read_jsonl(path: Path) -> Iterator[dict]:
+    """A run's JSON lines, one record at a time; one sentence for a file that is not one (a
+    last line cut short by a crash is left out: the run wrote whole lines until then)."""
     try:
         with open(path, "r", encoding="utf-8") as f:
-            lines = list(f)
+            held: Optional[str] = None
+            for n, line in enumerate(f, start=1):
+                if held is not None:
+                    yield _record(held, path, n - 1)
+                held = line
+            if held is not None and (held.endswith("\n") or _parses(held)):
+                yield _record(held, path, n)
     except (OSError, UnicodeDecodeError) as err:
         raise OutputError(f"cannot read {show(str(path))}: {getattr(err, 'strerror', None) or err}") from None
-    for i, line in enumerate(lines):
-        try:
-            rec = json.loads(line) if len(line) <= MAX_LINE_BYTES else None
-        except ValueError:
-            rec = None
-        if not isinstance(rec, dict) or not isinstance(rec.get("frame", 0), int):
-            if i == len(lines) - 1 and not line.endswith("\n"):
-                break
-            raise UsageError(f"{show(str(path))} line {i + 1} is not one of edgecam's JSON lines")
-        out.append(rec)
-    return out
 
 
-def run(truth: Truth, cfg, fetch: bool) -> Tuple[List[dict], List[dict], Optional[int]]:
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def _record(line: str, path: Path, n: int) -> dict:
+    try:
+        rec = json.loads(line) if len(line) <= MAX_LINE_BYTES else None
+    except ValueError:
+        rec = None
+    if not isinstance(rec, dict) or not isinstance(rec.get("frame", 0), int):
+        raise UsageError(f"{show(str(path))} line {n} is not one of edgecam's JSON lines")
+    return rec
+
+
+def run(truth: Truth, cfg, fetch: bool) -> Tuple[List[dict], Dict[int, Window], int]:
     """Run the pipeline in file mode on ``cfg`` with the truth's lines and zones where it has
     none; the run's events and JSON lines."""
     from edgecam import app                 # the run: the model and OpenCV load only here
@@ -124,5 +130,5 @@ def run(truth: Truth, cfg, fetch: bool) -> Tuple[List[dict], List[dict], Optiona
             code = app.main(cfg, fetch=fetch)
         if code != 0:
             raise OutputError(f"the run stopped before the end of the video (exit {code}): nothing scored")
-        frames = read_jsonl(Path(cfg.output.json))
-        return read_jsonl(Path(cfg.output.events)), frames, len(frames)
+        spans, total = frame_spans(read_jsonl(Path(cfg.output.json)))
+        return list(read_jsonl(Path(cfg.output.events))), spans, total

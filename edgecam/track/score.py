@@ -315,23 +315,27 @@ def _objects(truth: Truth, events: Sequence[dict], spans: Dict[int, Window]) -> 
     out = {}
     for label in sorted(set(truth.objects) | set(label_of.values())):
         ids = [i for i, lab in label_of.items() if lab == label]
-        out[label] = objects(truth.objects.get(label, 0), [spans[i] for i in ids if i in spans],
+        out[label] = objects(truth.objects.get(label, 0), [spans.get(i, (0, 0)) for i in ids],
                              truth.presence.get(label))
     return out
 
 
-def spans_from(events: Sequence[dict], frames: Optional[Sequence[dict]], last_frame: int) -> Dict[int, Window]:
-    """Each id's first and last frame: from the JSON lines when there are any (the frames it
-    was shown on), else from its events (``new`` to ``lost``, or to the end)."""
+def frame_spans(records: Iterable[dict]) -> Tuple[Dict[int, Window], int]:
+    """Each id's first and last frame from a run's JSON lines (the frames it was shown on),
+    and the number of frames."""
     spans: Dict[int, Window] = {}
-    if frames:
-        for rec in frames:
-            for d in rec.get("detections", ()):
-                i = d.get("id")
-                if i is not None:
-                    a, _ = spans.get(i, (rec["frame"], rec["frame"]))
-                    spans[i] = (a, rec["frame"])
-        return spans
+    n = 0
+    for n, rec in enumerate(records, start=1):
+        for d in rec.get("detections", ()):
+            i = d.get("id") if isinstance(d, dict) else None
+            if i is not None:
+                spans[i] = (spans.get(i, (rec["frame"],))[0], rec["frame"])
+    return spans, n
+
+
+def spans_from(events: Sequence[dict], last_frame: int) -> Dict[int, Window]:
+    """Each id's frames from its events alone: ``new`` to ``lost``, or to the end."""
+    spans: Dict[int, Window] = {}
     for e in events:
         i = e.get("id")
         if i is None:
