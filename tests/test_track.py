@@ -285,3 +285,24 @@ def test_zone_inertia_ignores_a_box_that_jumps_for_a_frame():
     ys = [300, 300, 300, 300, 150, 300, 300, 120, 110, 100, 100]
     got = [(i, e["event"], e["when"]) for i, y in enumerate(ys) for e in rules.observe(1, (100, y), i)]
     assert got == [(2, "enter", 0), (9, "leave", 7)]
+
+
+@pytest.mark.parametrize("speed", [5, 10, 20, 30])
+@pytest.mark.parametrize("hidden", [3, 6, 10])
+def test_a_person_hidden_behind_another_keeps_its_id(speed, hidden):
+    """Two people pass each other; the one behind is not detected for ``hidden`` inferences.
+    Its track coasts where its full rate puts it and takes it back: two ids, each moving one
+    way (with the drawn boxes' half rate, 20 of these 36 walks gave the hidden one a new id)."""
+    for dy in (0, 10, 40):
+        tr = Tracker(min_hits=1)
+        path = {}
+        for i in range(40):
+            dets = [person(40 + speed * i, y=110, score=0.8)]
+            if not 20 - hidden // 2 <= i < 20 + (hidden + 1) // 2:
+                dets.append(person(40 + speed * (39 - i), y=100 + dy, score=0.7))
+            for t, d in tr.update(dets, i / 10, 0.5).matched:
+                path.setdefault(t.id, []).append(d.box[0])
+        assert len(path) == 2, (dy, sorted(path))
+        for xs in path.values():
+            steps = np.sign(np.diff(xs))
+            assert abs(steps.sum()) == len(steps)
