@@ -226,3 +226,18 @@ def test_int8_against_published_over_real_media(models_dir, media, runtime, tmp_
     else:
         assert tally.top1_same == tally.frames
     assert met or not choice.int8
+
+
+def test_a_read_only_folder_or_the_mirror_is_never_written(models_dir, tmp_path, runtime, state_dir, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    path = _copy(models_dir, "v1_0.25_128", ro)
+    ro.chmod(0o555)                                 # root writes anyway: the mode bits decide
+    try:
+        c = int8_cache.choose(path, "on", runtime)
+        assert c.int8 and c.path.parent == state_dir / "int8"
+        assert sorted(p.name for p in ro.iterdir()) == [path.name]
+    finally:
+        ro.chmod(0o755)
+    monkeypatch.setenv("EDGECAM_MODEL_MIRROR", str(ro))
+    assert int8_cache.folder(path) == state_dir / "int8"

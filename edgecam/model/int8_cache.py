@@ -1,7 +1,8 @@
 """Which file runs: the published model, or its int8 rewrite cached beside it (``model.int8``).
 
 A uint8 model (a catalogue entry or any .tflite) is converted once (edgecam/model/int8.py) into
-``NAME.int8.tflite`` beside it, with ``NAME.int8.json`` recording the SHA-256 of both files, what
+``NAME.int8.tflite`` beside it (or, for a read-only folder or the model mirror, in edgecam's
+state folder's int8/), with ``NAME.int8.json`` recording the SHA-256 of both files, what
 the converter did and the check at conversion (int8_check.py: both files on the built-in probe
 images). The published file is never written; when it changes (another SHA-256) or the cached
 file does, the conversion runs again. Every file is written to a ``.tmp-*`` file in the same
@@ -27,7 +28,8 @@ from typing import Iterator, Optional
 
 from edgecam.errors import ConversionError, ModelError
 from edgecam.model import int8, int8_check, tflite_file
-from edgecam.model.fetch import sha256_of
+from edgecam.model.fetch import mirror_from_env, sha256_of
+from edgecam.statedir import state_dir
 
 MODES = ("auto", "on", "off")
 CONVERTER = 1                                      # bumped when the rewrite changes: old caches are redone
@@ -47,13 +49,39 @@ class Choice:
     def int8(self) -> bool:
         return self.path != self.published
 
+    @property
+    def short(self) -> str:
+        """The reason's first clause: 'the int8 file X runs' or 'the published file runs'."""
+        return self.reason.split(" (")[0].split(":")[0]
+
+
+def folder(published: Path) -> Path:
+    """Beside the model; but never in a read-only folder (by its mode bits, which root's writes
+    ignore) nor in the model mirror ($EDGECAM_MODEL_MIRROR): there, edgecam's state folder's int8/."""
+    parent = published.parent
+    try:
+        writable = bool(parent.stat().st_mode & 0o222) and os.access(parent, os.W_OK)
+    except OSError:
+        writable = False
+    mirror = mirror_from_env()
+    if writable and not (mirror is not None and mirror.is_dir() and parent.resolve() == mirror.resolve()):
+        return parent
+    return state_dir() / "int8"
+
+
+def _stem(published: Path) -> str:
+    where = folder(published)
+    if where == published.parent:
+        return published.stem
+    return f"{published.stem}.{hashlib.sha256(str(published.resolve()).encode()).hexdigest()[:8]}"
+
 
 def int8_path(published: Path) -> Path:
-    return published.with_name(published.stem + ".int8.tflite")
+    return folder(published) / (_stem(published) + ".int8.tflite")
 
 
 def record_path(published: Path) -> Path:
-    return published.with_name(published.stem + ".int8.json")
+    return folder(published) / (_stem(published) + ".int8.json")
 
 
 def choose(published: Path, mode: str = "auto", runtime: str = "auto") -> Choice:
@@ -113,6 +141,7 @@ def _convert(published: Path, digest: str, runtime: str) -> dict:
         raise ConversionError(f"it is {size >> 20} MB, more than the converter reads ({MAX_BYTES >> 20} MB)")
     conversion = convert_bytes(published.read_bytes())
     data = tflite_file.write(conversion.model)
+    folder(published).mkdir(parents=True, exist_ok=True)
     with _temp_beside(published) as tmp:
         _write_synced(tmp, data)
         try:
@@ -143,9 +172,9 @@ def _write_synced(path: Path, data: bytes) -> None:
 def _temp_beside(published: Path) -> Iterator[Path]:
     """A fresh .tmp-* file in the model's folder, removed on exit unless renamed into place."""
     try:
-        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".int8", dir=published.parent)
+        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".int8", dir=folder(published))
     except OSError as exc:
-        raise ConversionError(f"its folder {published.parent} is not writable ({exc.strerror})") from None
+        raise ConversionError(f"the folder {folder(published)} is not writable ({exc.strerror})") from None
     os.close(fd)
     try:
         yield Path(name)
