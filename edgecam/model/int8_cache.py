@@ -89,6 +89,8 @@ def choose(published: Path, mode: str = "auto", runtime: str = "auto") -> Choice
     published = Path(published)
     if mode == "off":
         return Choice(published, published, None, "the published file runs (model.int8 off)")
+    if not published.is_file():                    # the engine says what is wrong with it
+        return Choice(published, published, None, "the published file runs (there is no file to convert)")
     try:
         record = ensure(published, runtime)
     except ConversionError as exc:
