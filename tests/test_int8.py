@@ -241,3 +241,17 @@ def test_a_read_only_folder_or_the_mirror_is_never_written(models_dir, tmp_path,
         ro.chmod(0o755)
     monkeypatch.setenv("EDGECAM_MODEL_MIRROR", str(ro))
     assert int8_cache.folder(path) == state_dir / "int8"
+
+
+def test_the_board_script_prints_uint8_int8_and_no_xnnpack(models_dir):
+    import subprocess
+    import sys
+    script = Path(__file__).resolve().parent.parent / "scripts" / "measure-int8"
+    r = subprocess.run([sys.executable, str(script), "--model-dir", str(models_dir), "--models", "v1_0.25_128,v2_tf2",
+                        "--rounds", "1", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert "asimddp" in lines[1] and "i8mm" in lines[1]
+    row = next(x for x in lines if x.startswith("v1_0.25_128"))
+    assert row.count(" ms") == 3 and "x " in row            # uint8, int8, speed-up, no XNNPACK
+    assert "int8 already" in next(x for x in lines if x.startswith("v2_tf2"))
