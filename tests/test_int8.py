@@ -154,6 +154,14 @@ def test_an_interrupted_conversion_leaves_nothing(models_dir, tmp_path, runtime,
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
+def test_min_runtime_version_raised(models_dir):
+    m = tflite_file.read(catalog.model_path(catalog.get("v2"), models_dir).read_bytes())
+    c = int8.convert(m).model
+    index = dict(c.metadata)[b"min_runtime_version"]
+    assert c.buffers[index].rstrip(b"\0") == b"1.15.0" and len(c.buffers[index]) == 16
+    assert m.buffers[index].rstrip(b"\0") == b"1.5.0"          # the published model's, unchanged
+
+
 def test_unknown_op_refused(models_dir):
     m = tflite_file.read(catalog.model_path(catalog.get("v1_0.25_128"), models_dir).read_bytes())
     m.codes[m.ops[-1].opcode].builtin = 50                  # LOG_SOFTMAX: not one the converter knows

@@ -92,6 +92,7 @@ def convert(model: Model) -> Conversion:
     shifted = _shift_activations(m, set(weights) | keep)
     added = _requantize_concat_inputs(m) + _guard_custom_inputs(m) + _quantize_inputs(m)
     _set_versions(m)
+    _set_min_runtime(m)
     return Conversion(m, channels, rescaled, len(weights), shifted, added)
 
 
@@ -331,6 +332,27 @@ def _quantize_inputs(m: Model) -> int:
                 s.inputs = [(name, u if idx == i else idx) for name, idx in s.inputs]
     m.ops = first + m.ops
     return len(first)
+
+
+# TFLite's runtime_version.cc: the first release that runs every op version set above (QUANTIZE
+# v2 and HARD_SWISH: 1.15.0; per-channel CONV_2D / DEPTHWISE_CONV_2D v3 and the other int8 ops: 1.14.0)
+MIN_RUNTIME = (1, 15, 0)
+
+
+def _set_min_runtime(m: Model) -> None:
+    """The model's min_runtime_version metadata (where it has one) raised to MIN_RUNTIME: the
+    interpreter does not read it, tools that check a model against a runtime do."""
+    for name, index in m.metadata:
+        if name != b"min_runtime_version" or not 0 < index < len(m.buffers):
+            continue
+        old = m.buffers[index]
+        try:
+            version = tuple(int(x) for x in old.rstrip(b"\0").decode("ascii").split("."))
+        except ValueError:
+            continue
+        if version < MIN_RUNTIME:
+            text = ".".join(map(str, MIN_RUNTIME)).encode("ascii")
+            m.buffers[index] = text.ljust(max(len(old), len(text)), b"\0")
 
 
 def _set_versions(m: Model) -> None:
