@@ -154,6 +154,23 @@ def test_an_interrupted_conversion_leaves_nothing(models_dir, tmp_path, runtime,
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
+def test_a_mutated_real_model_is_converted_or_refused_in_one_sentence(models_dir):
+    data = catalog.model_path(catalog.get("v1_0.25_128"), models_dir).read_bytes()
+    rng = np.random.default_rng(7)
+    begin, outcomes = time.monotonic(), []
+    for _ in range(60):
+        bad = bytearray(data)
+        for k in rng.integers(8, 4096, size=4):        # the tables sit in front of the weights
+            bad[k] = int(rng.integers(0, 256))
+        try:
+            int8_cache.convert_bytes(bytes(bad))
+            outcomes.append("converted")
+        except ConversionError as e:
+            assert "\n" not in str(e) and str(e)
+            outcomes.append("refused")
+    assert time.monotonic() - begin < 60 and "refused" in outcomes
+
+
 def test_min_runtime_version_raised(models_dir):
     m = tflite_file.read(catalog.model_path(catalog.get("v2"), models_dir).read_bytes())
     c = int8.convert(m).model

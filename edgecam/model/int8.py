@@ -83,13 +83,14 @@ def convert(model: Model) -> Conversion:
     _check(model)
     m = copy.deepcopy(model)
     weights = _weight_uses(m)
+    refs = Counter(t.buffer for t in m.tensors)     # tensors per buffer, kept as buffers are split
     channels = rescaled = 0
     for op in m.ops:
         if m.codes[op.opcode].builtin in WEIGHT_AXIS and op.inputs[1] in weights:
-            n, r = _rewrite_weights(m, op)
+            n, r = _rewrite_weights(m, op, refs)
             channels, rescaled = channels + n, rescaled + r
     keep = _kept_uint8(m)
-    shifted = _shift_activations(m, set(weights) | keep)
+    shifted = _shift_activations(m, set(weights) | keep, refs)
     added = _requantize_concat_inputs(m) + _guard_custom_inputs(m) + _quantize_inputs(m)
     _set_versions(m)
     _set_min_runtime(m)
@@ -194,7 +195,7 @@ def _fit(d: np.ndarray, candidates: int = 64) -> Tuple[float, np.ndarray]:
     return best[1], best[2]
 
 
-def _rewrite_weights(m: Model, op: Operator) -> Tuple[int, int]:
+def _rewrite_weights(m: Model, op: Operator, refs: Counter) -> Tuple[int, int]:
     """The op's weights to int8 per channel, its bias to match: (channels, rescaled)."""
     builtin = m.codes[op.opcode].builtin
     w = m.tensors[op.inputs[1]]
@@ -202,29 +203,32 @@ def _rewrite_weights(m: Model, op: Operator) -> Tuple[int, int]:
     q = np.frombuffer(m.buffers[w.buffer], np.uint8).reshape(w.shape)
     q8, scales = per_channel(q, w.quant.zero_point[0], w.quant.scale[0], axis)
     ratio = scales / w.quant.scale[0]              # 1 for a channel kept as it was
-    _set_data(m, w, q8.tobytes())
+    _set_data(m, w, q8.tobytes(), refs)
     w.type = INT8
     w.quant = Quantization([float(s) for s in scales], [0] * len(scales), axis or 0)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        _rewrite_bias(m, m.tensors[op.inputs[2]], ratio)
+        _rewrite_bias(m, m.tensors[op.inputs[2]], ratio, refs)
     return len(scales), int((ratio != 1).sum())
 
 
-def _rewrite_bias(m: Model, b: Tensor, ratio: np.ndarray) -> None:
+def _rewrite_bias(m: Model, b: Tensor, ratio: np.ndarray, refs: Counter) -> None:
     bias = np.frombuffer(m.buffers[b.buffer], "<i4").astype(np.float64)
     new = np.round(bias / (ratio if len(ratio) > 1 else ratio[0]))
     if np.abs(new).max(initial=0) > 2 ** 31 - 1:
         raise ConversionError(f"the bias {_name(b)} overflows int32 once rescaled")
-    _set_data(m, b, new.astype("<i4").tobytes())
+    _set_data(m, b, new.astype("<i4").tobytes(), refs)
     scale = b.quant.scale[0]
     b.quant = Quantization([float(scale * r) for r in ratio], [0] * len(ratio), 0)
 
 
-def _set_data(m: Model, t: Tensor, data: bytes) -> None:
-    """New constant data for t: in its own buffer, or a new one when other tensors share it."""
-    if sum(1 for x in m.tensors if x.buffer == t.buffer) > 1:
+def _set_data(m: Model, t: Tensor, data: bytes, refs: Counter) -> None:
+    """New constant data for t: in its own buffer, or a new one when other tensors share it
+    (``refs``: tensors per buffer, counted once, so a file of many tensors costs linear time)."""
+    if refs[t.buffer] > 1:
+        refs[t.buffer] -= 1
         m.buffers.append(data)
         t.buffer = len(m.buffers) - 1
+        refs[t.buffer] = 1
     else:
         m.buffers[t.buffer] = data
 
@@ -247,7 +251,7 @@ def _kept_uint8(m: Model) -> set:
             and all(m.codes[op.opcode].builtin == CUSTOM for op in ops)}
 
 
-def _shift_activations(m: Model, skip: set) -> int:
+def _shift_activations(m: Model, skip: set, refs: Counter) -> int:
     n = 0
     for i, t in enumerate(m.tensors):
         if t.type != UINT8 or i in skip:
@@ -255,7 +259,7 @@ def _shift_activations(m: Model, skip: set) -> int:
         t.type = INT8
         t.quant = Quantization(t.quant.scale, [t.quant.zero_point[0] - 128], t.quant.axis, t.quant.min, t.quant.max)
         if m.buffers[t.buffer]:
-            _set_data(m, t, (np.frombuffer(m.buffers[t.buffer], np.uint8) ^ 0x80).tobytes())
+            _set_data(m, t, (np.frombuffer(m.buffers[t.buffer], np.uint8) ^ 0x80).tobytes(), refs)
         n += 1
     return n
 
