@@ -280,3 +280,12 @@ def test_the_board_script_prints_uint8_int8_and_no_xnnpack(models_dir):
     row = next(x for x in lines if x.startswith("v1_0.25_128"))
     assert row.count(" ms") == 3 and "x " in row            # uint8, int8, speed-up, no XNNPACK
     assert "int8 already" in next(x for x in lines if x.startswith("v2_tf2"))
+
+
+def test_models_fetch_converts(mirror, tmp_path, capsys):
+    from edgecam import cli
+    assert cli.main(["models", "fetch", "v1_0.25_128", "--from", str(mirror), "--model-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "file runs" in out
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "mobilenet_v1_0.25_128_quant.int8.tflite" in names and "mobilenet_v1_0.25_128_quant.int8.json" in names

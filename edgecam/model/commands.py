@@ -64,8 +64,9 @@ def main(argv: List[str]) -> int:
         else:                                      # the configured model, at its configured ρ
             specs = [catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir).spec]
             specs = [s for s in specs if s is not None]   # a .tflite path: nothing to fetch
-        for spec in specs:
-            print(f"{spec.name}: {fetch.provision(spec, directory, mirror=mirror)}")
+        for spec in specs:                          # provisioned, then converted (model.int8)
+            path = fetch.provision(spec, directory, mirror=mirror)
+            print(f"{spec.name}: {path}\n  {int8_cache.choose(path, cfg.model.int8, cfg.model.runtime).reason}")
     else:
         _info(a, cfg)
     return 0
