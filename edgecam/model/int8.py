@@ -67,7 +67,7 @@ class Conversion:
     rescaled: int
     weights: int                                   # weight tensors rewritten
     activations: int                               # uint8 tensors shifted to int8
-    quantize_ops: int                              # QUANTIZE ops added (input, postprocess)
+    quantize_ops: int                              # (DE)QUANTIZE ops added: input, concat, postprocess, hard swish
 
     @property
     def rescaled_share(self) -> float:
