@@ -42,6 +42,9 @@ class ModelConfig:
                                           "side with each one's latency and result (e.g. v1_0.25_128,v2,v3)")
     runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
                            reload=MODEL, help="TFLite runtime")
+    int8: str = setting("auto", flag="--int8", choices=("auto", "on", "off"), reload=MODEL,
+                        help="run a uint8 model as its int8 rewrite, cached beside it (XNNPACK's faster "
+                             "kernels): auto where measured equal, on wherever it converts, off as published")
     threads: int = setting(2, flag="--threads", metavar="N", range=(1, 64), reload=MODEL,
                            help="interpreter threads")
     workers: Optional[int] = setting(None, range=(1, 64), reload=UNUSED,

@@ -215,7 +215,8 @@ def check_model(cfg) -> Check:
         path = where.path
         if not path.is_file():
             return problem("model", f"model.name {name} is not a file", "fix model.name, or name a catalogue model")
-        return ok("model", f"{path}: a file outside the catalogue, SHA-256 {sha256_of(path)[:12]}… (nothing to verify against)")
+        return ok("model", f"{path}: a file outside the catalogue, SHA-256 {sha256_of(path)[:12]}… "
+                  f"(nothing to verify against); {_runs(cfg, path)}")
     fetch = f"edgecam models fetch {spec.name} (--from MIRROR_DIR offline)"
     if not where.provisioned:
         return problem("model", f"{spec.name} is not provisioned in {directory}", fetch)
@@ -224,7 +225,15 @@ def check_model(cfg) -> Check:
         return problem("model", f"{spec.name} in {directory} has SHA-256 {digest[:12]}…, not the catalogue's "
                        f"{spec.sha256[:12]}… (corrupt or replaced)", f"edgecam models fetch {spec.name} --force")
     pinned = "matches the catalogue" if spec.sha256 else "the catalogue pins no hash"
-    return ok("model", f"{spec.name} provisioned in {directory}, SHA-256 {digest[:12]}… {pinned}")
+    return ok("model", f"{spec.name} provisioned in {directory}, SHA-256 {digest[:12]}… {pinned}; "
+                       f"{_runs(cfg, where.path)}")
+
+
+def _runs(cfg, path: Path) -> str:
+    """Which file a run uses (the published one or its int8 rewrite, edgecam/model/int8_cache.py) and why."""
+    from edgecam.model import int8_cache                 # (see NEEDS_NUMPY)
+    choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
+    return choice.short + ("" if choice.int8 or cfg.model.int8 == "off" else " (`edgecam models info` says why)")
 
 
 def _writable(path: Path) -> bool:

@@ -60,7 +60,9 @@ def test_all_well_for_a_config_this_machine_can_run(models_dir, media, tmp_path)
     assert "GStreamer" in rows["opencv"][1]
     assert rows["camera"][0] == "note" and "not a camera" in rows["camera"][1]
     assert rows["display"][0] == "note"
-    assert rows["model"] == ("ok", f"v1_ssd provisioned in {models_dir}, SHA-256 e4b118e5e453… matches the catalogue")
+    assert rows["model"][0] == "ok"
+    assert rows["model"][1].startswith(f"v1_ssd provisioned in {models_dir}, SHA-256 e4b118e5e453… matches the catalogue; ")
+    assert "file runs" in rows["model"][1]           # the published file or its int8 rewrite
     assert rows["folders"][0] == "ok" and str(tmp_path) in rows["folders"][1]
     assert rows["service"][0] == "note" and "none.service" in rows["service"][1]
 

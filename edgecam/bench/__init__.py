@@ -77,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, metavar="R",
                    help="rounds of ceiling, pipeline and baseline, one after another; each figure is "
                         "its best round, and every round is shown (default 3)")
+    p.add_argument("--int8", metavar="MODE[,MODE]", help="model.int8 for the runs; two modes (off,on) bench "
+                   "the published file and its int8 rewrite one after the other, in one session (default: the configured)")
     p.add_argument("--no-thread-scan", action="store_true", help="skip the ceiling scan over 1..N threads")
     p.add_argument("--quiet-wait", type=float, default=30.0, metavar="S",
                    help="before each run, wait up to S seconds for other programs' CPU load to settle "
@@ -102,8 +104,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for s in sources:
         if not Path(s).is_file():
             raise UsageError(f"--source {s}: no such video file (the benchmark needs a file)")
-    load_model(                                  # fail early, in one sentence, on a missing model
-        load_config(args.config, {"model": {"name": model, **({"dir": args.model_dir} if args.model_dir else {})}}))
+    modes = _int8_modes(args.int8)
+    files = {mode: load_model(                  # fail early, in one sentence, on a missing model
+        load_config(args.config, {"model": {"name": model, **({"dir": args.model_dir} if args.model_dir else {}),
+                                            **({"int8": mode} if mode else {})}})).engine.path.name for mode in modes}
 
     spec = {"model": model, "threads": threads, "model_dir": args.model_dir, "config": args.config,
             "frames": args.frames, "ceiling_invokes": 300,   # the sweep's; bench_source sets its own
@@ -115,7 +119,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="edgecam-bench-") as td:
             for s in sources:
-                report["sources"].append(bench_source(args, dict(spec, source=str(Path(s).resolve())), Path(td), log))
+                for mode in modes:
+                    if mode:
+                        log(f"model.int8 {mode}: {files[mode]}")
+                    src = bench_source(args, dict(spec, source=str(Path(s).resolve()), int8=mode), Path(td), log)
+                    report["sources"].append(dict(src, int8=mode, file=files[mode]))
             if args.models:
                 report["sweep_source"] = str(Path(sources[0]).resolve())
                 report["sweep"] = sweep(args, dict(spec, source=report["sweep_source"]), Path(td), log)
@@ -127,6 +135,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     if report.get("sweep"):
         _sweep_outputs(report, plot, catalog.model_dir(args.model_dir or cfg.model.dir))
     return 0
+
+
+def _int8_modes(text: Optional[str]) -> List[Optional[str]]:
+    """--int8 off,on -> ["off", "on"]; none given -> [None] (the configured model.int8)."""
+    if not text:
+        return [None]
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("auto", "on", "off")]
+    if bad or not modes:
+        raise UsageError(f"--int8 {text}: give auto, on or off, or two of them such as off,on")
+    return modes
 
 
 def _sweep_outputs(report: dict, plot: Optional[Path], model_dir: Path) -> None:

@@ -34,6 +34,8 @@ def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
             "overlay": {"enabled": True}}
     if spec.get("model_dir"):
         over["model"]["dir"] = spec["model_dir"]
+    if spec.get("int8"):                   # --int8 off,on: the published file, then its int8 rewrite
+        over["model"]["int8"] = spec["int8"]
     return load_config(spec.get("config"), over)
 
 

@@ -12,6 +12,10 @@
   costs.py       the cost lens: parameters and mult-adds from the graph
   measure.py     the cost lens timed: separable pairs against standard convs (--measure)
   tflite_writer.py  small int8 conv models written at run time (for measure.py)
+  tflite_file.py the whole TFLite flatbuffer read into plain objects and written back (bounded)
+  int8.py        the published uint8 models rewritten as int8 (XNNPACK's faster kernels)
+  int8_check.py  the int8 file against the published one: probe images, the equality bar
+  int8_cache.py  which file runs (model.int8): the int8 file cached beside the model, and why
   switch.py      the one model switch of a running app"""
 
 from edgecam.model.loader import Model, load_model

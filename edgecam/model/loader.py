@@ -13,7 +13,7 @@ import numpy as np
 
 from edgecam.config import Config
 from edgecam.errors import UsageError
-from edgecam.model import catalog, costs, labels as labelmod
+from edgecam.model import catalog, costs, int8_cache, labels as labelmod
 from edgecam.model.engine import Engine
 from edgecam.model.postprocess import decode_detections, detection_roles, is_detector, top_k
 from edgecam.model.preprocess import Plan, plan, preprocess
@@ -40,6 +40,7 @@ class Model:
         self.floor: Optional[float] = None   # tracking keeps detections down to this score
         self.classes: FrozenSet[str] = frozenset()   # postprocess.classes: only these labels (empty: all)
         self.madds: Optional[int] = None      # mult-adds per inference (the graph run), if readable
+        self.file_note = ""                   # which file runs (published or int8) and why
 
     def _engine(self, threads: int) -> Engine:
         engine = Engine(self.engine.path, threads, self.engine.runtime)
@@ -102,7 +103,9 @@ def supported_rhos(spec: Optional[catalog.ModelSpec], base: int, native: int) ->
 
 def load_model(cfg: Config) -> Model:
     spec, path = _resolve_spec(cfg)
-    engine = Engine(path, threads=cfg.model.threads, runtime=cfg.model.runtime)
+    choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
+    log.info("%s: %s", spec.name if spec else path.name, choice.reason)
+    engine = Engine(choice.path, threads=cfg.model.threads, runtime=cfg.model.runtime)
     if spec is not None:
         task, base, alpha, name = spec.task, spec.base, spec.alpha, spec.name
     else:
@@ -122,6 +125,7 @@ def load_model(cfg: Config) -> Model:
     model = Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
                   cfg.postprocess.top_k, cfg.preprocess.resize)
     model.classes = frozenset(cfg.postprocess.classes)
+    model.file_note = choice.reason
     cost = _cost(engine)
     model.madds = cost.madds if cost else None
     if cfg.overlay.show_cost:

@@ -40,7 +40,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edgecam.errors import ModelError, UsageError
+from edgecam.errors import ConversionError, ModelError, UsageError
+from edgecam.model import int8_cache
 from edgecam.model.costs import ModelCost, SeparablePair, analyze
 from edgecam.model.engine import interpreter_class, make_interpreter
 from edgecam.model.tflite_writer import SAME, VALID, Conv, Quant, conv_branches, out_size, spread_scale
@@ -113,6 +114,8 @@ class Measurement:
     all_ms: Dict[str, float] = field(default_factory=dict)   # kind -> every pair in one model
     rest_ms: float = 0.0           # the layers outside the pairs, in one model
     skipped: List[str] = field(default_factory=list)         # layers outside the pairs not timed
+    int8_ms: Optional[float] = None  # the model's int8 rewrite (edgecam/model/int8.py), when it converts
+    int8_note: str = ""              # why there is no int8 time
 
     @property
     def speedup(self) -> float:
@@ -143,6 +146,7 @@ class Measurement:
     def to_dict(self) -> dict:
         return {"gmadds_per_s": self.rates(),"threads": self.threads, "runtime": self.runtime, "rounds": self.rounds, "skipped": self.skipped,
                 "overhead_ms": self.overhead_ms, "model_ms": self.model_ms, "rest_ms": self.rest_ms,
+                "int8_ms": self.int8_ms,
                 "all_pairs_ms": dict(self.all_ms), "speedup": self.speedup, "predicted": self.predicted,
                 "efficiency": self.speedup / self.predicted,
                 "shares": {k: {"time": t, "madds": m} for k, (t, m) in self.shares().items()},
@@ -271,6 +275,17 @@ def time_together(models: Sequence[Timed], rounds: int, budget_s: float) -> Tupl
     return [statistics.median(s) * 1000.0 for s in samples], n
 
 
+def _int8_file(path: Path, runtime: str) -> Tuple[Optional[Path], str]:
+    """The model's int8 file (converted and cached beside it when needed), or why there is none."""
+    try:
+        int8_cache.ensure(path, runtime)
+        return int8_cache.int8_path(path), ""
+    except ConversionError as exc:
+        return None, f"no int8 file: the converter refuses it: {exc}"
+    except OSError as exc:
+        return None, f"no int8 file: it cannot be written beside the model ({exc.strerror or exc})"
+
+
 def _write(folder: Path, name: str, model: bytes) -> Path:
     path = folder / f"{name}.tflite"
     path.write_bytes(model)
@@ -303,17 +318,19 @@ def measure(path, threads: int = 2, runtime: str = "auto", rounds: int = 15, bud
     if log:
         log(f"timing {len(shapes)} pairs and the whole network, standard and separable "
             f"({len(models) + 1} models) ...")
+    int8_file, note = _int8_file(path, runtime)
     with tempfile.TemporaryDirectory(prefix="edgecam-measure-") as td:
-        timed = [Timed(path, threads, runtime)]
+        timed = [Timed(path, threads, runtime)] + ([Timed(int8_file, threads, runtime)] if int8_file else [])
         for i, (name, branches) in enumerate(models.items()):
             if branches:
                 timed.append(Timed(_write(Path(td), name, conv_branches(branches, seed=i).model), threads, runtime))
         ms, done = time_together(timed, rounds, budget_s)
-    names = ["model"] + [n for n, b in models.items() if b]
+    names = ["model"] + (["int8"] if int8_file else []) + [n for n, b in models.items() if b]
     got = dict(zip(names, ms))
     overhead = got["overhead"]
     result = Measurement(cost, threads, interpreter_class(runtime)[0], done, overhead, [], got["model"],
-                         {k: got[f"all-{k}"] for k in KINDS}, got.get("rest", 0.0), skipped)
+                         {k: got[f"all-{k}"] for k in KINDS}, got.get("rest", 0.0), skipped,
+                         got.get("int8"), note)
     for i, s in enumerate(shapes):
         result.pairs.append(PairTime(s, {k: max(got[f"{i}-{k}"] - overhead, 0.01 * got[f"{i}-{k}"])
                                          for k in KINDS}))
@@ -357,6 +374,8 @@ def format_measurement(m: Measurement) -> str:
               f"ops are not timed (no mult-adds)" + (f"; not timed either: {', '.join(m.skipped)}" if m.skipped else ""),
               f"    the published model itself runs in {m.model_ms:.2f} ms here "
               f"({m.rest_ms + a['separable']:.2f} ms as the int8 layers above)",
+              f"    " + (f"its int8 file (edgecam's rewrite, `model.int8`) in {m.int8_ms:.2f} ms: "
+                         f"{m.model_ms / m.int8_ms:.2f}x faster" if m.int8_ms else m.int8_note),
               "  arithmetic rate (all pairs, billion mult-adds/s): standard conv {standard:.0f}, 1x1 conv "
               "{pointwise:.0f}, depthwise conv {depthwise:.0f}: depthwise convs move many bytes per "
               "mult-add".format(**m.rates()),
