@@ -45,8 +45,11 @@ def quiet_native_logs() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except AttributeError:   # an OpenCV without it (some 4.x wheels): the variable above does it
-        pass
+    except AttributeError:   # OpenCV 4.11 (the last for numpy 1.x: a Pi's) has only cv2.setLogLevel;
+        # the variable above is read when cv2 is imported, too late here
+        set_level = getattr(cv2, "setLogLevel", None)
+        if set_level is not None:
+            set_level(2)     # ERROR (0 silent, 1 fatal, 2 error, 3 warning)
 
 
 def warn_untracked(cfg: Config, task: str, still: bool) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from edgecam.errors import ConversionError, ModelError
+from edgecam.errors import ConversionError, CorruptModelError, ModelError
 from edgecam.model import int8, int8_check, tflite_file
 from edgecam.model.fetch import mirror_from_env, sha256_of
 from edgecam.statedir import state_dir
@@ -44,6 +44,8 @@ class Choice:
     published: Path
     record: Optional[dict]                         # the conversion's record, when there is one
     reason: str
+    news: bool = False                             # worth a note line at this start: a model the
+                                                   # converter refuses, or a conversion made now
 
     @property
     def int8(self) -> bool:
@@ -92,20 +94,26 @@ def choose(published: Path, mode: str = "auto", runtime: str = "auto") -> Choice
     if not published.is_file():                    # the engine says what is wrong with it
         return Choice(published, published, None, "the published file runs (there is no file to convert)")
     try:
-        record = ensure(published, runtime)
+        digest = sha256_of(published)
+        record = _cached(published, digest)
+        news = record is None
+        record = record or _convert(published, digest, runtime)
+    except CorruptModelError as exc:               # the engine refuses it, in one sentence
+        return Choice(published, published, None, f"the published file runs: it is broken ({exc})")
     except ConversionError as exc:
-        return Choice(published, published, None, f"the published file runs: the int8 converter refuses it: {exc}")
+        return Choice(published, published, None, f"the published file runs: the int8 converter refuses it: {exc}",
+                      news=True)
     except OSError as exc:
         return Choice(published, published, None, f"the published file runs: its int8 file cannot be "
-                      f"written beside it ({exc.strerror or exc})")
+                      f"written beside it ({exc.strerror or exc})", news=True)
     check = record["check"]
     if check["equal"] or mode == "on":
         why = "measured equal" if check["equal"] else "model.int8 on (not measured equal)"
         return Choice(int8_path(published), published, record,
-                      f"the int8 file {int8_path(published).name} runs ({why} on the probes: {check['line']})")
+                      f"the int8 file {int8_path(published).name} runs ({why} on the probes: {check['line']})", news)
     return Choice(published, published, record,
                   f"the published file runs: its int8 file is not measured equal on the probes "
-                  f"({check['line']}; the bar: {check['bar']}); `--int8 on` runs it anyway")
+                  f"({check['line']}; the bar: {check['bar']}); `--int8 on` runs it anyway", news)
 
 
 def ensure(published: Path, runtime: str = "auto") -> dict:

@@ -104,7 +104,10 @@ def supported_rhos(spec: Optional[catalog.ModelSpec], base: int, native: int) ->
 def load_model(cfg: Config) -> Model:
     spec, path = _resolve_spec(cfg)
     choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
-    log.info("%s: %s", spec.name if spec else path.name, choice.reason)
+    # one note line where there is news (a model the converter refuses, a conversion made now);
+    # `edgecam models info` and `edgecam doctor` say it every time
+    log.log(logging.INFO if choice.news else logging.DEBUG, "%s: %s", spec.name if spec else path.name,
+            choice.reason)
     engine = Engine(choice.path, threads=cfg.model.threads, runtime=cfg.model.runtime)
     if spec is not None:
         task, base, alpha, name = spec.task, spec.base, spec.alpha, spec.name

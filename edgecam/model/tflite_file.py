@@ -10,7 +10,9 @@ before it is followed, and the bytes copied out in all are capped at a few times
 length (a hostile file whose tables all point at one large vector is refused, not expanded).
 What this reader does not know (sparse tensors, more than one subgraph, buffers stored outside
 the flatbuffer, options tables it has no layout for) is refused with
-:class:`~edgecam.errors.ConversionError`: the converter then leaves the model as published.
+:class:`~edgecam.errors.ConversionError`: the converter then leaves the model as published. A
+file whose structure is broken (truncated, offsets outside it, malformed tables) is refused with
+:class:`~edgecam.errors.CorruptModelError`: no interpreter is given it (engine.check_model_file).
 
 Written back, a model keeps everything read: names, shapes, quantization, metadata buffers, the
 custom options of ``TFLite_Detection_PostProcess`` byte for byte, signature defs.
@@ -25,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import flatbuffers
 import numpy as np
 
-from edgecam.errors import ConversionError
+from edgecam.errors import ConversionError, CorruptModelError
 from edgecam.model.tflite_writer import _bytes16, _end_vector, _numbers, _offsets
 
 UINT8, INT8, INT32, FLOAT32 = 3, 9, 2, 0          # TensorType
@@ -137,7 +139,7 @@ class _Buf:
 
     def need(self, pos: int, size: int) -> None:
         if pos < 0 or size < 0 or pos + size > len(self.data):
-            raise ConversionError(f"an offset or length points outside the file ({pos}+{size} of {len(self.data)} bytes)")
+            raise CorruptModelError(f"an offset or length points outside the file ({pos}+{size} of {len(self.data)} bytes)")
 
     def scalar(self, fmt: str, pos: int):
         self.need(pos, struct.calcsize(fmt))
@@ -147,7 +149,7 @@ class _Buf:
         vt = pos - self.scalar("i", pos)
         vt_size, obj_size = self.scalar("H", vt), self.scalar("H", vt + 2)
         if vt_size < 4 or vt_size % 2:
-            raise ConversionError(f"a table's vtable is malformed (size {vt_size})")
+            raise CorruptModelError(f"a table's vtable is malformed (size {vt_size})")
         self.need(pos, max(obj_size, 4))
         return _Table(self, pos, vt, vt_size)
 
@@ -158,7 +160,7 @@ class _Buf:
         self.need(start + 4, n * itemsize)
         self.budget -= n * itemsize
         if self.budget < 0:
-            raise ConversionError("its tables refer to more data than the file holds (a hostile or corrupt file)")
+            raise CorruptModelError("its tables refer to more data than the file holds (a hostile or corrupt file)")
         return start + 4, n
 
 
@@ -218,7 +220,7 @@ def read(data: bytes) -> Model:
     """The model in ``data`` (a .tflite file's bytes); ConversionError, one sentence, for anything
     truncated, malformed or outside what this reader knows."""
     if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ConversionError("it is not a TFLite model (no TFL3 header)")
+        raise CorruptModelError("it is not a TFLite model (no TFL3 header)")
     buf = _Buf(bytes(data))
     root = buf.table(buf.scalar("I", 0))
     subgraphs = root.tables(2)
@@ -299,7 +301,7 @@ def _check_indices(m: Model) -> None:
     bad += [i for op in m.ops for i in op.inputs + op.outputs if i >= nt or i < -1]
     bad += [i for i in m.inputs + m.outputs if not 0 <= i < nt]
     if bad:
-        raise ConversionError(f"an index points past its table ({bad[0]})")
+        raise CorruptModelError(f"an index points past its table ({bad[0]})")
 
 
 # --------------------------------------------------------------------------- writing
