@@ -20,7 +20,7 @@ from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
 from edgecam.service.journal import journal_log_levels
 from edgecam.service.systemd import notifier_from_env
-from edgecam.sinks import open_sinks
+from edgecam.sinks.opening import open_sinks
 from edgecam.sources.waiting import WaitingCamera, is_camera
 from edgecam.sources import open_source
 from edgecam.track.stage import tracking_on

@@ -328,7 +328,8 @@ def test_a_stuck_inference_or_output_thread_stops_the_watchdog_pings(stage, came
     from edgecam.config import load_config
     from edgecam.model import load_model
     from edgecam.pipeline import StopFlag, run_live
-    from edgecam.sinks import Sink, Sinks, open_sinks
+    from edgecam.sinks import Sink, Sinks
+    from edgecam.sinks.opening import open_sinks
     from edgecam.sources import open_source
 
     class Screen(Sink):                # the output thread shows every frame here, as on a display

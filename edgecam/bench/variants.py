@@ -22,7 +22,8 @@ from edgecam.model.engine import Engine
 from edgecam.model.preprocess import preprocess
 from edgecam.pipeline import Hooks, StageTimes, StopFlag, run_file, run_live
 from edgecam.pipeline.clock import STAGES
-from edgecam.sinks import FrameInfo, Sink, Sinks, open_outputs
+from edgecam.sinks import FrameInfo, Sink, Sinks
+from edgecam.sinks.opening import open_outputs
 from edgecam.sources import Source, open_source
 
 
