@@ -80,7 +80,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
         # a comparison's panels side by side (drawn by the overlay: --no-overlay, the plain picture)
         sinks = open_sinks(cfg, source, composite_size(model, source.size) if cfg.overlay.enabled else None)
         if source.live:
-            if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
+            if source.waiting:   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
             reloader = Reloader(cfg, hooks, switcher)

@@ -24,7 +24,8 @@ from edgecam.pipeline import Hooks, StageTimes, StopFlag, run_file, run_live
 from edgecam.pipeline.clock import STAGES
 from edgecam.sinks import FrameInfo, Sink, Sinks
 from edgecam.sinks.opening import open_outputs
-from edgecam.sources import Source, open_source
+from edgecam.sources import Frame, Source, open_source
+from edgecam.sources.wrapper import Wrapper
 
 
 def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
@@ -38,40 +39,25 @@ def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
     return load_config(spec.get("config"), over)
 
 
-class Wrapped(Source):
-    """A source passed through, with what it says about itself."""
-
-    def __init__(self, inner: Source):
-        self.inner = inner
-        for k in ("name", "live", "fps", "size", "still", "frame_count", "reconnectable"):
-            setattr(self, k, getattr(inner, k))
-
-    def read(self):
-        return self.inner.read()
-
-    def reopen(self) -> None:
-        self.inner.reopen()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class Limited(Wrapped):
+class Limited(Wrapper):
     """A source cut to its first ``frames`` frames."""
 
     def __init__(self, inner: Source, frames: int):
+        self.frames = self.left = frames
         super().__init__(inner)
-        self.frame_count = min(inner.frame_count, frames) if inner.frame_count else frames
-        self.left = frames
 
-    def read(self):
+    def sync(self) -> None:
+        super().sync()
+        self.frame_count = min(self.inner.frame_count, self.frames) if self.inner.frame_count else self.frames
+
+    def read(self) -> Optional[Frame]:
         if self.left <= 0:
             return None
         self.left -= 1
         return self.inner.read()
 
 
-class Stamped(Wrapped):
+class Stamped(Wrapper):
     """The loopback camera's frames, each one's stamped index noted as it arrives (it samples
     only the stamp's pixels)."""
 
@@ -79,7 +65,7 @@ class Stamped(Wrapped):
         super().__init__(inner)
         self.stamps: Dict[int, Optional[int]] = {}
 
-    def read(self):
+    def read(self) -> Optional[Frame]:
         frame = self.inner.read()
         if frame is not None:
             self.stamps[frame.index] = read_stamp(frame.image)

@@ -128,7 +128,7 @@ class LiveRun:
     def capture(self) -> None:
         state, beat = self.state, self.beats["capture"]
         state.camera.settle()
-        read_bound = getattr(self.source, "read_timeout_s", 12.0)
+        read_bound = self.source.read_timeout_s
         try:
             while not self.stop.is_set():
                 with beat.within(read_bound):

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from edgecam.config import Config
+from edgecam.config import Config, OutputConfig
 from edgecam.errors import EdgecamError, OutputError
 from edgecam.mqtt.sink import MqttSink, check_files
 from edgecam.sinks.base import FrameInfo, Sink, Sinks
@@ -24,6 +24,7 @@ from edgecam.sinks.video import SegmentedVideo, VideoSink
 from edgecam.sinks.web import WebView
 from edgecam.sinks.web.metrics import Metrics
 from edgecam.sinks.window import open_window
+from edgecam.sources.base import Source
 
 log = logging.getLogger("edgecam")
 
@@ -52,7 +53,7 @@ class FirstFrameVideo(Sink):
             self.sink.close()
 
 
-def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> Sinks:
+def open_sinks(cfg: Config, source: Source, size: Optional[Tuple[int, int]] = None) -> Sinks:
     """Every sink ``cfg`` asks for, for ``source`` (a live one gets the browser view, a file the
     progress bar): all of them, or none (OutputError) with nothing left behind. ``size``: the
     drawn frames' when it is not the source's (a comparison's panels side by side)."""
@@ -60,7 +61,7 @@ def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> S
     try:
         check_files(cfg.mqtt)
         out = out_video = cfg.output
-        if getattr(source, "waiting", False) and out.video:   # a camera still awaited
+        if source.waiting and out.video:   # a camera still awaited
             VideoSink.check(out.video)
             opened.append(FirstFrameVideo(lambda: open_live_video(out_video, source.fps or cfg.source.fps,
                                                                   source.size)))
@@ -87,17 +88,17 @@ def open_sinks(cfg: Config, source, size: Optional[Tuple[int, int]] = None) -> S
     return Sinks(opened)
 
 
-def photo_names(source) -> List[str]:
+def photo_names(source: Source) -> List[str]:
     """The file names of a photo source's photos, by frame index."""
-    return [Path(p).name for p in getattr(source, "paths", [])]
+    return [Path(p).name for p in source.paths]
 
 
-def open_photos(out, source) -> PhotoSink:
+def open_photos(out: OutputConfig, source: Source) -> PhotoSink:
     """Annotated photos for a photo source (``--output out.jpg`` or ``--output DIR/``)."""
-    return PhotoSink(out.video, list(getattr(source, "paths", [])), overwrite=out.overwrite)
+    return PhotoSink(out.video, list(source.paths), overwrite=out.overwrite)
 
 
-def open_web(cfg: Config, source) -> List[Sink]:
+def open_web(cfg: Config, source: Source) -> List[Sink]:
     """The browser view and the Prometheus metrics (live sources only). The view serves
     /metrics when prometheus_client is installed; --metrics needs it."""
     out = cfg.output
@@ -122,7 +123,7 @@ def open_web(cfg: Config, source) -> List[Sink]:
     return [s for s in (metrics, web) if s is not None]
 
 
-def open_tracking_outputs(cfg: Config, source, fps: float) -> List[Sink]:
+def open_tracking_outputs(cfg: Config, source: Source, fps: float) -> List[Sink]:
     """The events file and the clips folder: in live mode the events file is appended (and
     rotated like the JSON lines) and retried when writing fails, like every live output."""
     out, opened = cfg.output, []

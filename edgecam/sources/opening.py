@@ -42,7 +42,7 @@ def open_source(cfg: SourceConfig, model_size: Optional[int] = None) -> Source:
     turn = orientation(cfg)
     if turn.identity or isinstance(source, PiCamera2Source):
         return source
-    return Oriented(source, turn)  # type: ignore[return-value]
+    return Oriented(source, turn)
 
 
 def _open(cfg: SourceConfig, model_size: Optional[int]) -> Source:
