@@ -71,7 +71,7 @@ def _run_parser() -> argparse.ArgumentParser:
     groups = {name: p.add_argument_group(name) for name in dict.fromkeys(GROUPS.values())}
     for s in settings():
         if s.flag:
-            _add_flag(groups.get(GROUPS.get(s.key.split(".")[0]), p), s)
+            _add_flag(groups.get(GROUPS.get(s.key.split(".")[0], ""), p), s)
     p.add_argument("--fetch", action="store_true", help="provision the model first if it is missing "
                    "(from model.mirror / $EDGECAM_MODEL_MIRROR when set, else its official URL)")
     return p

@@ -192,7 +192,7 @@ def _settings(cls: type, prefix: str) -> Iterator[Setting]:
             yield from _settings(hints[f.name], f"{prefix}{f.name}.")
             continue
         m = f.metadata
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if callable(f.default_factory) else f.default   # (MISSING is not callable)
         yield Setting(prefix + f.name, hints[f.name], default, m.get("flag"), m.get("help", ""),
                       m.get("metavar"), m.get("choices"), m.get("range"), m.get("reload", RESTART),
                       m.get("flag_value"), m.get("short"), m.get("path", False), m.get("parse"))
@@ -342,7 +342,7 @@ def load_config(path: Optional[os.PathLike] = None, overrides: Optional[dict] = 
 def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
     cfg = Config()
     explicit = path is not None
-    p = Path(path) if explicit else default_config_path()
+    p = Path(path) if path is not None else default_config_path()
     if p is not None:
         shown = path_text(p)
         if name_problem(str(p)) is None and not p.exists():

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 from edgecam import pyenv
 from edgecam.config import load_config
@@ -104,7 +104,7 @@ def check_numpy(cfg) -> Check:
 
 
 def _cv2_build(cv2) -> dict:
-    info = {}
+    info: Dict[str, str] = {}
     for line in cv2.getBuildInformation().splitlines():
         key, _, value = line.strip().partition(":")
         if value.strip() and key.strip() in ("GUI", "FFMPEG", "GStreamer", "GTK+", "QT"):
@@ -131,7 +131,8 @@ def check_opencv(cfg) -> Check:
 
 def check_picamera2(cfg) -> Check:
     uri = str(cfg.source.uri)
-    needed = uri.startswith("picamera2") or (uri == "auto" and bool(board() and "Raspberry" in board()))
+    model = board()
+    needed = uri.startswith("picamera2") or (uri == "auto" and bool(model and "Raspberry" in model))
     try:
         pyenv.import_picamera2()
     except pyenv.Picamera2Unavailable as exc:

@@ -245,7 +245,7 @@ class LoopbackCamera:
                     self._cond.wait_for(lambda: self._seq != seen or not self._running.is_set(), 1.0)
                     if not self._running.is_set():
                         return
-                    if self._seq == seen:
+                    if self._seq == seen or self._jpeg is None:
                         continue
                     jpeg, seen = self._jpeg, self._seq
                 handler.wfile.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"

@@ -17,6 +17,7 @@ import numpy as np
 from edgecam.bench.loopback import read_stamp
 from edgecam.bench.stats import summarize_ms
 from edgecam.config import Config, load_config
+from edgecam.errors import SourceError
 from edgecam.model import load_model
 from edgecam.model.engine import Engine
 from edgecam.model.preprocess import preprocess
@@ -78,7 +79,7 @@ class ReadyHooks(Hooks):
     def __init__(self):
         self.t_ready: Optional[float] = None
 
-    def ready(self) -> None:
+    def ready(self, status: str = "") -> None:
         self.t_ready = time.monotonic()
 
 
@@ -127,6 +128,8 @@ def ceiling(spec: dict) -> dict:
     source = open_source(cfg.source, model.size)
     frame = source.read()
     source.close()
+    if frame is None:
+        raise SourceError(f"{cfg.source.uri} has no frame to measure the interpreter on")
     tensor, _ = preprocess(frame.image, model.engine.input, model.resize, cv2.INTER_LINEAR)
     tensor = np.ascontiguousarray(tensor)
     n = spec["ceiling_invokes"]
@@ -179,7 +182,7 @@ def pipeline(spec: dict) -> dict:
         source.close()
     out = {"fps": round(summary.fps, 2), "frames": summary.frames, "seconds": round(summary.seconds, 3),
            "first_result_at": hooks.t_ready, "stages": {k: summarize_ms(clock.times[k]) for k in STAGES}}
-    if on:
+    if video is not None and jsonl is not None:     # (outputs on)
         cap = cv2.VideoCapture(str(video))
         out["video_frames"] = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         cap.release()

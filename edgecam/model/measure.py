@@ -362,6 +362,6 @@ def format_measurement(m: Measurement) -> str:
               "mult-add".format(**m.rates()),
               "", f"  {'':<12}{'time':>8}{'mult-adds':>11}"]
     labels = {"depthwise": "depthwise", "pointwise": "1x1 (pairs)", "rest": "the rest"}
-    for kind, (t, madds) in m.shares().items():
-        lines.append(f"  {labels[kind]:<12}{t * 100:>7.1f}%{madds * 100:>10.1f}%")
+    for kind, (time_share, madds) in m.shares().items():
+        lines.append(f"  {labels[kind]:<12}{time_share * 100:>7.1f}%{madds * 100:>10.1f}%")
     return "\n".join(lines)

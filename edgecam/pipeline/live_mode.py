@@ -255,10 +255,10 @@ def later(waiting: Frame, frame: Frame) -> bool:
 def infer_frame(model: Model, frame: Frame) -> Result:
     """The result for one frame: from the camera's lores copy when it is big enough for this
     model (a switch may change ρ), with boxes mapped back to the main stream's pixels."""
-    small = frame.lores is not None and min(frame.lores.shape[:2]) >= model.size
-    result = model.infer(frame.lores if small else frame.image, frame.index, frame.t, frame.captured)
-    if small and model.task == "detect":
-        result = rescale(result, frame.lores.shape, frame.image.shape)
+    small = frame.lores if frame.lores is not None and min(frame.lores.shape[:2]) >= model.size else None
+    result = model.infer(frame.image if small is None else small, frame.index, frame.t, frame.captured)
+    if small is not None and model.task == "detect":
+        result = rescale(result, small.shape, frame.image.shape)
     return result
 
 

@@ -57,7 +57,7 @@ def open_sinks(cfg: Config, source: Source, size: Optional[Tuple[int, int]] = No
     """Every sink ``cfg`` asks for, for ``source`` (a live one gets the browser view, a file the
     progress bar): all of them, or none (OutputError) with nothing left behind. ``size``: the
     drawn frames' when it is not the source's (a comparison's panels side by side)."""
-    opened: List[Sink] = []
+    opened: List[Optional[Sink]] = []      # (None: an output not asked for)
     try:
         check_files(cfg.mqtt)
         out = out_video = cfg.output
@@ -95,7 +95,7 @@ def photo_names(source: Source) -> List[str]:
 
 def open_photos(out: OutputConfig, source: Source) -> PhotoSink:
     """Annotated photos for a photo source (``--output out.jpg`` or ``--output DIR/``)."""
-    return PhotoSink(out.video, list(source.paths), overwrite=out.overwrite)
+    return PhotoSink(out.video or "", list(source.paths), overwrite=out.overwrite)   # (wants_photos: a target)
 
 
 def open_web(cfg: Config, source: Source) -> List[Sink]:
@@ -126,14 +126,16 @@ def open_web(cfg: Config, source: Source) -> List[Sink]:
 def open_tracking_outputs(cfg: Config, source: Source, fps: float) -> List[Sink]:
     """The events file and the clips folder: in live mode the events file is appended (and
     rotated like the JSON lines) and retried when writing fails, like every live output."""
-    out, opened = cfg.output, []
+    out = cfg.output
+    opened: List[Sink] = []
     if out.clips:   # checked in every mode, like every value a mode ignores
         ClipSink.check(out.clips)
-    if out.events and source.live:
+    events = out.events
+    if events and source.live:
         opened.append(EventsSink(Retrying("events", lambda: JsonLinesSink(
-            out.events, append=True, max_mb=out.json_max_mb, keep=out.json_keep))))
-    elif out.events:
-        opened.append(EventsSink(JsonLinesSink(out.events, overwrite=out.overwrite)))
+            events, append=True, max_mb=out.json_max_mb, keep=out.json_keep))))
+    elif events:
+        opened.append(EventsSink(JsonLinesSink(events, overwrite=out.overwrite)))
     if out.clips and source.live:
         opened.append(ClipSink(out.clips, cfg.clips, fps, source.size))
     elif out.clips:

@@ -26,6 +26,8 @@ class VideoFileSource(Source):
     camera would deliver them (live mode); ``loop``: that, and from the start again at the
     end (jetson-inference's --input-loop), the frame index still counting up."""
 
+    fps: float                            # always known: the file's, or 30
+
     def __init__(self, path: Path, realtime: bool = False, loop: bool = False):
         self.path = Path(path)
         self.name = str(path)
