@@ -1,7 +1,8 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
-manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file; `edgecam doctor` checks the machine; `edgecam reload
-PID` is the service's ExecReload=. Errors end in one sentence and an exit code: 2 for usage and
-config, 1 for runtime problems; never a traceback.
+manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file;
+`edgecam doctor` checks the machine; `edgecam reload PID` is the service's ExecReload=. Errors
+end in one sentence and an exit code: 2 for usage and config, 1 for runtime problems; never a
+traceback.
 
 The run's flags are derived from the config schema (edgecam/config.py): each setting with a
 ``flag`` gets one, with its type, choices and help."""

@@ -57,12 +57,13 @@ RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block 
 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-             hooks: Hooks = Hooks(), switcher: Optional[ModelSwitcher] = None,
+             hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None,
              on_reload=None, on_set=None) -> Summary:
     """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
     ``switcher`` serves the model intents (the `m` key, the browser); ``on_reload(state)``
     runs on the output loop after a SIGHUP; ``on_set(state, key, value) -> (done, why)`` serves
     the SET intents (the browser's controls, MQTT's set topics)."""
+    hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
     return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload, on_set).run()
 
 

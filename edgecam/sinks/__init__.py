@@ -33,5 +33,5 @@ from edgecam.sinks.web import WebView
 from edgecam.sinks.window import Window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
-           "MODEL", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
-           "Retrying", "SinkError", "PhotoSink", "PhotoReport", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]
+           "MODEL", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink", "Retrying", "SinkError",
+           "PhotoSink", "PhotoReport", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]

@@ -104,7 +104,8 @@ def open_web(cfg: Config, source: Source) -> List[Sink]:
     out = cfg.output
     if not source.live:
         if out.web or out.metrics:
-            log.warning("--web and --metrics serve live sources only (a camera, a stream, or a file with --realtime or --loop)")
+            log.warning("--web and --metrics serve live sources only "
+                        "(a camera, a stream, or a file with --realtime or --loop)")
         return []
     metrics = None
     if out.metrics:

@@ -66,7 +66,8 @@ class Retrying(Sink):
             self.failing_since = None
 
     def _fail(self, exc: Exception) -> None:
-        text = str(exc) if isinstance(exc, OutputError) else f"{self.name} failed: {type(exc).__name__}: {show(str(exc))}"
+        text = (str(exc) if isinstance(exc, OutputError)
+                else f"{self.name} failed: {type(exc).__name__}: {show(str(exc))}")
         if self.failing_since is None:
             self.failing_since = time.monotonic()
             log.error("%s; retrying every %g s while the rest keeps running", text, self.retry_s)

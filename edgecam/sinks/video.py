@@ -180,7 +180,8 @@ class SegmentedVideo(Sink):
         stem, ext = self.base.stem, self.base.suffix
         folder = self.base.parent
         return sorted(p for p in folder.glob(f"{stem}-[0-9]*{ext}")
-                      if len(p.name) >= len(stem) + 17 and p.name[len(stem) + 1:len(stem) + 16].replace("-", "").isdigit())
+                      if len(p.name) >= len(stem) + 17
+                      and p.name[len(stem) + 1:len(stem) + 16].replace("-", "").isdigit())
 
     def _name(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -77,7 +77,8 @@ def open_file(uri: str, realtime: bool = False, loop: bool = False) -> Source:
     if path.suffix.lower() in IMAGE_EXTS:
         if not path.is_file():
             problem = not_regular(path) if path.exists() else None
-            raise SourceError(f"image file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
+            why = "cannot be read: " + problem if problem else "does not exist"
+            raise SourceError(f"image file {path_text(path)} {why}")
         return ImageSource([path], str(path))
     return VideoFileSource(path, realtime=realtime, loop=loop)
 

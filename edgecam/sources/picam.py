@@ -100,7 +100,8 @@ class PiCamera2Source(Source):
                 log.debug("Picamera2 rejected lores %s: %s", fmt, exc)
         else:
             self.close()
-            raise SourceError(f"cannot configure the Pi camera at {self.capture_size[0]}x{self.capture_size[1]}: {error}")
+            w, h = self.capture_size
+            raise SourceError(f"cannot configure the Pi camera at {w}x{h}: {error}")
         if self.lores_format is None:
             log.info("Pi camera: no lores stream at %s px, resizing in software", self.model_size)
         actual = self.cam.camera_config["main"]["size"] if hasattr(self.cam, "camera_config") else None

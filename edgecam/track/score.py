@@ -278,7 +278,8 @@ class Report:
                 rows.append(f"  line {name} {d}: " + _tally(t))
         for name, z in self.zones.items():
             inside = z["inside_at_end"]
-            end = "" if inside["truth"] is None else f"; inside at the end: truth {inside['truth']}, counted {inside['counted']}"
+            end = ("" if inside["truth"] is None
+                   else f"; inside at the end: truth {inside['truth']}, counted {inside['counted']}")
             rows.append(f"  zone {name} entered: " + _tally(z["entered"]) + end)
         for label, o in self.objects.items():
             rows.append(f"  objects {label}: truth {o.truth}, ids {o.ids}, matched {o.matched}, missed {o.missed}, "
@@ -330,7 +331,7 @@ def frame_spans(records: Iterable[dict]) -> Tuple[Dict[int, Window], int]:
     and the number of frames."""
     spans: Dict[int, Window] = {}
     n = 0
-    for n, rec in enumerate(records, start=1):
+    for n, rec in enumerate(records, start=1):   # noqa: B007 (read after the loop: the count)
         for d in rec.get("detections", ()):
             i = d.get("id") if isinstance(d, dict) else None
             if i is not None:

@@ -147,7 +147,8 @@ class Track:
     shown: bool = False           # has been shown (a "new" event went out)
     votes: Dict[str, float] = field(default_factory=dict)   # label -> summed score
     classes: Dict[str, int] = field(default_factory=dict)   # label -> class id
-    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))  # (event, where) not sent yet
+    # (event, where) not sent yet
+    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))
 
     def vote(self, d) -> None:
         """Count ``d``'s label (weighted by its score); the track takes the label with most."""
