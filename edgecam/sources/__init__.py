@@ -13,9 +13,11 @@ Every one is a :class:`~edgecam.sources.base.Source`: ``read()`` blocks until th
 and returns None when it has ended (files) or has stopped delivering (cameras: the live
 runner reopens it). Threads live in edgecam/pipeline/.
 
+  base.py       Source (everything a source is asked, declared) and Frame
   opening.py    open_source: the source a URI names, oriented as asked
-  transform.py  flips and quarter turns (Oriented)   wrapper.py  Wrapper, the base of sources
-  waiting.py    a camera waited for                               that wrap a source
+  wrapper.py    Wrapper: the base of the sources that wrap a source (these two, the bench's)
+  transform.py  flips and quarter turns (Oriented)
+  waiting.py    a camera waited for (WaitingCamera)
 
 This file only re-exports."""
 
