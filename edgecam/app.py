@@ -20,7 +20,7 @@ from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
 from edgecam.service.journal import journal_log_levels
 from edgecam.service.systemd import notifier_from_env
-from edgecam.sinks import open_sinks
+from edgecam.sinks.opening import open_sinks
 from edgecam.sources.waiting import WaitingCamera, is_camera
 from edgecam.sources import open_source
 from edgecam.track.stage import tracking_on
@@ -83,7 +83,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
         # a comparison's panels side by side (drawn by the overlay: --no-overlay, the plain picture)
         sinks = open_sinks(cfg, source, composite_size(model, source.size) if cfg.overlay.enabled else None)
         if source.live:
-            if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
+            if source.waiting:   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
             reloader = Reloader(cfg, hooks, switcher)

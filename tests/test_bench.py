@@ -2,7 +2,6 @@
 No timing is asserted (the figures depend on the machine and its load)."""
 
 import json
-from pathlib import Path
 
 import pytest
 

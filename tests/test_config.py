@@ -1,6 +1,5 @@
 """Config: one commented config.yaml with every setting; bad keys and values named."""
 
-import dataclasses
 from pathlib import Path
 
 import pytest

@@ -3,7 +3,6 @@ int8_check.py, int8_cache.py): the flatbuffer read and written back unchanged, b
 in one sentence, the weights' per-channel fit, the cache beside the model, and the rewrite
 against the published file over real media (figures printed: pytest -s)."""
 
-import os
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from edgecam.errors import ConversionError
 from edgecam.model import catalog, int8, int8_cache, int8_check, tflite_file
-from edgecam.model.engine import Engine, make_interpreter
+from edgecam.model.engine import Engine
 from edgecam.model.tflite_writer import Conv, Quant, conv_chain
 
 CLASSIFIERS = ["v1_0.25_128", "v1_0.75_192", "v1_0.75_224", "v2", "v3"]

@@ -379,7 +379,8 @@ def make_certificates(folder: Path) -> dict:
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     f = {name: str(folder / name) for name in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "san")}
     Path(f["san"]).write_text("subjectAltName=IP:127.0.0.1\n")
-    for cmd in (["req", "-x509", *ec, "-keyout", f["ca.key"], "-out", f["ca.pem"], "-days", "2", "-subj", "/CN=test CA"],
+    for cmd in (["req", "-x509", *ec, "-keyout", f["ca.key"], "-out", f["ca.pem"], "-days", "2",
+                 "-subj", "/CN=test CA"],
                 ["req", *ec, "-keyout", f["server.key"], "-out", f["server.csr"], "-subj", "/CN=127.0.0.1"],
                 ["x509", "-req", "-in", f["server.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"], "-CAcreateserial",
                  "-out", f["server.pem"], "-days", "2", "-extfile", f["san"]]):

@@ -2,12 +2,11 @@
 through a missed frame and unique within a frame, a crossing counted once with its direction
 at the right frame, zone enter/leave with time inside, filters and hysteresis."""
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from edgecam.config import Config, load_config
+from edgecam.config import load_config
 from edgecam.errors import ConfigError
 from edgecam.model.postprocess import Detection
 from edgecam.model.results import Result
@@ -271,7 +270,8 @@ def test_a_jittering_large_box_crosses_once():
 def test_first_seen_on_the_line_counts_where_it_goes():
     rules = Rules([Line.parse("0.5,0,0.5,1", 0)], [], (W, H))
     box = lambda x: (x - 60, 100, x + 60, 300)   # noqa: E731
-    got = [e["direction"] for i, x in enumerate([322, 330, 345, 370, 420]) for e in rules.observe(1, (x, 300), i, box(x))]
+    got = [e["direction"] for i, x in enumerate([322, 330, 345, 370, 420])
+           for e in rules.observe(1, (x, 300), i, box(x))]
     assert got == ["in"]
     # first seen clearly on one side, and staying there: nothing
     assert [e for i, x in enumerate([420, 450, 500]) for e in rules.observe(2, (x, 300), i, box(x))] == []

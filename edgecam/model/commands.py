@@ -62,8 +62,8 @@ def main(argv: List[str]) -> int:
             names = sorted(catalog.catalogue()) if a.names == ["all"] else a.names
             specs = [catalog.get(n) for n in names]
         else:                                      # the configured model, at its configured ρ
-            specs = [catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir).spec]
-            specs = [s for s in specs if s is not None]   # a .tflite path: nothing to fetch
+            spec = catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir).spec
+            specs = [spec] if spec is not None else []   # a .tflite path: nothing to fetch
         for spec in specs:                          # provisioned, then converted (model.int8)
             path = fetch.provision(spec, directory, mirror=mirror)
             print(f"{spec.name}: {path}\n  {int8_cache.choose(path, cfg.model.int8, cfg.model.runtime).reason}")

@@ -203,8 +203,8 @@ def _rewrite_weights(m: Model, op: Operator, refs: Counter) -> Tuple[int, int]:
     w = m.tensors[op.inputs[1]]
     axis = WEIGHT_AXIS[builtin]
     q = np.frombuffer(m.buffers[w.buffer], np.uint8).reshape(w.shape)
-    q8, scales = per_channel(q, w.quant.zero_point[0], w.quant.scale[0], axis)
-    ratio = scales / w.quant.scale[0]              # 1 for a channel kept as it was
+    q8, scales = per_channel(q, _q(w).zero_point[0], _q(w).scale[0], axis)
+    ratio = scales / _q(w).scale[0]                # 1 for a channel kept as it was
     _set_data(m, w, q8.tobytes(), refs)
     w.type = INT8
     w.quant = Quantization([float(s) for s in scales], [0] * len(scales), axis or 0)
@@ -219,8 +219,15 @@ def _rewrite_bias(m: Model, b: Tensor, ratio: np.ndarray, refs: Counter) -> None
     if np.abs(new).max(initial=0) > 2 ** 31 - 1:
         raise ConversionError(f"the bias {_name(b)} overflows int32 once rescaled")
     _set_data(m, b, new.astype("<i4").tobytes(), refs)
-    scale = b.quant.scale[0]
+    scale = _q(b).scale[0]
     b.quant = Quantization([float(scale * r) for r in ratio], [0] * len(ratio), 0)
+
+
+def _q(t: Tensor) -> Quantization:
+    """t's quantization (every tensor the rewrite touches has one; a model without is refused)."""
+    if t.quant is None:
+        raise ConversionError(f"the tensor {_name(t)} has no quantization parameters")
+    return t.quant
 
 
 def _set_data(m: Model, t: Tensor, data: bytes, refs: Counter) -> None:
@@ -259,7 +266,8 @@ def _shift_activations(m: Model, skip: set, refs: Counter) -> int:
         if t.type != UINT8 or i in skip:
             continue
         t.type = INT8
-        t.quant = Quantization(t.quant.scale, [t.quant.zero_point[0] - 128], t.quant.axis, t.quant.min, t.quant.max)
+        q = _q(t)
+        t.quant = Quantization(q.scale, [q.zero_point[0] - 128], q.axis, q.min, q.max)
         if m.buffers[t.buffer]:
             _set_data(m, t, (np.frombuffer(m.buffers[t.buffer], np.uint8) ^ 0x80).tobytes(), refs)
         n += 1
@@ -273,7 +281,8 @@ def _quantize_code(m: Model) -> int:
 def _twin(m: Model, t: Tensor, type_: int, suffix: bytes) -> int:
     """A copy of t's shape as ``type_`` (its zero point shifted back to uint8's, or to int8's)."""
     shift = 128 if type_ == UINT8 else -128
-    q = Quantization(t.quant.scale, [t.quant.zero_point[0] + shift], t.quant.axis, t.quant.min, t.quant.max)
+    old = _q(t)
+    q = Quantization(old.scale, [old.zero_point[0] + shift], old.axis, old.min, old.max)
     m.tensors.append(Tensor(list(t.shape), type_, 0, t.name + suffix, q, shape_signature=t.shape_signature,
                             has_rank=t.has_rank))
     return len(m.tensors) - 1
@@ -287,9 +296,9 @@ def _requantize_concat_inputs(m: Model) -> int:
     added, ops = 0, []
     for op in m.ops:
         if m.codes[op.opcode].builtin == CONCATENATION and m.tensors[op.outputs[0]].type == INT8:
-            out = m.tensors[op.outputs[0]].quant
+            out = _q(m.tensors[op.outputs[0]])
             for k, i in enumerate(op.inputs):
-                q = m.tensors[i].quant
+                q = _q(m.tensors[i])
                 if (q.scale[0], q.zero_point[0]) != (out.scale[0], out.zero_point[0]):
                     t = m.tensors[i]
                     m.tensors.append(Tensor(list(t.shape), INT8, 0, t.name + b"/requantized",

@@ -161,8 +161,8 @@ def _labels(cfg: Config, spec, path: Path, task: str, num_classes: Optional[int]
     if spec is not None:
         lines = labelmod.load_file(catalog.labels_path(spec, catalog.model_dir(cfg.model.dir)))
         return lines, spec.labels.offset
-    lines = labelmod.from_metadata(path)
-    if lines:
-        return lines, labelmod.infer_offset(lines, num_classes, task)
+    meta = labelmod.from_metadata(path)
+    if meta:
+        return meta, labelmod.infer_offset(meta, num_classes, task)
     log.warning("model %s has no labels (no --labels and no TFLite metadata): showing class ids", path.name)
     return [], 0

@@ -73,7 +73,8 @@ class PairShape:
         pw = Conv(1, n, 1, self.pw_scales, self.out_q, False, "relu6")
         if kind == "standard":
             scale = spread_scale(self.x_q.scale[0], self.out_q.scale[0], dk * dk * m)
-            return (h, w, m), self.x_q, [Conv(dk, n, self.stride, (scale,) * n, self.out_q, False, "relu6", self.padding)]
+            standard = Conv(dk, n, self.stride, (scale,) * n, self.out_q, False, "relu6", self.padding)
+            return (h, w, m), self.x_q, [standard]
         if kind == "separable":
             return (h, w, m), self.x_q, [dw, pw]
         if kind == "depthwise":
@@ -144,7 +145,8 @@ class Measurement:
         return {k: m / (self.all_ms[k] * 1e6) if self.all_ms[k] > 0 else 0.0 for k, m in madds.items()}
 
     def to_dict(self) -> dict:
-        return {"gmadds_per_s": self.rates(),"threads": self.threads, "runtime": self.runtime, "rounds": self.rounds, "skipped": self.skipped,
+        return {"gmadds_per_s": self.rates(), "threads": self.threads, "runtime": self.runtime, "rounds": self.rounds,
+                "skipped": self.skipped,
                 "overhead_ms": self.overhead_ms, "model_ms": self.model_ms, "rest_ms": self.rest_ms,
                 "int8_ms": self.int8_ms,
                 "all_pairs_ms": dict(self.all_ms), "speedup": self.speedup, "predicted": self.predicted,
@@ -353,7 +355,8 @@ def format_measurement(m: Measurement) -> str:
              f"median of {m.rounds} rounds; per pair the interpreter's cost per call "
              f"({m.overhead_ms * 1000:.1f} us, a 1-pixel model) is subtracted",
              f"  {'dw':>4} {'pw':>4} {'Dk':>3} {'M':>5} {'N':>5} {'out hw':>8} {'1/N+1/Dk2':>10} "
-             f"{'predicted':>9} {'standard':>10} {'separable':>10} {'dw':>8} {'pw':>8} {'measured':>9} {'efficiency':>11}",
+             f"{'predicted':>9} {'standard':>10} {'separable':>10} {'dw':>8} {'pw':>8} {'measured':>9} "
+             f"{'efficiency':>11}",
              f"  {'':>44}{'(mult-adds)':>10} {'us':>10} {'us':>10} {'us':>8} {'us':>8} {'speed-up':>9}"]
     for t in m.pairs:
         p, ms = t.shape.pair, t.ms
@@ -371,16 +374,17 @@ def format_measurement(m: Measurement) -> str:
               f"convolutions (mult-adds predict {m.predicted:.1f}x; efficiency {m.speedup / m.predicted * 100:.0f}%)",
               f"    = (the {len(m.cost.layers) - 2 * len(m.pairs) - len(m.skipped)} conv/fc layers outside the "
               f"pairs, {m.rest_ms:.2f} ms, + all pairs) both ways; pooling, softmax and element-wise "
-              f"ops are not timed (no mult-adds)" + (f"; not timed either: {', '.join(m.skipped)}" if m.skipped else ""),
+              "ops are not timed (no mult-adds)"
+              + (f"; not timed either: {', '.join(m.skipped)}" if m.skipped else ""),
               f"    the published model itself runs in {m.model_ms:.2f} ms here "
               f"({m.rest_ms + a['separable']:.2f} ms as the int8 layers above)",
-              f"    " + (f"its int8 file (edgecam's rewrite, `model.int8`) in {m.int8_ms:.2f} ms: "
+              "    " + (f"its int8 file (edgecam's rewrite, `model.int8`) in {m.int8_ms:.2f} ms: "
                          f"{m.model_ms / m.int8_ms:.2f}x faster" if m.int8_ms else m.int8_note),
               "  arithmetic rate (all pairs, billion mult-adds/s): standard conv {standard:.0f}, 1x1 conv "
               "{pointwise:.0f}, depthwise conv {depthwise:.0f}: depthwise convs move many bytes per "
               "mult-add".format(**m.rates()),
               "", f"  {'':<12}{'time':>8}{'mult-adds':>11}"]
     labels = {"depthwise": "depthwise", "pointwise": "1x1 (pairs)", "rest": "the rest"}
-    for kind, (t, madds) in m.shares().items():
-        lines.append(f"  {labels[kind]:<12}{t * 100:>7.1f}%{madds * 100:>10.1f}%")
+    for kind, (time_share, madds) in m.shares().items():
+        lines.append(f"  {labels[kind]:<12}{time_share * 100:>7.1f}%{madds * 100:>10.1f}%")
     return "\n".join(lines)

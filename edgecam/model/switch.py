@@ -11,6 +11,7 @@ from edgecam.bounds import show
 from edgecam.config import Config
 from edgecam.errors import EdgecamError
 from edgecam.model import catalog
+from edgecam.model.interface import Model as Running
 from edgecam.model.loader import Model, load_model
 
 log = logging.getLogger("edgecam")
@@ -30,7 +31,7 @@ class ModelSwitcher:
         the one running)."""
         return self._load(cfg)
 
-    def switch(self, current: Model, name: Optional[str] = None) -> Optional[Model]:
+    def switch(self, current: Running, name: Optional[str] = None) -> Optional[Model]:
         """The model called ``name``, or with None the next provisioned one of the same task
         (the `m` key); None when there is nothing to switch to (said in the log)."""
         names = self.options(current.task)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import flatbuffers
 import numpy as np
 
 from edgecam.errors import ConversionError, CorruptModelError
-from edgecam.model.tflite_writer import _bytes16, _end_vector, _numbers, _offsets
+from edgecam.model.tflite_writer import _bytes16, _numbers, _offsets
 
 UINT8, INT8, INT32, FLOAT32 = 3, 9, 2, 0          # TensorType
 READ_FACTOR = 4                                    # bytes copied out: at most 4x the file (+1 MB)
@@ -139,7 +139,8 @@ class _Buf:
 
     def need(self, pos: int, size: int) -> None:
         if pos < 0 or size < 0 or pos + size > len(self.data):
-            raise CorruptModelError(f"an offset or length points outside the file ({pos}+{size} of {len(self.data)} bytes)")
+            raise CorruptModelError(f"an offset or length points outside the file "
+                                    f"({pos}+{size} of {len(self.data)} bytes)")
 
     def scalar(self, fmt: str, pos: int):
         self.need(pos, struct.calcsize(fmt))
@@ -329,7 +330,7 @@ def _string(b: flatbuffers.Builder, s: Optional[bytes]) -> Optional[int]:
     return None if s is None else b.CreateString(s)
 
 
-def _ints(b: flatbuffers.Builder, values: Optional[List[int]], dtype=np.int32) -> Optional[int]:
+def _ints(b: flatbuffers.Builder, values: Optional[Sequence[float]], dtype=np.int32) -> Optional[int]:
     return None if values is None else _numbers(b, values, dtype)
 
 

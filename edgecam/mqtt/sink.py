@@ -63,7 +63,8 @@ class MqttSink(Sink):
         self.lock = threading.Lock()
         self.asked: List[Intent] = []
         self.results = self.events = 0
-        self.model, self.task = cfg.model.name, None
+        self.model = cfg.model.name
+        self.task: Optional[str] = None          # known with the first result
         self.figures = {"inference_ms": None, "latency_ms": None}
         self.paused = False
         self.started = self.last_tick = time.monotonic()
@@ -159,7 +160,7 @@ class MqttSink(Sink):
 
     def _models(self) -> None:
         """The model select's options: the provisioned models of the running model's task."""
-        names = catalog.provisioned(self.task, self.cfg.model.dir)
+        names = catalog.provisioned(self.task, self.cfg.model.dir) if self.task else []
         self.device.models = names if self.model in names else names + [self.model]
         self._announce()
 

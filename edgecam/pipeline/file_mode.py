@@ -38,13 +38,15 @@ from edgecam.track.stage import TrackStage, tracking_on
 
 
 def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-             hooks: Hooks = Hooks(), clock: StageClock = NO_CLOCK) -> Summary:
+             hooks: Optional[Hooks] = None, clock: StageClock = NO_CLOCK) -> Summary:
     """Every frame of ``source`` through ``model`` into ``sinks``, in order, until the source
     ends or ``stop`` is set. ``clock`` times each stage (for `edgecam bench`)."""
+    hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
     models = interpreters(model, cfg.model.workers or cfg.model.threads, cfg.model.threads)
     stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
-    for m in models if stage else ():
-        stage.attach(m)
+    if stage is not None:
+        for m in models:
+            stage.attach(m)
     infer = Inference(models, cv2.INTER_AREA if source.still else cv2.INTER_LINEAR, clock)
     fifo: queue.Queue = queue.Queue(maxsize=2 * len(models) + 2)
     tally = Tally(model.name, hooks)

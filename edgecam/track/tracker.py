@@ -29,6 +29,7 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edgecam.model.postprocess import Detection
 from edgecam.track.geometry import iou_matrix
 
 try:  # an optional extra: the greedy assignment below serves without it
@@ -148,7 +149,8 @@ class Track:
     shown: bool = False           # has been shown (a "new" event went out)
     votes: Dict[str, float] = field(default_factory=dict)   # label -> summed score
     classes: Dict[str, int] = field(default_factory=dict)   # label -> class id
-    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))  # (event, where) not sent yet
+    # (event, where) not sent yet
+    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))
 
     def vote(self, d) -> None:
         """Count ``d``'s label (weighted by its score); the track takes the label with most."""
@@ -164,7 +166,7 @@ PENDING = 64     # events a track keeps while it is tentative or hidden (the old
 @dataclass
 class Update:
     """What one inference did to the tracks."""
-    matched: List[Tuple[Track, object]]        # (track, detection) pairs, this inference, tentative
+    matched: List[Tuple[Track, Detection]]     # (track, detection) pairs, this inference, tentative
                                                # tracks and new ones included (``id`` None until confirmed)
     lost: List[Track]                          # tracks dropped now
 
@@ -197,7 +199,7 @@ class Tracker:
         self.updates += 1
         return Update(matched, lost)
 
-    def _start_new(self, dets: Sequence, matched: List[Tuple[Track, object]], t: float):
+    def _start_new(self, dets: Sequence, matched: List[Tuple[Track, Detection]], t: float):
         """Tracks for the high detections no track took, best first, except a box mostly
         inside a taken box of its own label (SSD's second box for one object)."""
         taken = [(d.label, tr.label, d.box) for tr, d in matched]
