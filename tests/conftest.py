@@ -45,7 +45,7 @@ def models_dir(mirror: Path, tmp_path_factory) -> Path:
     """A models folder provisioned from the mirror the way a user does it
     (`edgecam models fetch NAME --from MIRROR`): every model the mirror has, each converted
     to int8 where the converter handles it, as that command does (model.int8)."""
-    from edgecam.model import catalog, fetch, int8_cache
+    from edgecam.provision import catalog, fetch, int8_cache
     directory = tmp_path_factory.mktemp("models")
     for name in MIRROR_MODELS:
         path = fetch.provision(catalog.get(name), directory, mirror=mirror, progress=False)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.errors import ModelError
-from edgecam.model.fetch import mirror_from_env, provision, sha256_of
+from edgecam.provision.fetch import mirror_from_env, provision, sha256_of
 
 V1 = "mobilenet_v1_0.25_128_quant.tflite"
 SSD = "ssd_mobilenet_v1_1.0_300_coco_quant.tflite"

@@ -13,7 +13,7 @@ import pytest
 
 from edgecam import cli, tradeoff
 from edgecam.config import load_config
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.sinks.web import WebView
 from tests.conftest import run_edgecam
 

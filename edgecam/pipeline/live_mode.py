@@ -35,7 +35,8 @@ from dataclasses import replace
 from typing import Iterable, Optional
 
 from edgecam.config import Config
-from edgecam.model import Model, ModelSwitcher, Result
+from edgecam.model import Model, Result
+from edgecam.model.switch import ModelSwitcher
 from edgecam.model.cores import Placement
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.reconnect import Reconnector, status_line

@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from edgecam.config import (HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, check_value, get_value, load_config,
                             set_value, values)
 from edgecam.errors import ConfigError, EdgecamError
-from edgecam.model import ModelSwitcher
+from edgecam.model.switch import ModelSwitcher
 from edgecam.pipeline.hooks import Hooks
 from edgecam.schema import switch_word
 from edgecam.bounds import show

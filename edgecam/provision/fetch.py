@@ -23,8 +23,8 @@ from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from tqdm import tqdm
 
 from edgecam.errors import ModelError
-from edgecam.model import catalog
-from edgecam.model.catalog import ModelSpec, model_path
+from edgecam.provision import catalog
+from edgecam.provision.catalog import ModelSpec, model_path
 
 TIMEOUT_S = 30
 CHUNK = 1 << 16
