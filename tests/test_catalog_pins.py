@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from helpers import run_edgecam  # noqa: E402
 
 from edgecam.provision import catalog  # noqa: E402
 from edgecam.errors import ModelError  # noqa: E402

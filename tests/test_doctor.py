@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from helpers import run_edgecam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APT_SITE = Path("/usr/lib/python3/dist-packages")

@@ -20,7 +20,7 @@ import pytest
 
 from edgecam.pipeline import Hooks
 from edgecam.service.systemd import Notifier, notifier_from_env
-from conftest import free_port, write_clip  # noqa: E402
+from helpers import free_port, write_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "scripts" / "edgecam.service"
