@@ -98,7 +98,7 @@ def test_bad_source_is_one_sentence(mirror, capsys):
 
 
 def test_int8_modes_one_sentence():
-    from edgecam.bench import _int8_modes
+    from edgecam.bench.command import _int8_modes
     assert _int8_modes(None) == [None] and _int8_modes("off,on") == ["off", "on"]
     with pytest.raises(UsageError):
         _int8_modes("fast")
