@@ -84,8 +84,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
             reloader = Reloader(cfg, hooks, switcher)
-            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher,
-                               on_reload=reloader, on_set=reloader.set)
+            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher, on_reload=reloader)
         else:
             summary = run_file(cfg, source, model, stop, sinks, hooks)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, Optional, Tuple
 
@@ -22,6 +23,24 @@ from edgecam.model.results import Result
 log = logging.getLogger("edgecam.model")
 
 
+@dataclass(frozen=True)
+class Keep:
+    """What a result keeps, passed with each inference (the live settings, as Frigate passes
+    ``detect(tensor, threshold)``): detections scoring ``threshold`` or more (down to ``floor``,
+    when tracking continues its tracks on weaker ones), a classifier's ``top_k`` best classes,
+    only the labels in ``classes`` (empty: all). Frozen: a change is a new Keep, so an inference
+    thread never sees half of one."""
+
+    threshold: float = 0.5
+    top_k: int = 3
+    classes: FrozenSet[str] = frozenset()
+    floor: Optional[float] = None
+
+    @property
+    def lowest(self) -> float:
+        return self.threshold if self.floor is None else min(self.floor, self.threshold)
+
+
 class Model:
     def __init__(self, name: str, engine: Engine, labels: labelmod.Labels, task: str,
                  alpha: Optional[float], base: int, threshold: float, top_k: int, resize: str):
@@ -31,14 +50,11 @@ class Model:
         self.task = task
         self.alpha = alpha
         self.base = base
-        self.threshold = threshold
-        self.top_k = top_k
+        self.defaults = Keep(threshold, top_k)   # what infer() keeps when not told (file mode, the bench)
         self.resize = resize
         self.roles = detection_roles(engine.outputs, engine.ops()) if task == "detect" else {}
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
-        self.floor: Optional[float] = None   # tracking keeps detections down to this score
-        self.classes: FrozenSet[str] = frozenset()   # postprocess.classes: only these labels (empty: all)
         self.madds: Optional[int] = None      # mult-adds per inference (the graph run), if readable
 
     def _engine(self, threads: int) -> Engine:
@@ -69,7 +85,8 @@ class Model:
         return self.size / self.base
 
     def infer(self, image: np.ndarray, index: int = 0, t: float = 0.0, captured: float = 0.0,
-              interpolation: int = cv2.INTER_LINEAR) -> Result:
+              interpolation: int = cv2.INTER_LINEAR, keep: Optional[Keep] = None) -> Result:
+        keep = keep or self.defaults
         h, w = image.shape[:2]
         p = self._plans.get((w, h))
         if p is None:
@@ -79,12 +96,11 @@ class Model:
         outputs = self.engine.run(tensor)
         r = Result(index, t, self.name, self.engine.last_ms, self.task, captured=captured)
         if self.task == "detect":
-            floor = self.threshold if self.floor is None else min(self.floor, self.threshold)
-            r.detections = decode_detections(outputs, self.roles, self.labels, transform, floor)
-            if self.classes:
-                r.detections = [d for d in r.detections if d.label in self.classes]
+            r.detections = decode_detections(outputs, self.roles, self.labels, transform, keep.lowest)
+            if keep.classes:
+                r.detections = [d for d in r.detections if d.label in keep.classes]
         else:
-            r.classes = top_k(outputs[0], self.labels, self.top_k, self.classes)
+            r.classes = top_k(outputs[0], self.labels, keep.top_k, keep.classes)
         return r
 
 
@@ -121,7 +137,7 @@ def load_model(cfg: Config) -> Model:
     labels = labelmod.Labels(lines, offset)
     model = Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
                   cfg.postprocess.top_k, cfg.preprocess.resize)
-    model.classes = frozenset(cfg.postprocess.classes)
+    model.defaults = Keep(cfg.postprocess.threshold, cfg.postprocess.top_k, frozenset(cfg.postprocess.classes))
     cost = _cost(engine)
     model.madds = cost.madds if cost else None
     if cfg.overlay.show_cost:

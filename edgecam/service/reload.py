@@ -11,10 +11,12 @@ put back to what runs changes nothing. Keys given on the command line (ExecStart
 ``--display none``, EDGECAM_ARGS) keep their command-line value. Nothing a reload reads can
 stop the service: any failure keeps the running config, with one error line.
 
-What a change does is each key's ``reload`` class in the config schema (edgecam/config.py):
+This module only re-reads the file and diffs it; what a change does is each key's ``reload``
+class in the config schema (edgecam/config.py), carried out by the run's live settings
+(edgecam/pipeline/tuning.py), which tell every output, as for a change from the browser or MQTT:
 
   hot        applied at once: postprocess.threshold, postprocess.top_k, postprocess.classes,
-             rules.lines (counts kept per line name), overlay.*, log_level,
+             rules.lines and rules.zones (counts kept by name), overlay.*, log_level,
              output.snapshot_dir
   model      the model is reloaded through the model switch: model.name/labels/dir/runtime/
              threads, preprocess.rho/resize (the old model keeps running if the new one fails)
@@ -25,29 +27,18 @@ What a change does is each key's ``reload`` class in the config schema (edgecam/
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgecam.config import (HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, check_value, get_value, load_config,
-                            set_value, values)
-from edgecam.errors import ConfigError, EdgecamError
+from edgecam.config import HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, load_config, set_value, values
+from edgecam.errors import EdgecamError
 from edgecam.model import ModelSwitcher
 from edgecam.pipeline.hooks import Hooks
-from edgecam.schema import switch_word
-from edgecam.bounds import show
 from edgecam.service.answer import answer
 
 log = logging.getLogger("edgecam.reload")
-
-# what a remote control (the browser's controls, MQTT's <prefix>/set/<key>) may change while
-# running: the hot settings that name no file, the model (a provisioned one of the same task,
-# through the model switch) and the pause. Checked exactly as config.yaml's values are.
-PAUSED = "paused"
-LIVE_KEYS = ("postprocess.threshold", "postprocess.top_k", "postprocess.classes", "overlay.enabled",
-             "overlay.show_cost", "rules.lines", "model.name", PAUSED)
 
 
 def changed_keys(old: Config, new: Config) -> Dict[str, Tuple[Any, Any]]:
@@ -102,7 +93,7 @@ class Reloader:
         new = load_config(self.path)
         for key, value in self.pinned.items():
             set_value(new, key, value)
-        changes = changed_keys(self.cfg, new)
+        changes = changed_keys(state.tuning.cfg, new)       # the running config
         keys = by_class(changes)
         if not (keys[HOT] or keys[MODEL] or keys[RESTART]):
             log.info("SIGHUP: %s: nothing differs from the running config", self.path)
@@ -115,8 +106,12 @@ class Reloader:
             else:
                 refused += keys[MODEL]
         for k in keys[HOT]:
-            self._apply_hot(state, k, changes[k][1])
-            applied.append(k)
+            try:
+                state.tuning.apply(k, changes[k][1])
+                applied.append(k)
+            except EdgecamError as exc:   # e.g. a zone the tracking stage refuses
+                log.error("SIGHUP: %s not applied: %s", k, exc)
+                refused.append(k)
         if applied:
             log.info("SIGHUP: applied %s", ", ".join(f"{k} {changes[k][0]!r} -> {changes[k][1]!r}" for k in applied))
         if keys[RESTART]:
@@ -129,7 +124,7 @@ class Reloader:
 
     def _switch_model(self, state, model_keys: List[str], hot: List[str], changes) -> bool:
         """Load the model the new keys name (with the new hot keys too); on success run it."""
-        trial = copy.deepcopy(self.cfg)
+        trial = copy.deepcopy(state.tuning.cfg)
         for k in model_keys + hot:
             set_value(trial, k, changes[k][1])
         try:
@@ -137,78 +132,7 @@ class Reloader:
         except EdgecamError as exc:
             log.error("SIGHUP: cannot load the new model (%s); keeping %s", exc, state.model.name)
             return False
-        for k in model_keys:
-            set_value(self.cfg, k, changes[k][1])
         state.use(model)                         # the inference thread picks it up next frame
+        for k in model_keys:
+            state.tuning.record(k, changes[k][1])  # in force now: stored, every output told
         return True
-
-    def set(self, state, key: str, value: Any) -> Tuple[bool, str]:
-        """Change one of :data:`LIVE_KEYS` now; ``(done, one sentence)``. Never raises."""
-        try:
-            if key not in LIVE_KEYS:
-                raise ConfigError(f"{show(key)} cannot be changed while running (these can: {', '.join(LIVE_KEYS)})")
-            if key == PAUSED:
-                state.paused = _boolean(value)
-                return True, f"{PAUSED} set to {str(state.paused).lower()}"
-            value = check_value(key, _typed(key, value))
-            if key == "model.name":
-                return self._set_model(state, value)
-            old = get_value(self.cfg, key)
-            self._apply_hot(state, key, value)
-        except EdgecamError as exc:
-            log.warning("not changed: %s", exc)
-            return False, str(exc)
-        log.info("set %s %r -> %r", key, old, value)
-        return True, f"{key} set to {value!r}"
-
-    def _set_model(self, state, name: str) -> Tuple[bool, str]:
-        if name == state.model.name:
-            return True, f"model.name is already {name}"
-        new = self.switcher.switch(state.model, name)
-        if new is None:
-            return False, f"cannot switch to {name}: not a provisioned {state.model.task} model that loads"
-        set_value(self.cfg, "model.name", name)
-        state.use(new)
-        return True, f"model.name set to {name!r}"
-
-    def _apply_hot(self, state, key: str, value) -> None:
-        set_value(self.cfg, key, value)          # output.snapshot_dir, overlay.show_cost: read from cfg
-        if key == "postprocess.threshold":
-            state.model.threshold = value
-        elif key == "postprocess.top_k":
-            state.model.top_k = value
-        elif key == "postprocess.classes":
-            state.model.classes = frozenset(value)
-        elif key == "rules.lines" and getattr(state, "tracking", None) is not None:
-            state.tracking.set_lines(value)       # tracking off: nothing counts (said at the start)
-        elif key == "overlay.enabled":
-            state.overlay = value
-        elif key == "log_level":
-            logging.getLogger().setLevel(getattr(logging, str(value).upper()))
-
-
-def _boolean(value: Any) -> bool:
-    """true/false as JSON gives them, or the words a person types (MQTT payloads are text)."""
-    word = value if isinstance(value, bool) else switch_word(value)
-    if word is not None:
-        return word
-    raise ConfigError(f"{PAUSED} must be true or false, not {show(value)}")
-
-
-def _typed(key: str, value: Any) -> Any:
-    """A number or true/false sent as text (an MQTT payload "0.6") read as JSON would read it."""
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str) and SETTINGS[key].is_list:   # "person, car"; lines: "0.5,0,0.5,1,door; ..."
-        if value.strip().startswith("["):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return value
-        return [v.strip() for v in value.split(";" if key == "rules.lines" else ",") if v.strip()]
-    if isinstance(value, str) and SETTINGS[key].base_type in (int, float, bool):
-        try:
-            return json.loads(value.strip().lower())
-        except ValueError:
-            return value
-    return value
