@@ -10,7 +10,9 @@ A sink is told about three things, each from one thread that the runner chooses:
                         does not
 
 and gives back :class:`Intent` s: what the person watching asked for (quit, pause, a snapshot,
-another model). A key press or a browser request becomes an intent here, never a key code."""
+another model). A key press or a browser request becomes an intent here, never a key code;
+the runner answers each with what it did. In live mode a sink is also told each change of a
+live setting, by any route (``tuned``: the MQTT sink announces new lines and zones)."""
 
 from __future__ import annotations
 
