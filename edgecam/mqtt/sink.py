@@ -132,7 +132,9 @@ class MqttSink(Sink):
 
     def tuned(self, key: str, value: Any) -> None:
         """A live setting changed (any route): the status now; new lines or zones announced."""
-        setting = next(c for c in CONTROLS if c.key == key)
+        setting = next((c for c in CONTROLS if c.key == key), None)
+        if setting is None:                  # a hot key that is no live control (log_level, model.dir)
+            return
         self.settings[setting.alias or key] = value
         if key in ("rules.lines", "rules.zones"):
             self._rules_changed()
