@@ -83,7 +83,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
             if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
-            reloader = Reloader(cfg, hooks, switcher)
+            reloader = Reloader(cfg, hooks)
             summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher, on_reload=reloader)
         else:
             summary = run_file(cfg, source, model, stop, sinks, hooks)

@@ -152,7 +152,8 @@ def test_reload_applies_hot_keys_and_refuses_a_model_that_fails(tmp_path, caplog
     path.write_text("postprocess:\n  threshold: 0.5\n")
     cfg = load_config(path)
     switcher = _Switcher(ModelError("model file x does not exist"))
-    reload, state = Reloader(cfg, switcher=switcher), _State(cfg)
+    reload, state = Reloader(cfg), _State(cfg)
+    state.tuning.loader = lambda trial: state.use(switcher.load(trial))    # the runner's model loader
     told = []
     state.tuning.watch(lambda key, value: told.append((key, value)))
     path.write_text("postprocess:\n  threshold: 0.7\noverlay:\n  enabled: false\nsource:\n  width: 640\n")

@@ -256,7 +256,8 @@ def _names(lines, zones) -> tuple:
 
 
 def _zone_points(zones) -> Dict[str, list]:
-    return {Zone.parse(z, i).name: Zone.parse(z, i).points for i, z in enumerate(zones)}
+    """Each zone's points by name: a zone whose points change is a moved zone."""
+    return {zone.name: zone.points for zone in (Zone.parse(z, i) for i, z in enumerate(zones))}
 
 
 def _moved_zones(before: Dict[str, list], zones) -> set:

@@ -124,6 +124,7 @@ class LiveRun:
         """The live settings, wired: what carries each change out, and who is told of it."""
         tuning = Tuning(cfg, self.stage.floor if self.stage is not None else None)
         tuning.on("model.name", self.switch_model)
+        tuning.loader = self.load_model
         if self.stage is not None:               # tracking off: lines and zones count nothing (said at the start)
             tuning.on("rules.lines", self.stage.set_lines)
             tuning.on("rules.zones", self.stage.set_zones)
@@ -136,6 +137,13 @@ class LiveRun:
             raise ConfigError("this run has no model switch (--compare runs its models side by side)")
         with self.beats["output"].within(RELOAD_BOUND_S):   # it loads a model
             self.state.use(self.switcher.pick(self.state.model, name))
+
+    def load_model(self, cfg: Config) -> None:
+        """A reload's model keys: the model ``cfg`` names, loaded and run (EdgecamError: not)."""
+        if self.switcher is None:
+            raise ConfigError("this run has no model switch (--compare runs its models side by side)")
+        with self.beats["output"].within(RELOAD_BOUND_S):   # it loads a model
+            self.state.use(self.switcher.load(cfg))
 
     def model_switched(self, model: Model) -> None:
         self.hooks.model_loaded(model.name)
@@ -259,7 +267,6 @@ class LiveRun:
         if intent.kind == SNAPSHOT:
             return self.snapshot()
         return False, f"{intent.kind} is not something this run does", None
-
 
     def snapshot(self) -> Tuple[bool, str, Any]:
         if self.display.image is None:

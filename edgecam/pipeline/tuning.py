@@ -7,7 +7,8 @@ output, whatever route the change came by:
     MQTT <prefix>/set/<key> ────┤ intents, on the output loop
     the keys (space, o, m) ─────┼──▶ Tuning.apply(key, value) ──▶ the value in force
     SIGHUP (service/reload.py) ─┘      │ handlers carry it out: the model switch, the
-                                       │ tracking stage's lines and zones, the log level
+                                       │ tracking stage's lines and zones, the log level;
+                                       │ load(): a reload's model keys (the runner's loader)
                                        └▶ observers are told (key, value): every sink
                                           (MQTT's status, counts topics and Home Assistant's
                                           entities; the browser and Prometheus read /status)
@@ -22,6 +23,7 @@ thread: a change replaces whole values, never edits one in place."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -46,6 +48,7 @@ class Tuning:
         self.paused = False
         self.handlers: Dict[str, Handler] = {"log_level": _log_level}
         self.observers: List[Observer] = []
+        self.loader: Optional[Callable[[Config], None]] = None   # runs the model a config names (EdgecamError: cannot)
         self._keep = self._make_keep()
 
     # -- wiring (the runner, at the start) -------------------------------------------------------
@@ -102,6 +105,19 @@ class Tuning:
             value = value if done is None else done
         self.record(key, value)
         return value
+
+    def load(self, changes: Dict[str, Any]) -> None:
+        """Keys that need the model loaded again (a reload's model.*, preprocess.*): the model
+        the running config with ``changes`` names, loaded and run, then the keys in force and
+        told. EdgecamError (one sentence) when it cannot load: nothing changed."""
+        if self.loader is None:
+            raise ConfigError("this run cannot load another model")
+        trial = copy.deepcopy(self.cfg)
+        for key, value in changes.items():
+            set_value(trial, key, value)
+        self.loader(trial)
+        for key, value in changes.items():
+            self.record(key, value)
 
     def record(self, key: str, value: Any) -> None:
         """``key`` is ``value`` now (already carried out: a reload's new model): stored, told."""

@@ -18,15 +18,15 @@ class in the config schema (edgecam/config.py), carried out by the run's live se
   hot        applied at once: postprocess.threshold, postprocess.top_k, postprocess.classes,
              rules.lines and rules.zones (counts kept by name), overlay.*, log_level,
              output.snapshot_dir
-  model      the model is reloaded through the model switch: model.name/labels/dir/runtime/
-             threads, preprocess.rho/resize (the old model keeps running if the new one fails)
+  model      the model is loaded again (Tuning.load, the runner's model loader): model.name/
+             labels/dir/runtime/threads, preprocess.rho/resize (the old model keeps running if
+             the new one fails)
   restart    source.*, output.video/json/display/web: logged as needing a restart, not applied
   unused     model.mirror (provisioning only), model.workers (file mode only)
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from pathlib import Path
@@ -34,7 +34,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from edgecam.config import HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, load_config, set_value, values
 from edgecam.errors import EdgecamError
-from edgecam.model import ModelSwitcher
 from edgecam.pipeline.hooks import Hooks
 from edgecam.service.answer import answer
 
@@ -58,10 +57,9 @@ def by_class(changes: Dict[str, Tuple[Any, Any]]) -> Dict[str, List[str]]:
 class Reloader:
     """``on_reload(state)`` for :func:`edgecam.pipeline.run_live`."""
 
-    def __init__(self, cfg: Config, hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None):
-        self.cfg = cfg                                # the running config: what is in force
+    def __init__(self, cfg: Config, hooks: Optional[Hooks] = None):
+        self.cfg = cfg                                # the config at the start (the running one: state.tuning.cfg)
         self.hooks = hooks or Hooks()
-        self.switcher = switcher or ModelSwitcher(cfg)
         self.path: Optional[Path] = Path(cfg.path) if cfg.path else None
         self.pinned: Dict[str, Any] = {}              # keys the command line set: they stay
         if self.path is not None:
@@ -98,20 +96,7 @@ class Reloader:
         if not (keys[HOT] or keys[MODEL] or keys[RESTART]):
             log.info("SIGHUP: %s: nothing differs from the running config", self.path)
             return True, f"{state.model.name}: config unchanged", []
-        applied: List[str] = []
-        refused = list(keys[RESTART])
-        if keys[MODEL]:
-            if self._switch_model(state, keys[MODEL], keys[HOT], changes):
-                applied += keys[MODEL]
-            else:
-                refused += keys[MODEL]
-        for k in keys[HOT]:
-            try:
-                state.tuning.apply(k, changes[k][1])
-                applied.append(k)
-            except EdgecamError as exc:   # e.g. a zone the tracking stage refuses
-                log.error("SIGHUP: %s not applied: %s", k, exc)
-                refused.append(k)
+        applied, refused = self._hand_over(state, keys, changes)
         if applied:
             log.info("SIGHUP: applied %s", ", ".join(f"{k} {changes[k][0]!r} -> {changes[k][1]!r}" for k in applied))
         if keys[RESTART]:
@@ -122,17 +107,23 @@ class Reloader:
             text += f", not applied: {', '.join(refused)}"
         return not refused, text, applied
 
-    def _switch_model(self, state, model_keys: List[str], hot: List[str], changes) -> bool:
-        """Load the model the new keys name (with the new hot keys too); on success run it."""
-        trial = copy.deepcopy(state.tuning.cfg)
-        for k in model_keys + hot:
-            set_value(trial, k, changes[k][1])
-        try:
-            model = self.switcher.load(trial)
-        except EdgecamError as exc:
-            log.error("SIGHUP: cannot load the new model (%s); keeping %s", exc, state.model.name)
-            return False
-        state.use(model)                         # the inference thread picks it up next frame
-        for k in model_keys:
-            state.tuning.record(k, changes[k][1])  # in force now: stored, every output told
-        return True
+    def _hand_over(self, state, keys: Dict[str, List[str]], changes) -> Tuple[List[str], List[str]]:
+        """The changes, to the run's live settings: the hot keys one by one, then the model keys
+        at once (the model they name loaded with the new hot keys; the old one keeps running if
+        it fails). (applied, refused)."""
+        tuning, applied, refused = state.tuning, [], list(keys[RESTART])
+        for k in keys[HOT]:
+            try:
+                tuning.apply(k, changes[k][1])
+                applied.append(k)
+            except EdgecamError as exc:   # e.g. a zone the tracking stage refuses
+                log.error("SIGHUP: %s not applied: %s", k, exc)
+                refused.append(k)
+        if keys[MODEL]:
+            try:
+                tuning.load({k: changes[k][1] for k in keys[MODEL]})
+                applied += keys[MODEL]
+            except EdgecamError as exc:
+                log.error("SIGHUP: cannot load the new model (%s); keeping %s", exc, state.model.name)
+                refused += keys[MODEL]
+        return applied, refused
