@@ -45,7 +45,7 @@ from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.summary import Summary, Tally
 from edgecam.pipeline.sync import END, LatestSlot, StopFlag, Workers
 from edgecam.pipeline.tuning import Tuning
-from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent, Sinks,
+from edgecam.sinks import (NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent, Sinks,
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
@@ -259,8 +259,8 @@ class LiveRun:
             return tuning.set("overlay.enabled", not self.cfg.overlay.enabled)
         if intent.kind == SET:
             return tuning.set(intent.key or "", intent.value)
-        if intent.kind in (NEXT_MODEL, MODEL):
-            name = intent.model or (self.switcher.next_name(self.state.model) if self.switcher else None)
+        if intent.kind == NEXT_MODEL:
+            name = self.switcher.next_name(self.state.model) if self.switcher else None
             if not name:
                 return False, "there is no other provisioned model of this task to switch to", self.state.model.name
             return tuning.set("model.name", name)

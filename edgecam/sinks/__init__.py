@@ -27,7 +27,7 @@ from typing import Callable, List, Optional, Tuple
 from edgecam.config import Config
 from edgecam.errors import EdgecamError, OutputError
 from edgecam.mqtt.sink import MqttSink, check_files
-from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
+from edgecam.sinks.base import (NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
 from edgecam.sinks.events import EventsSink
@@ -41,7 +41,7 @@ from edgecam.sinks.web.metrics import Metrics
 from edgecam.sinks.window import Window, open_window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
-           "MODEL", "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
+           "open_sinks", "open_outputs", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink",
            "Retrying", "SinkError", "PhotoSink", "PhotoReport", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]
 
 log = logging.getLogger("edgecam")

@@ -29,7 +29,6 @@ class Intent(NamedTuple):
     """Something the person watching asked for."""
 
     kind: str                   # one of the names below
-    model: Optional[str] = None  # for MODEL: the model asked for
     key: Optional[str] = None    # for SET: the live control (edgecam.config.CONTROLS), by key or short name
     value: Any = None            # for SET: its new value, unchecked (the runner checks it)
     # told what was done: (done, one sentence, the value in force)
@@ -41,8 +40,7 @@ PAUSE = "pause"                 # space: stop inferring, freeze the picture (tog
 OVERLAY = "overlay"             # o: drawing on/off (toggles)
 SNAPSHOT = "snapshot"           # s: save the picture on screen
 NEXT_MODEL = "next-model"       # m, or the browser's "next model"
-MODEL = "model"                 # the browser's choice of a model by name
-SET = "set"                     # a setting changed while running (browser controls, MQTT set topics)
+SET = "set"                     # a live setting changed (browser controls and model choice, MQTT set topics)
 
 
 def _no_status() -> dict:

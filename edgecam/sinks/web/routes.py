@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from edgecam.bounds import show
-from edgecam.sinks.base import MODEL, NEXT_MODEL, SET, SNAPSHOT, Intent
+from edgecam.sinks.base import NEXT_MODEL, SET, SNAPSHOT, Intent
 from edgecam.sinks.web.page import PAGE
 from edgecam.sinks.web.protocol import Request, response, text
 from edgecam.sinks.web.security import Guard
@@ -136,7 +136,8 @@ class Routes:
         name = body.get("model") or ""
         if not isinstance(name, str) or name.strip() and not MODEL_NAME.fullmatch(name.strip()):
             return Reply(text(400, 'send {"model": "NAME"} with a catalogue name, or {} for the next model'))
-        return self._ask(MODEL, model=name.strip()) if name.strip() else self._ask(NEXT_MODEL)
+        # a model by name is the live setting model.name, answered as /set answers it
+        return self._ask(SET, key="model.name", value=name.strip()) if name.strip() else self._ask(NEXT_MODEL)
 
     def save(self, req: Request) -> Reply:
         body = _json_object(req)
