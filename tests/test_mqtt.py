@@ -215,6 +215,12 @@ def test_discovery_is_retained_for_a_late_subscriber(live):
         again.close()
     select = json.loads(configs)
     assert "v1_ssd" in select["options"] and select["command_topic"] == "edgecam/cam1/set/model"
+    # the controls are the schema's live settings: their ranges and steps come from it
+    from edgecam.config import CONTROL_NAMES
+    threshold = retained["homeassistant/number/cam1/threshold/config"]
+    assert (threshold["min"], threshold["max"]) == CONTROL_NAMES["threshold"].range
+    assert threshold["step"] == CONTROL_NAMES["threshold"].step and threshold["command_topic"] == "edgecam/cam1/set/threshold"
+    assert "homeassistant/number/cam1/top_k/config" in retained and "homeassistant/switch/cam1/show_cost/config" in retained
     assert retained["homeassistant/camera/cam1/snapshot/config"]["topic"] == "edgecam/cam1/snapshot"
 
 
