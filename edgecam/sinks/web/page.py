@@ -157,7 +157,7 @@ async function post(path, body) {
     const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     const t = await r.text();
     let m = t.trim();
-    try { const j = JSON.parse(t); m = j.message || j.requested || m; } catch (e) {}
+    try { const j = JSON.parse(t); m = j.message || m; } catch (e) {}
     text("msg", r.ok ? m : `refused (${r.status}): ${m}`);
     $("msg").className = r.ok ? "" : "bad";
   } catch (e) { text("msg", "no connection"); }
