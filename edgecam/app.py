@@ -20,7 +20,7 @@ from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
 from edgecam.service.journal import journal_log_levels
 from edgecam.service.systemd import notifier_from_env
-from edgecam.sinks import open_sinks
+from edgecam.sinks.opening import open_sinks
 from edgecam.sources.waiting import WaitingCamera, is_camera
 from edgecam.sources import open_source
 from edgecam.track.stage import tracking_on
@@ -45,8 +45,11 @@ def quiet_native_logs() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except AttributeError:   # an OpenCV without it (some 4.x wheels): the variable above does it
-        pass
+    except AttributeError:   # OpenCV 4.11 (the last for numpy 1.x: a Pi's) has only cv2.setLogLevel;
+        # the variable above is read when cv2 is imported, too late here
+        set_level = getattr(cv2, "setLogLevel", None)
+        if set_level is not None:
+            set_level(2)     # ERROR (0 silent, 1 fatal, 2 error, 3 warning)
 
 
 def warn_untracked(cfg: Config, task: str, still: bool) -> None:
@@ -80,7 +83,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
         # a comparison's panels side by side (drawn by the overlay: --no-overlay, the plain picture)
         sinks = open_sinks(cfg, source, composite_size(model, source.size) if cfg.overlay.enabled else None)
         if source.live:
-            if getattr(source, "waiting", False):   # up and waiting: systemctl start returns
+            if source.waiting:   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
             reloader = Reloader(cfg, hooks)

@@ -75,7 +75,8 @@ def not_regular(path: Path) -> Optional[str]:
         return None
     if stat.S_ISDIR(mode):
         return "it is a folder"
-    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
+    device = stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if device else "a special file"
     return f"it is {kind}, not a regular file"
 
 

@@ -1,7 +1,8 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
-manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file; `edgecam doctor` checks the machine; `edgecam reload
-PID` is the service's ExecReload=. Errors end in one sentence and an exit code: 2 for usage and
-config, 1 for runtime problems; never a traceback.
+manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file;
+`edgecam doctor` checks the machine; `edgecam reload PID` is the service's ExecReload=. Errors
+end in one sentence and an exit code: 2 for usage and config, 1 for runtime problems; never a
+traceback.
 
 The run's flags are derived from the config schema (edgecam/config.py): each setting with a
 ``flag`` gets one, with its type, choices and help."""
@@ -71,7 +72,7 @@ def _run_parser() -> argparse.ArgumentParser:
     groups = {name: p.add_argument_group(name) for name in dict.fromkeys(GROUPS.values())}
     for s in settings():
         if s.flag:
-            _add_flag(groups.get(GROUPS.get(s.key.split(".")[0]), p), s)
+            _add_flag(groups.get(GROUPS.get(s.key.split(".")[0], ""), p), s)
     p.add_argument("--fetch", action="store_true", help="provision the model first if it is missing "
                    "(from model.mirror / $EDGECAM_MODEL_MIRROR when set, else its official URL)")
     return p

@@ -14,7 +14,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from edgecam.bounds import name_problem, path_text, read_bounded, show
 from edgecam.errors import ConfigError, UsageError
@@ -43,12 +43,17 @@ class ModelConfig:
                                           "side with each one's latency and result (e.g. v1_0.25_128,v2,v3)")
     runtime: str = setting("auto", flag="--runtime", choices=("auto", "ai_edge_litert", "tflite_runtime"),
                            reload=MODEL, help="TFLite runtime")
+    int8: str = setting("auto", flag="--int8", choices=("auto", "on", "off"), reload=MODEL,
+                        help="run a uint8 model as its int8 rewrite, cached beside it (XNNPACK's faster "
+                             "kernels): auto where measured equal, on wherever it converts, off as published")
     threads: int = setting(2, flag="--threads", metavar="N", range=(1, 64), reload=MODEL,
                            help="interpreter threads")
     workers: Optional[int] = setting(None, range=(1, 64), reload=UNUSED,
-                                     help="file mode: frames inferred at once (null: as many as threads); live mode has no use for it")
+                                     help="file mode: frames inferred at once (null: as many as threads); "
+                                          "live mode has no use for it")
     pin_threads: bool = setting(True, reload=RESTART,
-                                help="live mode: the inference thread and each interpreter thread on a core of its own, while other programs leave the cores quiet (Linux)")
+                                help="live mode: the inference thread and each interpreter thread on a core of "
+                                     "its own, while other programs leave the cores quiet (Linux)")
 
 
 @dataclass
@@ -137,7 +142,8 @@ class OutputConfig:
 class OverlayConfig:
     enabled: bool = setting(True, flag="--no-overlay", flag_value=False, reload=HOT, live=True, alias="overlay",
                             help="draw nothing on the frames")
-    show_cost: bool = setting(True, reload=HOT, live=True, alias="show_cost", help="show the model's mult-adds and pointwise share")
+    show_cost: bool = setting(True, reload=HOT, live=True, alias="show_cost",
+                              help="show the model's mult-adds and pointwise share")
 
 
 @dataclass
@@ -198,7 +204,7 @@ def _settings(cls: type, prefix: str) -> Iterator[Setting]:
             yield from _settings(hints[f.name], f"{prefix}{f.name}.")
             continue
         m = f.metadata
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if callable(f.default_factory) else f.default   # (MISSING is not callable)
         yield Setting(prefix + f.name, hints[f.name], default, m.get("flag"), m.get("help", ""),
                       m.get("metavar"), m.get("choices"), m.get("range"), m.get("reload", RESTART),
                       m.get("flag_value"), m.get("short"), m.get("path", False), m.get("parse"),
@@ -356,8 +362,7 @@ def load_config(path: Optional[os.PathLike] = None, overrides: Optional[dict] = 
 
 def _load(path: Optional[os.PathLike], overrides: Optional[dict]) -> Config:
     cfg = Config()
-    explicit = path is not None
-    p = Path(path) if explicit else default_config_path()
+    p = Path(path) if path is not None else default_config_path()
     if p is not None:
         shown = path_text(p)
         if name_problem(str(p)) is None and not p.exists():

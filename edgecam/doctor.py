@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 from edgecam import pyenv
 from edgecam.config import load_config
@@ -81,7 +81,8 @@ def check_runtime(cfg) -> Check:
     try:
         name, _ = interpreter_class(cfg.model.runtime)
     except EdgecamError as exc:
-        return problem("tflite", str(exc), "./scripts/run installs ai-edge-litert (tflite-runtime where it has no wheel)")
+        return problem("tflite", str(exc),
+                       "./scripts/run installs ai-edge-litert (tflite-runtime where it has no wheel)")
     dist = name.replace("_", "-")
     try:
         version = importlib.metadata.version(dist)
@@ -104,7 +105,7 @@ def check_numpy(cfg) -> Check:
 
 
 def _cv2_build(cv2) -> dict:
-    info = {}
+    info: Dict[str, str] = {}
     for line in cv2.getBuildInformation().splitlines():
         key, _, value = line.strip().partition(":")
         if value.strip() and key.strip() in ("GUI", "FFMPEG", "GStreamer", "GTK+", "QT"):
@@ -116,10 +117,12 @@ def check_opencv(cfg) -> Check:
     try:
         import cv2
     except ImportError as exc:
-        return problem("opencv", f"OpenCV does not import ({exc})", "sudo apt install libgl1 libglib2.0-0, then rerun ./scripts/run")
+        return problem("opencv", f"OpenCV does not import ({exc})",
+                       "sudo apt install libgl1 libglib2.0-0, then rerun ./scripts/run")
     b = _cv2_build(cv2)
     gui = b.get("GUI", "NONE")
-    detail = f"OpenCV {cv2.__version__}: GUI {gui}, FFmpeg {b.get('FFMPEG', 'NO')}, GStreamer {b.get('GStreamer', 'NO')}"
+    detail = (f"OpenCV {cv2.__version__}: GUI {gui}, FFmpeg {b.get('FFMPEG', 'NO')}, "
+              f"GStreamer {b.get('GStreamer', 'NO')}")
     if cfg.output.display != "none" and gui.upper() == "NONE":
         return problem("opencv", f"{detail}: output.display {cfg.output.display} needs a GUI build",
                        "pip uninstall opencv-python-headless && pip install opencv-python, or --display none")
@@ -131,7 +134,8 @@ def check_opencv(cfg) -> Check:
 
 def check_picamera2(cfg) -> Check:
     uri = str(cfg.source.uri)
-    needed = uri.startswith("picamera2") or (uri == "auto" and bool(board() and "Raspberry" in board()))
+    model = board()
+    needed = uri.startswith("picamera2") or (uri == "auto" and bool(model and "Raspberry" in model))
     try:
         pyenv.import_picamera2()
     except pyenv.Picamera2Unavailable as exc:
@@ -188,7 +192,8 @@ def check_cameras(cfg) -> Check:
 
 def check_display(cfg) -> Check:
     x, wayland = os.environ.get("DISPLAY", ""), os.environ.get("WAYLAND_DISPLAY", "")
-    where = ", ".join(f"{k}={v}" for k, v in (("DISPLAY", x), ("WAYLAND_DISPLAY", wayland)) if v) or "no $DISPLAY or $WAYLAND_DISPLAY"
+    where = (", ".join(f"{k}={v}" for k, v in (("DISPLAY", x), ("WAYLAND_DISPLAY", wayland)) if v)
+             or "no $DISPLAY or $WAYLAND_DISPLAY")
     if cfg.output.display == "none":
         return note("display", f"{where} (output.display is none)")
     if x and x.startswith(":"):
@@ -215,7 +220,8 @@ def check_model(cfg) -> Check:
         path = where.path
         if not path.is_file():
             return problem("model", f"model.name {name} is not a file", "fix model.name, or name a catalogue model")
-        return ok("model", f"{path}: a file outside the catalogue, SHA-256 {sha256_of(path)[:12]}… (nothing to verify against)")
+        return ok("model", f"{path}: a file outside the catalogue, SHA-256 {sha256_of(path)[:12]}… "
+                           f"(nothing to verify against); {_runs(cfg, path)}")
     fetch = f"edgecam models fetch {spec.name} (--from MIRROR_DIR offline)"
     if not where.provisioned:
         return problem("model", f"{spec.name} is not provisioned in {directory}", fetch)
@@ -224,7 +230,15 @@ def check_model(cfg) -> Check:
         return problem("model", f"{spec.name} in {directory} has SHA-256 {digest[:12]}…, not the catalogue's "
                        f"{spec.sha256[:12]}… (corrupt or replaced)", f"edgecam models fetch {spec.name} --force")
     pinned = "matches the catalogue" if spec.sha256 else "the catalogue pins no hash"
-    return ok("model", f"{spec.name} provisioned in {directory}, SHA-256 {digest[:12]}… {pinned}")
+    return ok("model", f"{spec.name} provisioned in {directory}, SHA-256 {digest[:12]}… {pinned}; "
+                       f"{_runs(cfg, where.path)}")
+
+
+def _runs(cfg, path: Path) -> str:
+    """Which file a run uses (the published one or its int8 rewrite, edgecam/model/int8_cache.py) and why."""
+    from edgecam.model import int8_cache                 # (see NEEDS_NUMPY)
+    choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
+    return choice.short + ("" if choice.int8 or cfg.model.int8 == "off" else " (`edgecam models info` says why)")
 
 
 def _writable(path: Path) -> bool:
@@ -307,7 +321,8 @@ def main(argv: List[str]) -> int:
     p = ArgParser(prog="edgecam doctor", description="Check this machine for edgecam: Python and venv, TFLite "
                 "runtime, numpy, OpenCV, picamera2, cameras, display, the configured model, folders, the "
                 "systemd unit. One line each (ok / problem with its fix / note); exit 0 when nothing is a problem.")
-    p.add_argument("--config", metavar="PATH", help="the config to check against (default: ./config.yaml, $EDGECAM_CONFIG)")
+    p.add_argument("--config", metavar="PATH",
+                   help="the config to check against (default: ./config.yaml, $EDGECAM_CONFIG)")
     p.add_argument("--unit", metavar="PATH", default=UNIT, help=f"the systemd unit file (default: {UNIT})")
     a = p.parse_args(argv)
     cfg = load_config(a.config)

@@ -26,6 +26,17 @@ class ModelError(EdgecamError):
     """A model that is missing, corrupt, or cannot run (exit code 1)."""
 
 
+class ConversionError(ModelError):
+    """A model the int8 converter cannot read or does not handle: refused, the model runs as
+    published (``str(err)`` says why, as a clause after "the int8 converter refuses it:")."""
+
+
+class CorruptModelError(ConversionError):
+    """A .tflite file whose structure is broken (truncated, offsets outside it, malformed
+    tables): never handed to an interpreter (tflite-runtime dies of a segmentation fault on a
+    truncated file instead of raising)."""
+
+
 class SourceError(EdgecamError):
     """A camera, stream or file that cannot be opened or read (exit code 1)."""
 

@@ -32,7 +32,8 @@ def parser() -> ArgParser:
                   "pipeline on --source with any other flag of a file run, or reads --events (and --frames).")
     p.add_argument("truth", metavar="TRUTH", help="the ground-truth YAML file")
     p.add_argument("--events", metavar="FILE", help="score this events file (a run's --events) instead of running")
-    p.add_argument("--frames", metavar="FILE", help="with --events: the run's JSON lines (--json), for each id's frames")
+    p.add_argument("--frames", metavar="FILE",
+                   help="with --events: the run's JSON lines (--json), for each id's frames")
     p.add_argument("--json", dest="as_json", action="store_true", help="print the score as JSON")
     p.add_argument("--tolerance", type=int, default=15, metavar="FRAMES",
                    help="frames a crossing may lie outside its truth window (default 15)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Optional
 
 
 def read_only(folder: Path) -> bool:
@@ -24,7 +25,7 @@ def read_only(folder: Path) -> bool:
         return False
 
 
-def write_refusal(folder: Path, exc: OSError = None) -> str:
+def write_refusal(folder: Path, exc: Optional[OSError] = None) -> str:
     """Why writing into ``folder`` failed, in words: the sandbox and ReadWritePaths= for EROFS."""
     if (exc is not None and exc.errno == errno.EROFS) or (exc is None and read_only(folder)):
         where = Path(folder).absolute()

@@ -1,5 +1,7 @@
 """Shared test fixtures."""
 
+from __future__ import annotations
+
 import os
 import socket
 from pathlib import Path
@@ -41,11 +43,13 @@ def media(mirror: Path) -> Path:
 @pytest.fixture(scope="session")
 def models_dir(mirror: Path, tmp_path_factory) -> Path:
     """A models folder provisioned from the mirror the way a user does it
-    (`edgecam models fetch NAME --from MIRROR`): every model the mirror has."""
-    from edgecam.model import catalog, fetch
+    (`edgecam models fetch NAME --from MIRROR`): every model the mirror has, each converted
+    to int8 where the converter handles it, as that command does (model.int8)."""
+    from edgecam.model import catalog, fetch, int8_cache
     directory = tmp_path_factory.mktemp("models")
     for name in MIRROR_MODELS:
-        fetch.provision(catalog.get(name), directory, mirror=mirror, progress=False)
+        path = fetch.provision(catalog.get(name), directory, mirror=mirror, progress=False)
+        int8_cache.choose(Path(path), "auto", os.environ.get("EDGECAM_TEST_RUNTIME", "auto"))
     return directory
 
 

@@ -2,11 +2,11 @@
 No timing is asserted (the figures depend on the machine and its load)."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from edgecam import bench, cli
+from edgecam.errors import UsageError
 
 VIDEO = "bottle-detection.mp4"
 
@@ -95,3 +95,10 @@ def test_bad_source_is_one_sentence(mirror, capsys):
                      "--source", "/nonexistent.mp4", "--live-seconds", "0"]) == 2
     err = capsys.readouterr().err
     assert "no such video file" in err and "Traceback" not in err
+
+
+def test_int8_modes_one_sentence():
+    from edgecam.bench import _int8_modes
+    assert _int8_modes(None) == [None] and _int8_modes("off,on") == ["off", "on"]
+    with pytest.raises(UsageError):
+        _int8_modes("fast")

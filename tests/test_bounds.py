@@ -3,7 +3,6 @@ objects are built, bad values shown short, special files and over-long names ref
 one sentence, label files bounded, control characters escaped, image folders explained."""
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -64,7 +63,8 @@ def test_billion_laughs_is_refused_in_milliseconds_and_megabytes(tmp_path):
 
 
 def test_any_failure_to_load_is_a_config_error(tmp_path):
-    cases = {"binary.yaml": os.urandom(2000) + b"\xff\xfe", "latin1.yaml": "model:\n  name: caf\xe9\n".encode("latin-1"),
+    cases = {"binary.yaml": os.urandom(2000) + b"\xff\xfe",
+             "latin1.yaml": "model:\n  name: caf\xe9\n".encode("latin-1"),
              "huge.yaml": b"# " + b"y" * 400_000}
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)

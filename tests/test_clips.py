@@ -77,7 +77,8 @@ def test_browser_shows_objects_and_counts(models_dir, media, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         status, deadline = {}, time.monotonic() + 60
-        while time.monotonic() < deadline and not status.get("tracking", {}).get("counts", {}).get("door", {}).get("in"):
+        while (time.monotonic() < deadline
+               and not status.get("tracking", {}).get("counts", {}).get("door", {}).get("in")):
             time.sleep(0.5)
             try:
                 status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2).read())
@@ -98,7 +99,8 @@ def test_browser_shows_objects_and_counts(models_dir, media, tmp_path):
     assert p.returncode == 0
 
 
-def test_full_disk_ends_the_clip_with_one_warning_and_keeps_running(models_dir, media, tmp_path, small_disk):
+def test_full_disk_ends_the_clip_with_one_warning_and_keeps_running(models_dir, media, tmp_path,
+                                                                   small_disk):  # noqa: F811 (the fixture)
     """Clips on a real tmpfs left with 300 KB: the clip ends with one warning (and the clips of
     later events fail without more), the run goes on (its JSON lines keep coming) and stops
     cleanly on SIGTERM; what was written still plays, and no empty or half file is left."""

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import ffprobe, run_edgecam, write_clip  # noqa: E402

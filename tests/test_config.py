@@ -1,6 +1,5 @@
 """Config: one commented config.yaml with every setting; bad keys and values named."""
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -120,9 +119,9 @@ def test_config_yaml_names_each_flag_of_the_schema():
     for line in (ROOT / "config.yaml").read_text().splitlines():
         text = line.strip()
         if text.startswith("#"):
-            pending += re.findall(r"\[(--[a-z-]+)(?:, -[a-z])?\]", text)
+            pending += re.findall(r"\[(--[a-z0-9-]+)(?:, -[a-z])?\]", text)
             continue
-        m = re.match(r"^(\s*)([a-z_]+):(.*)$", line)
+        m = re.match(r"^(\s*)([a-z_][a-z_0-9]*):(.*)$", line)
         if not m:
             continue
         indent, name, rest = m.groups()
@@ -130,6 +129,6 @@ def test_config_yaml_names_each_flag_of_the_schema():
             section, pending = name + ".", []
             continue
         key = (section if indent else "") + name
-        pending += re.findall(r"\[(--[a-z-]+)(?:, -[a-z])?\]", rest)
+        pending += re.findall(r"\[(--[a-z0-9-]+)(?:, -[a-z])?\]", rest)
         flags[key], pending = (pending[-1] if pending else None), []
     assert {k: f for k, f in flags.items()} == {k: s.flag for k, s in SETTINGS.items()}

@@ -126,5 +126,6 @@ def test_windows_outside_the_video_refused_after_reading_its_frames(tmp_path):
                                                    for i in range(50)))
     (tmp_path / "events.jsonl").write_text("")
     (tmp_path / "truth.yaml").write_text("lines:\n  door: {in: [[40, 60]]}\n")
-    r = edgecam_eval(tmp_path / "truth.yaml", "--events", tmp_path / "events.jsonl", "--frames", tmp_path / "frames.jsonl")
+    r = edgecam_eval(tmp_path / "truth.yaml", "--events", tmp_path / "events.jsonl",
+                     "--frames", tmp_path / "frames.jsonl")
     assert r.returncode == 2 and "outside the video (frames 0 to 49)" in r.stderr

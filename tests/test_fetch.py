@@ -4,7 +4,6 @@ import collections
 import csv
 import dataclasses
 import http.server
-import os
 import shutil
 import socket
 import tarfile

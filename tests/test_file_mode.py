@@ -41,7 +41,8 @@ def test_every_frame_in_order_with_bottles(bottle_run):
 def test_annotated_video_matches_the_input(bottle_run, media):
     _, out = bottle_run
     src, dst = ffprobe(media / "bottle-detection.mp4"), ffprobe(out / "out.mp4")
-    assert (dst["frames"], dst["width"], dst["height"]) == (1189, 640, 360) == (src["frames"], src["width"], src["height"])
+    assert ((dst["frames"], dst["width"], dst["height"]) == (1189, 640, 360)
+            == (src["frames"], src["width"], src["height"]))
     assert dst["fps"] == pytest.approx(src["fps"], abs=0.01)
 
 

@@ -19,7 +19,8 @@ def forward(p, x, y):
 
 
 @pytest.mark.parametrize("mode", ["stretch", "letterbox", "crop"])
-@pytest.mark.parametrize("fw,fh,size", [(640, 360, 300), (1352, 900, 300), (512, 600, 224), (1920, 1080, 224), (300, 300, 300)])
+@pytest.mark.parametrize("fw,fh,size", [(640, 360, 300), (1352, 900, 300), (512, 600, 224), (1920, 1080, 224),
+                                        (300, 300, 300)])
 def test_round_trip_is_exact(mode, fw, fh, size):
     p = plan(fw, fh, size, size, mode)
     t = p.transform

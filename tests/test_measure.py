@@ -60,6 +60,7 @@ def test_json(mirror, capsys):
     assert sum(v["time"] for v in m["shares"].values()) == pytest.approx(1)
     assert m["shares"]["pointwise"]["madds"] > 0.8                 # V1: 1x1 convs do the arithmetic
     assert all(v > 0 for v in m["gmadds_per_s"].values())
+    assert m["int8_ms"] > 0                       # the int8 rewrite timed beside it (cached in the state folder)
 
 
 def test_bad_options_are_one_sentence(mirror, capsys):

@@ -219,8 +219,10 @@ def test_discovery_is_retained_for_a_late_subscriber(live):
     from edgecam.config import CONTROL_NAMES
     threshold = retained["homeassistant/number/cam1/threshold/config"]
     assert (threshold["min"], threshold["max"]) == CONTROL_NAMES["threshold"].range
-    assert threshold["step"] == CONTROL_NAMES["threshold"].step and threshold["command_topic"] == "edgecam/cam1/set/threshold"
-    assert "homeassistant/number/cam1/top_k/config" in retained and "homeassistant/switch/cam1/show_cost/config" in retained
+    assert threshold["step"] == CONTROL_NAMES["threshold"].step
+    assert threshold["command_topic"] == "edgecam/cam1/set/threshold"
+    for obj in ("number/cam1/top_k", "switch/cam1/show_cost"):
+        assert f"homeassistant/{obj}/config" in retained, obj
     assert retained["homeassistant/camera/cam1/snapshot/config"]["topic"] == "edgecam/cam1/snapshot"
 
 
@@ -387,7 +389,8 @@ def make_certificates(folder: Path) -> dict:
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     f = {name: str(folder / name) for name in ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "san")}
     Path(f["san"]).write_text("subjectAltName=IP:127.0.0.1\n")
-    for cmd in (["req", "-x509", *ec, "-keyout", f["ca.key"], "-out", f["ca.pem"], "-days", "2", "-subj", "/CN=test CA"],
+    for cmd in (["req", "-x509", *ec, "-keyout", f["ca.key"], "-out", f["ca.pem"], "-days", "2",
+                 "-subj", "/CN=test CA"],
                 ["req", *ec, "-keyout", f["server.key"], "-out", f["server.csr"], "-subj", "/CN=127.0.0.1"],
                 ["x509", "-req", "-in", f["server.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"], "-CAcreateserial",
                  "-out", f["server.pem"], "-days", "2", "-extfile", f["san"]]):
@@ -466,13 +469,15 @@ def test_lines_and_zones_changed_by_every_route_reach_mqtt_status_and_metrics(mo
         online = time.monotonic()
         wait_for("the first status (at connect, not after mqtt.status_s)", lambda: sub.on(f"{p}/status"), 5)
         took["first status after online"] = time.monotonic() - online
-        assert announced("door_in") and json.loads(sub.last(f"{p}/counts/door"))["in"] == 0
+        assert json.loads(wait_for("the door's counts", lambda: sub.last(f"{p}/counts/door"), 5))["in"] == 0
+        assert wait_for("the door's entities", lambda: announced("door_in"), 5)
 
         start = time.monotonic()                  # 1. MQTT's set topic: a line added
         publish(broker.port, f"{p}/set/lines", "0.7,0,0.7,1,door; 0.3,0,0.3,1,gate")
         within("mqtt", "the gate's entities and counts",
                lambda: announced("gate_in") and announced("gate_out") and sub.last(f"{p}/counts/gate"), start)
-        assert json.loads(sub.last(f"{p}/set/lines/result"))["value"] == ["0.7,0,0.7,1,door", "0.3,0,0.3,1,gate"]
+        answer = json.loads(wait_for("the answer", lambda: sub.last(f"{p}/set/lines/result"), 5))
+        assert answer["value"] == ["0.7,0,0.7,1,door", "0.3,0,0.3,1,gate"], answer
         assert json.loads(_web(port, "/status"))["tracking"]["lines"][1] == "0.3,0,0.3,1,gate"
         assert b'line="gate"' in _web(port, "/metrics")
 

@@ -1,11 +1,9 @@
 """SSD output order (TF1 and TF2 exports), label files and TFLite metadata labels."""
 
-import random
 import shutil
 import zipfile
 
 import cv2
-import pytest
 
 from edgecam.config import load_config
 from edgecam.model.engine import OutputInfo
@@ -77,7 +75,8 @@ def test_labels_from_tflite_metadata(models_dir, media, tmp_path):
     shutil.copy(models_dir / "mobilenet_v3_small_1.0_224_uint8.tflite", v3)
     assert from_metadata(v3) is None
     m = load_model(load_config(None, {"model": {"name": str(v3)}}))
-    assert m.infer(cv2.imread(str(media / "parrot.jpg"))).classes[0].label == "class 89"  # macaw is line 89 of imagenet_labels.txt
+    # macaw is line 89 of imagenet_labels.txt
+    assert m.infer(cv2.imread(str(media / "parrot.jpg"))).classes[0].label == "class 89"
     # packing labels the way the TFLite metadata writer does (a zip appended) is enough
     with zipfile.ZipFile(v3, "a") as z:
         z.writestr("labels.txt", (models_dir / "imagenet_labels.txt").read_text())
@@ -88,7 +87,8 @@ def test_labels_from_tflite_metadata(models_dir, media, tmp_path):
 def test_a_path_to_an_ssd_is_a_detector_with_labels_flag(models_dir, media, tmp_path):
     det = tmp_path / "detect.tflite"
     shutil.copy(models_dir / "ssd_mobilenet_v1_1.0_300_coco_quant.tflite", det)
-    m = load_model(load_config(None, {"model": {"name": str(det), "labels": str(models_dir / "coco_ssd_labelmap.txt")}}))
+    labels = str(models_dir / "coco_ssd_labelmap.txt")
+    m = load_model(load_config(None, {"model": {"name": str(det), "labels": labels}}))
     assert m.task == "detect" and m.labels.offset == 1
     labels = {d.label for d in m.infer(cv2.imread(str(media / "kite_and_cold.jpg"))).detections}
     assert {"person", "kite"} <= labels

@@ -91,7 +91,8 @@ def test_doctor_in_the_pi_venv(pi_run, tmp_path):
     r = subprocess.run([str(pi_run["venv"] / "bin/edgecam"), "doctor", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=120, env=pi_run["env"])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert f"ok       numpy      numpy {pi_run['apt']} (the system's, seen through the venv) from /usr/lib/python3/dist-packages" in r.stdout
+    assert (f"ok       numpy      numpy {pi_run['apt']} (the system's, seen through the venv) "
+            "from /usr/lib/python3/dist-packages") in r.stdout
     assert "in a venv that sees the system's packages" in r.stdout
 
 
@@ -121,7 +122,8 @@ def test_pi_detection_follows_the_board_and_the_override(tmp_path):
     probe = (f". {ROOT}/scripts/lib/venv.sh; for v in '' 1 0; do "
              "if EDGECAM_SYSTEM_SITE_PACKAGES=$v edgecam_want_system_site; then echo -n y; else echo -n n; fi; done")
     results = {}
-    for model in ("Raspberry Pi 4 Model B Rev 1.5", "NVIDIA Jetson Orin Nano Developer Kit", "QEMU Virtual Machine", None):
+    for model in ("Raspberry Pi 4 Model B Rev 1.5", "NVIDIA Jetson Orin Nano Developer Kit", "QEMU Virtual Machine",
+                  None):
         fake = ("mount -t tmpfs tmpfs /sys/firmware && mkdir -p /sys/firmware/devicetree/base && "
                 f"printf '{model}\\0' >/sys/firmware/devicetree/base/model && " if model else "")
         r = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", fake + probe],

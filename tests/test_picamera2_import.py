@@ -31,7 +31,8 @@ CASES = {
                              ["picamera2 fails to import (numpy.dtype size changed", REPAIR]),
     "_ARRAY_API": (f"import sys\nsys.stderr.write({NUMPY2_BANNER!r})\nraise AttributeError('_ARRAY_API not found')\n",
                    ["(_ARRAY_API not found)", REPAIR]),
-    "NumPy 1.x ImportError": (f"import sys\nsys.stderr.write({NUMPY2_BANNER!r})\nraise ImportError({NUMPY2_BANNER!r})\n",
+    "NumPy 1.x ImportError": (f"import sys\nsys.stderr.write({NUMPY2_BANNER!r})\n"
+                              f"raise ImportError({NUMPY2_BANNER!r})\n",
                               ["A module that was compiled using NumPy 1.x cannot be run in", REPAIR]),
     "libcamera missing": ("import libcamera\n",
                           ["picamera2 is installed but cannot import libcamera", "python3-libcamera"]),

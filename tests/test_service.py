@@ -328,7 +328,8 @@ def test_a_stuck_inference_or_output_thread_stops_the_watchdog_pings(stage, came
     from edgecam.config import load_config
     from edgecam.model import load_model
     from edgecam.pipeline import StopFlag, run_live
-    from edgecam.sinks import Sink, Sinks, open_sinks
+    from edgecam.sinks import Sink, Sinks
+    from edgecam.sinks.opening import open_sinks
     from edgecam.sources import open_source
 
     class Screen(Sink):                # the output thread shows every frame here, as on a display
@@ -438,7 +439,8 @@ def test_installer_lays_out_venv_config_models_and_unit(installed):
     assert cfg.model.dir == str(models) and cfg.model.name == "v1_ssd"
     assert "# " in config.read_text(), "the copy keeps the checkout's comments"
     # edgecam runs from the venv's own copy, not from this checkout
-    where = subprocess.run([str(prefix / "opt/edgecam/venv/bin/python"), "-c", "import edgecam; print(edgecam.__file__)"],
+    where = subprocess.run([str(prefix / "opt/edgecam/venv/bin/python"), "-c",
+                            "import edgecam; print(edgecam.__file__)"],
                            capture_output=True, text=True, cwd=prefix)
     assert where.stdout.strip().startswith(str(prefix)), where.stdout + where.stderr
     text = unit.read_text()
@@ -454,7 +456,8 @@ def test_installed_edgecam_runs_the_offline_mode(installed, clip, tmp_path):
     prefix, _, _ = installed
     out = tmp_path / "out.jsonl"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "EDGECAM_CONFIG", "NOTIFY_SOCKET")}
-    r = subprocess.run([str(prefix / "opt/edgecam/venv/bin/edgecam"), "--config", str(prefix / "etc/edgecam/config.yaml"),
+    r = subprocess.run([str(prefix / "opt/edgecam/venv/bin/edgecam"),
+                        "--config", str(prefix / "etc/edgecam/config.yaml"),
                         "--source", str(clip), "--display", "none", "--json", str(out)],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr

@@ -42,7 +42,8 @@ def wait_for(what: str, check, timeout: float = SLOW_START, proc: subprocess.Pop
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"edgecam ended ({proc.returncode}) while waiting for {what}: {proc.stderr.read()[-2000:]}")
+            raise AssertionError(f"edgecam ended ({proc.returncode}) while waiting for {what}: "
+                                 f"{proc.stderr.read()[-2000:]}")
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
@@ -127,7 +128,8 @@ def test_file_mode_refuses_to_overwrite_without_overwrite(models_dir, media, tmp
 
 def live_args(models_dir, media, out: Path, port: int, *extra):
     return ("--model", "v1_ssd", "--model-dir", models_dir, "--source", media / "bottle-detection.mp4",
-            "--realtime", "--output", out / "rec.mp4", "--json", out / "rec.jsonl", "--web", f"127.0.0.1:{port}", *extra)
+            "--realtime", "--output", out / "rec.mp4", "--json", out / "rec.jsonl", "--web", f"127.0.0.1:{port}",
+            *extra)
 
 
 
@@ -145,7 +147,7 @@ def test_restarts_keep_every_run_and_a_torn_line_is_repaired(models_dir, media, 
         port = free_port()
         p = edgecam(*live_args(models_dir, media, tmp_path, port))
         start = (tmp_path / "rec.jsonl").read_text().count("\n") if run else 0
-        wait_for("20 new results", lambda: (tmp_path / "rec.jsonl").exists() and
+        wait_for("20 new results", lambda start=start: (tmp_path / "rec.jsonl").exists() and
                  (tmp_path / "rec.jsonl").read_text().count("\n") >= start + 20, proc=p)
         if run == 1:  # a crash or a power cut: edgecam and its encoder killed at once
             for pid in children(p.pid) + [p.pid]:
@@ -184,7 +186,8 @@ def test_full_disk_in_live_mode_keeps_serving_and_resumes(models_dir, media, sma
         assert status(port)["frames"] > before, "the browser view stopped"
         n_full = len(lines(small_disk / "rec.jsonl"))
         filler.unlink()                                   # space returns
-        wait_for("JSON lines again", lambda: len(lines(small_disk / "rec.jsonl")) > n_full + 10, timeout=3 * RETRY, proc=p)
+        wait_for("JSON lines again", lambda: len(lines(small_disk / "rec.jsonl")) > n_full + 10,
+                 timeout=3 * RETRY, proc=p)
         wait_for("a new video segment", lambda: len(list(small_disk.glob("rec-*.mp4"))) >= 2, timeout=3 * RETRY, proc=p)
         time.sleep(3)                                     # 30 frames into it: it works again
     finally:

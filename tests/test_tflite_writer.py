@@ -44,7 +44,10 @@ def reference(x: np.ndarray, in_q: Quant, layer: Conv, weights: np.ndarray, bias
     return np.clip(y, lo, hi).astype(np.int8)[None]
 
 
-def _conv(k, m, n, stride, depthwise=False, padding=SAME, activation="none", out=Quant.of(0.05, 3)):
+OUT_Q = Quant.of(0.05, 3)
+
+
+def _conv(k, m, n, stride, depthwise=False, padding=SAME, activation="none", out=OUT_Q):
     fan_in = k * k * (1 if depthwise else m)
     scale = spread_scale(IN_Q.scale[0], out.scale[0], fan_in)
     scales = tuple(scale * (1 + 0.5 * i / n) for i in range(n))       # per channel, all different

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import cv2
 import pytest

@@ -83,7 +83,8 @@ def net(models_dir, media, tmp_path_factory):
                               "--source", cam.url, "--display", "none", "--web", f"0.0.0.0:{port}"],
                              stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp)
         try:
-            line = wait_for("the URL with the token", lambda: re.search(r"browser view: (http://\S+)", log.read_text()), 60)
+            line = wait_for("the URL with the token",
+                            lambda: re.search(r"browser view: (http://\S+)", log.read_text()), 60)
             token = re.search(r"\?token=([\w.~-]+)", line.group(1)).group(1)
             base = f"http://127.0.0.1:{port}"
             auth = {"Authorization": f"Bearer {token}"}

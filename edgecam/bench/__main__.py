@@ -2,6 +2,6 @@
 
 import sys
 
-from edgecam.bench import main
+from edgecam.bench.command import main
 
 sys.exit(main())

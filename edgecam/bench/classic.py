@@ -84,7 +84,7 @@ def baseline(spec: dict) -> dict:
     cap = cv2.VideoCapture(spec["source"])
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    out = cv2.VideoWriter(str(tmp / "baseline.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    out = cv2.VideoWriter(str(tmp / "baseline.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
     t: Dict[str, List[float]] = {k: [] for k in STAGES}
     limit, n, first = spec.get("frames") or 0, 0, None
     start = time.perf_counter()

@@ -242,10 +242,11 @@ class LoopbackCamera:
                     time.sleep(0.05)          # hung: the stream stays open, nothing comes
                     continue
                 with self._cond:
-                    self._cond.wait_for(lambda: self._seq != seen or not self._running.is_set(), 1.0)
+                    self._cond.wait_for(lambda: self._seq != seen or not self._running.is_set(),  # noqa: B023
+                                        1.0)   # (B023: the lambda is called here, in this iteration)
                     if not self._running.is_set():
                         return
-                    if self._seq == seen:
+                    if self._seq == seen or self._jpeg is None:
                         continue
                     jpeg, seen = self._jpeg, self._seq
                 handler.wfile.write(b"--" + BOUNDARY.encode() + b"\r\nContent-Type: image/jpeg\r\n"

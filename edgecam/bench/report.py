@@ -42,8 +42,10 @@ def format_report(report: dict) -> str:
 
 def _file_lines(src: dict, report: dict) -> List[str]:
     c, n = src["ceiling"], report.get("threads", "N")
-    lines = [f"\n{Path(src['source']).name}  model {report['model']}  threads {report['threads']}  "
-             f"(ceiling: invoke p50 {_fmt(c['invoke_ms']['p50'], '.2f')} ms, p95 {_fmt(c['invoke_ms']['p95'], '.2f')} ms)",
+    file = f" ({src['file']})" if src.get("file") else ""
+    lines = [f"\n{Path(src['source']).name}  model {report['model']}{file}  threads {report['threads']}  "
+             f"(ceiling: invoke p50 {_fmt(c['invoke_ms']['p50'], '.2f')} ms, "
+             f"p95 {_fmt(c['invoke_ms']['p95'], '.2f')} ms)",
              f"  {'variant':<26}{'FPS':>8}{'of ceiling':>12}{'x baseline':>12}{'first result':>14}"
              f"{'peak RSS':>11}{'other load':>12}",
              f"  {'ceiling (invoke only)':<26}{c['fps']:>8.1f}{'100%':>12}{'':>12}{'':>14}"

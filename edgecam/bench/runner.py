@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from edgecam.bench.loopback import LoopbackCamera
 from edgecam.bench.stats import live_figures
@@ -83,9 +83,11 @@ def run_child(variant: str, spec: dict, tmp: Path, timeout: float = 900) -> dict
     return result
 
 
-PIPELINE_VARIANTS = (("pipeline_outputs_on", "pipeline", {"outputs": True}),
-                     ("pipeline_outputs_off", "pipeline", {"outputs": False}),
-                     ("baseline", "baseline", {}))
+Variants = Tuple[Tuple[str, str, Dict[str, bool]], ...]     # (name, child, its options)
+
+PIPELINE_VARIANTS: Variants = (("pipeline_outputs_on", "pipeline", {"outputs": True}),
+                               ("pipeline_outputs_off", "pipeline", {"outputs": False}),
+                               ("baseline", "baseline", {}))
 
 
 def bench_source(args, spec: dict, tmp: Path, log) -> dict:
@@ -135,8 +137,8 @@ def bench_source(args, spec: dict, tmp: Path, log) -> dict:
     return report
 
 
-LIVE_VARIANTS = (("pipeline", "live", {}), ("baseline", "live_baseline", {}),
-                 ("headless", "live", {"headless": True}))
+LIVE_VARIANTS: Variants = (("pipeline", "live", {}), ("baseline", "live_baseline", {}),
+                           ("headless", "live", {"headless": True}))
 
 
 def bench_live(args, spec: dict, tmp: Path, log, ceiling: dict) -> dict:

@@ -17,13 +17,16 @@ import numpy as np
 from edgecam.bench.loopback import read_stamp
 from edgecam.bench.stats import summarize_ms
 from edgecam.config import Config, load_config
+from edgecam.errors import SourceError
 from edgecam.model import load_model
 from edgecam.model.engine import Engine
 from edgecam.model.preprocess import preprocess
 from edgecam.pipeline import Hooks, StageTimes, StopFlag, run_file, run_live
 from edgecam.pipeline.clock import STAGES
-from edgecam.sinks import FrameInfo, Sink, Sinks, open_outputs
-from edgecam.sources import Source, open_source
+from edgecam.sinks import FrameInfo, Sink, Sinks
+from edgecam.sinks.opening import open_outputs
+from edgecam.sources import Frame, Source, open_source
+from edgecam.sources.wrapper import Wrapper
 
 
 def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
@@ -34,43 +37,30 @@ def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
             "overlay": {"enabled": True}}
     if spec.get("model_dir"):
         over["model"]["dir"] = spec["model_dir"]
+    if spec.get("int8"):                   # --int8 off,on: the published file, then its int8 rewrite
+        over["model"]["int8"] = spec["int8"]
     return load_config(spec.get("config"), over)
 
 
-class Wrapped(Source):
-    """A source passed through, with what it says about itself."""
-
-    def __init__(self, inner: Source):
-        self.inner = inner
-        for k in ("name", "live", "fps", "size", "still", "frame_count", "reconnectable"):
-            setattr(self, k, getattr(inner, k))
-
-    def read(self):
-        return self.inner.read()
-
-    def reopen(self) -> None:
-        self.inner.reopen()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class Limited(Wrapped):
+class Limited(Wrapper):
     """A source cut to its first ``frames`` frames."""
 
     def __init__(self, inner: Source, frames: int):
+        self.frames = self.left = frames
         super().__init__(inner)
-        self.frame_count = min(inner.frame_count, frames) if inner.frame_count else frames
-        self.left = frames
 
-    def read(self):
+    def sync(self) -> None:
+        super().sync()
+        self.frame_count = min(self.inner.frame_count, self.frames) if self.inner.frame_count else self.frames
+
+    def read(self) -> Optional[Frame]:
         if self.left <= 0:
             return None
         self.left -= 1
         return self.inner.read()
 
 
-class Stamped(Wrapped):
+class Stamped(Wrapper):
     """The loopback camera's frames, each one's stamped index noted as it arrives (it samples
     only the stamp's pixels)."""
 
@@ -78,7 +68,7 @@ class Stamped(Wrapped):
         super().__init__(inner)
         self.stamps: Dict[int, Optional[int]] = {}
 
-    def read(self):
+    def read(self) -> Optional[Frame]:
         frame = self.inner.read()
         if frame is not None:
             self.stamps[frame.index] = read_stamp(frame.image)
@@ -91,7 +81,7 @@ class ReadyHooks(Hooks):
     def __init__(self):
         self.t_ready: Optional[float] = None
 
-    def ready(self) -> None:
+    def ready(self, status: str = "") -> None:
         self.t_ready = time.monotonic()
 
 
@@ -140,6 +130,8 @@ def ceiling(spec: dict) -> dict:
     source = open_source(cfg.source, model.size)
     frame = source.read()
     source.close()
+    if frame is None:
+        raise SourceError(f"{cfg.source.uri} has no frame to measure the interpreter on")
     tensor, _ = preprocess(frame.image, model.engine.input, model.resize, cv2.INTER_LINEAR)
     tensor = np.ascontiguousarray(tensor)
     n = spec["ceiling_invokes"]
@@ -192,7 +184,7 @@ def pipeline(spec: dict) -> dict:
         source.close()
     out = {"fps": round(summary.fps, 2), "frames": summary.frames, "seconds": round(summary.seconds, 3),
            "first_result_at": hooks.t_ready, "stages": {k: summarize_ms(clock.times[k]) for k in STAGES}}
-    if on:
+    if video is not None and jsonl is not None:     # (outputs on)
         cap = cv2.VideoCapture(str(video))
         out["video_frames"] = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         cap.release()

@@ -11,7 +11,7 @@ from typing import List, Optional
 from edgecam.config import load_config
 from edgecam.errors import ArgParser, UsageError
 from edgecam.logs import setup_logging
-from edgecam.model import catalog, costs, fetch, measure
+from edgecam.model import catalog, costs, fetch, int8_cache, measure
 
 
 def _models_parser() -> argparse.ArgumentParser:
@@ -35,6 +35,8 @@ def _models_parser() -> argparse.ArgumentParser:
     pi.add_argument("--budget", type=float, default=30.0, metavar="S",
                     help="--measure: at most S seconds of timing rounds (at least 3 rounds; default 30)")
     pi.add_argument("--threads", type=int, metavar="N", help="--measure: interpreter threads (default: model.threads)")
+    pi.add_argument("--int8", choices=("auto", "on", "off"), help="which file would run (default: model.int8); "
+                    "--measure times the published file and its int8 file either way")
     for sp in (pl, pf, pa, pi):
         sp.add_argument("--config", metavar="PATH")
         sp.add_argument("--model-dir", metavar="DIR")
@@ -43,7 +45,9 @@ def _models_parser() -> argparse.ArgumentParser:
 
 def main(argv: List[str]) -> int:
     a = _models_parser().parse_args(argv)
-    cfg = load_config(a.config, {"model": {"dir": a.model_dir}} if a.model_dir else None)
+    overrides = {"model": dict({"dir": a.model_dir} if a.model_dir else {},
+                               **({"int8": a.int8} if getattr(a, "int8", None) else {}))}
+    cfg = load_config(a.config, overrides if overrides["model"] else None)
     setup_logging(cfg.log_level)
     directory = catalog.model_dir(cfg.model.dir)
     if a.what == "list":
@@ -58,10 +62,11 @@ def main(argv: List[str]) -> int:
             names = sorted(catalog.catalogue()) if a.names == ["all"] else a.names
             specs = [catalog.get(n) for n in names]
         else:                                      # the configured model, at its configured ρ
-            specs = [catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir).spec]
-            specs = [s for s in specs if s is not None]   # a .tflite path: nothing to fetch
-        for spec in specs:
-            print(f"{spec.name}: {fetch.provision(spec, directory, mirror=mirror)}")
+            spec = catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir).spec
+            specs = [spec] if spec is not None else []   # a .tflite path: nothing to fetch
+        for spec in specs:                          # provisioned, then converted (model.int8)
+            path = fetch.provision(spec, directory, mirror=mirror)
+            print(f"{spec.name}: {path}\n  {int8_cache.choose(path, cfg.model.int8, cfg.model.runtime).reason}")
     else:
         _info(a, cfg)
     return 0
@@ -75,9 +80,13 @@ def _info(a, cfg) -> None:
         timed = measure.measure(path, a.threads or cfg.model.threads, cfg.model.runtime, a.repeat, a.budget,
                                 log=lambda msg: print(f"edgecam: {msg}", file=sys.stderr, flush=True))
     if a.json:
-        print(json.dumps(dict(cost.to_dict(), **({"measured": timed.to_dict()} if timed else {})), indent=1))
+        choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
+        print(json.dumps(dict(cost.to_dict(), runs={"file": str(choice.path), "int8": choice.int8, "why": choice.reason,
+                                                    "conversion": choice.record},
+                              **({"measured": timed.to_dict()} if timed else {})), indent=1))
         return
     print(costs.format_report(cost, layers=a.layers))
+    print(f"runs: {int8_cache.choose(path, cfg.model.int8, cfg.model.runtime).reason}")
     if timed:
         print("\n" + measure.format_measurement(timed))
 

@@ -2,7 +2,7 @@
 (one task: classifiers, or detectors) and shows them side by side, each with its own
 latency and result, so the accuracy/speed trade-off is seen on one's own camera.
 
-A :class:`CompareModel` has the Model interface the runners use (infer, replica, set_threads,
+A :class:`CompareModel` honours the Model protocol the runners take (interface.py: infer, replica, set_threads,
 size, ...): it runs each model on the frame in turn and returns a :class:`CompareResult` that
 carries every model's own result. The overlay (edgecam/sinks/overlay.py) draws one panel per
 model, side by side, into one frame, so every frame sink (window, browser, video) gets the
@@ -78,7 +78,7 @@ class CompareEngine:
 class CompareModel:
     """Several models of one task as one: each frame through each model, in turn."""
 
-    alpha = None
+    alpha: Optional[float] = None          # each model has its own (the overlay shows each panel's)
     cost_line = ""
 
     def __init__(self, parts: List[Model]):
@@ -103,7 +103,7 @@ class CompareModel:
     @property
     def madds(self) -> Optional[int]:          # every model's, per frame (None: one not measured)
         each = [m.madds for m in self.parts]
-        return None if None in each else sum(each)
+        return None if None in each else sum(n for n in each if n is not None)
 
     def set_threads(self, threads: int) -> None:
         for m in self.parts:

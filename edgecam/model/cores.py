@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, List, Optional, Set, Tuple, TypeVar
+from typing import Callable, List, Optional, Protocol, Set, Tuple, TypeVar
 
 log = logging.getLogger("edgecam.model")
 
@@ -117,6 +117,12 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
+class Threaded(Protocol):
+    """An interpreter as placement sees it (engine.py's, not imported: it imports this file)."""
+
+    workers: List[int]        # its worker threads' ids
+
+
 class Placement:
     """The live inference thread's side of pinning: its model's threads pinned a core each
     while the machine is otherwise quiet, left to the scheduler while other programs keep the
@@ -124,7 +130,7 @@ class Placement:
 
     def __init__(self, enabled: bool = True):
         self.enabled, self.pinned = enabled, False
-        self.engine = None
+        self.engine: Optional[Threaded] = None
         self.load = OtherLoad()
         self.due = 0.0
 
@@ -136,7 +142,7 @@ class Placement:
         self.due = now + CHECK_S
         other = self.load.share()
         quiet = other is None or other < (UNPIN_ABOVE if self.pinned else PIN_BELOW)
-        if self.pinned and (not quiet or engine is not self.engine):
+        if self.pinned and self.engine is not None and (not quiet or engine is not self.engine):
             unpin(self.engine.workers)
             self.pinned = False
             log.debug("interpreter threads unpinned (other load %s)", other)

@@ -386,13 +386,13 @@ def format_report(cost: ModelCost, layers: bool = False) -> str:
     lines.append("")
     total_m, total_p = cost.madds, cost.params
     lines.append(f"  {'kind':<10} {'layers':>6} {'mult-adds':>11} {'%':>6} {'params':>10} {'%':>6}")
-    counts = defaultdict(int)
+    counts: Dict[str, int] = defaultdict(int)
     for l in cost.layers:
         counts[l.kind] += 1
     labels = {"conv": "conv", "depthwise": "depthwise", "pointwise": "1x1 conv", "fc": "fc"}
-    for kind, (p, m) in cost.totals.items():
-        lines.append(f"  {labels[kind]:<10} {counts[kind]:>6} {_m(m):>11} {_pct(m, total_m):>6} "
-                     f"{_m(p):>10} {_pct(p, total_p):>6}")
+    for kind, (params, madds) in cost.totals.items():
+        lines.append(f"  {labels[kind]:<10} {counts[kind]:>6} {_m(madds):>11} {_pct(madds, total_m):>6} "
+                     f"{_m(params):>10} {_pct(params, total_p):>6}")
     lines.append(f"  {'total':<10} {len(cost.layers):>6} {_m(total_m):>11} {'':>6} {_m(total_p):>10}")
 
     if layers:

@@ -7,13 +7,16 @@ import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
-from edgecam.errors import ModelError, UsageError
+from edgecam.errors import ConversionError, CorruptModelError, ModelError, UsageError
+from edgecam.model import tflite_file
 from edgecam.model.cores import new_threads, pin
 from edgecam.model.quiet import runtime_chatter_hidden
+
+MAX_MODEL_BYTES = 256 << 20   # read whole to check its structure (the MobileNets are 0.5-6 MB)
 
 RUNTIME_MODULES = {
     "ai_edge_litert": "ai_edge_litert.interpreter",
@@ -51,6 +54,26 @@ def check_model_file(path: Path) -> None:
         raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from None
     if len(head) < 8 or head[4:8] != b"TFL3":
         raise ModelError(f"model file {path} is not a TFLite model (no TFL3 header)")
+    check_structure(path)
+
+
+def check_structure(path: Path) -> None:
+    """ModelError for a file whose flatbuffer points outside itself (a truncated download): read
+    whole and bounded by tflite_file (13 ms for the SSD) before any interpreter sees it, since
+    tflite-runtime dies of a segmentation fault on one instead of raising."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MODEL_BYTES + 1)
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_MODEL_BYTES:
+        return                              # larger than any MobileNet: the interpreter checks it
+    try:
+        tflite_file.read(data)
+    except CorruptModelError as exc:
+        raise ModelError(f"model file {path} is corrupt or truncated ({exc})") from None
+    except ConversionError:
+        pass                                # sound, but beyond what the reader knows: fine to run
 
 
 def make_interpreter(path: Path, threads: int = 2, runtime: str = "auto"):

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import http.client
 import os
-import shutil
 import sys
 import tarfile
 import tempfile
@@ -19,7 +18,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from tqdm import tqdm
 
@@ -234,7 +233,7 @@ def _archive_kind(path: Path) -> Optional[str]:
     return None
 
 
-def _open_member(archive: Path, name: str, kind: str, member: str, stack: contextlib.ExitStack) -> BinaryIO:
+def _open_member(archive: Path, name: str, kind: str, member: str, stack: contextlib.ExitStack) -> IO[bytes]:
     """The archive entry whose basename is `member` (anywhere in the archive), opened for reading."""
     want = os.path.basename(member)
     try:
@@ -246,8 +245,9 @@ def _open_member(archive: Path, name: str, kind: str, member: str, stack: contex
         else:
             tf = stack.enter_context(tarfile.open(archive, "r:*"))
             for m in tf:
-                if m.isfile() and os.path.basename(m.name) == want:
-                    return stack.enter_context(tf.extractfile(m))
+                f = tf.extractfile(m) if m.isfile() and os.path.basename(m.name) == want else None
+                if f is not None:
+                    return stack.enter_context(f)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise ModelError(f"the archive {name} is unreadable ({_reason(e)}); nothing was kept") from None
     raise ModelError(f"the archive {name} has no member named {want}; the catalogue entry may be out of date")
@@ -278,9 +278,9 @@ def provision_configured(cfg) -> None:
     """Provision the configured model (and the ρ variant it resolves to) if it is missing:
     from model.mirror or $EDGECAM_MODEL_MIRROR when set, else from the official URL."""
     where = catalog.locate(cfg.model.name, cfg.preprocess.rho, cfg.model.dir)
-    if where.provisioned:
-        return
     spec, directory = where.spec, where.directory
+    if where.provisioned or spec is None:     # (a .tflite path: provisioned when it exists)
+        return
     mirror = Path(cfg.model.mirror).expanduser() if cfg.model.mirror else mirror_from_env()
     print(f"edgecam: provisioning {spec.name} into {directory}"
           + (f" from {mirror}" if mirror else f" from {spec.alt_url or spec.url}"), file=sys.stderr)

@@ -44,8 +44,8 @@ def parse_lines(text: str, num_classes: Optional[int] = None, name: str = "label
     raw = text.splitlines()
     while raw and not raw[-1].strip():
         raw.pop()
-    pairs = [_ID_PREFIX.match(line) for line in raw]
-    if raw and all(pairs):  # "0 person" style: place each label at its id
+    pairs = [m for m in (_ID_PREFIX.match(line) for line in raw) if m is not None]
+    if raw and len(pairs) == len(raw):  # "0 person" style: place each label at its id
         limit = num_classes if num_classes is not None else MAX_CLASSES  # id == count: a background line 0
         table = {}
         for n, m in enumerate(pairs, 1):

@@ -5,40 +5,22 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, FrozenSet, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from edgecam.config import Config
 from edgecam.errors import UsageError
-from edgecam.model import catalog, costs, labels as labelmod
+from edgecam.model import catalog, costs, int8_cache, labels as labelmod
 from edgecam.model.engine import Engine
+from edgecam.model.interface import Keep
 from edgecam.model.postprocess import decode_detections, detection_roles, is_detector, top_k
 from edgecam.model.preprocess import Plan, plan, preprocess
 from edgecam.model.results import Result
 
 log = logging.getLogger("edgecam.model")
-
-
-@dataclass(frozen=True)
-class Keep:
-    """What a result keeps, passed with each inference (the live settings, as Frigate passes
-    ``detect(tensor, threshold)``): detections scoring ``threshold`` or more (down to ``floor``,
-    when tracking continues its tracks on weaker ones), a classifier's ``top_k`` best classes,
-    only the labels in ``classes`` (empty: all). Frozen: a change is a new Keep, so an inference
-    thread never sees half of one."""
-
-    threshold: float = 0.5
-    top_k: int = 3
-    classes: FrozenSet[str] = frozenset()
-    floor: Optional[float] = None
-
-    @property
-    def lowest(self) -> float:
-        return self.threshold if self.floor is None else min(self.floor, self.threshold)
 
 
 class Model:
@@ -56,6 +38,7 @@ class Model:
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
         self.madds: Optional[int] = None      # mult-adds per inference (the graph run), if readable
+        self.file_note = ""                   # which file runs (published or int8) and why
 
     def _engine(self, threads: int) -> Engine:
         engine = Engine(self.engine.path, threads, self.engine.runtime)
@@ -118,7 +101,12 @@ def supported_rhos(spec: Optional[catalog.ModelSpec], base: int, native: int) ->
 
 def load_model(cfg: Config) -> Model:
     spec, path = _resolve_spec(cfg)
-    engine = Engine(path, threads=cfg.model.threads, runtime=cfg.model.runtime)
+    choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
+    # one note line where there is news (a model the converter refuses, a conversion made now);
+    # `edgecam models info` and `edgecam doctor` say it every time
+    log.log(logging.INFO if choice.news else logging.DEBUG, "%s: %s", spec.name if spec else path.name,
+            choice.reason)
+    engine = Engine(choice.path, threads=cfg.model.threads, runtime=cfg.model.runtime)
     if spec is not None:
         task, base, alpha, name = spec.task, spec.base, spec.alpha, spec.name
     else:
@@ -138,6 +126,7 @@ def load_model(cfg: Config) -> Model:
     model = Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
                   cfg.postprocess.top_k, cfg.preprocess.resize)
     model.defaults = Keep(cfg.postprocess.threshold, cfg.postprocess.top_k, frozenset(cfg.postprocess.classes))
+    model.file_note = choice.reason
     cost = _cost(engine)
     model.madds = cost.madds if cost else None
     if cfg.overlay.show_cost:
@@ -170,8 +159,8 @@ def _labels(cfg: Config, spec, path: Path, task: str, num_classes: Optional[int]
     if spec is not None:
         lines = labelmod.load_file(catalog.labels_path(spec, catalog.model_dir(cfg.model.dir)))
         return lines, spec.labels.offset
-    lines = labelmod.from_metadata(path)
-    if lines:
-        return lines, labelmod.infer_offset(lines, num_classes, task)
+    meta = labelmod.from_metadata(path)
+    if meta:
+        return meta, labelmod.infer_offset(meta, num_classes, task)
     log.warning("model %s has no labels (no --labels and no TFLite metadata): showing class ids", path.name)
     return [], 0

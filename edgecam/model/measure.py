@@ -40,7 +40,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edgecam.errors import ModelError, UsageError
+from edgecam.errors import ConversionError, ModelError, UsageError
+from edgecam.model import int8_cache
 from edgecam.model.costs import ModelCost, SeparablePair, analyze
 from edgecam.model.engine import interpreter_class, make_interpreter
 from edgecam.model.tflite_writer import SAME, VALID, Conv, Quant, conv_branches, out_size, spread_scale
@@ -72,7 +73,8 @@ class PairShape:
         pw = Conv(1, n, 1, self.pw_scales, self.out_q, False, "relu6")
         if kind == "standard":
             scale = spread_scale(self.x_q.scale[0], self.out_q.scale[0], dk * dk * m)
-            return (h, w, m), self.x_q, [Conv(dk, n, self.stride, (scale,) * n, self.out_q, False, "relu6", self.padding)]
+            standard = Conv(dk, n, self.stride, (scale,) * n, self.out_q, False, "relu6", self.padding)
+            return (h, w, m), self.x_q, [standard]
         if kind == "separable":
             return (h, w, m), self.x_q, [dw, pw]
         if kind == "depthwise":
@@ -113,6 +115,8 @@ class Measurement:
     all_ms: Dict[str, float] = field(default_factory=dict)   # kind -> every pair in one model
     rest_ms: float = 0.0           # the layers outside the pairs, in one model
     skipped: List[str] = field(default_factory=list)         # layers outside the pairs not timed
+    int8_ms: Optional[float] = None  # the model's int8 rewrite (edgecam/model/int8.py), when it converts
+    int8_note: str = ""              # why there is no int8 time
 
     @property
     def speedup(self) -> float:
@@ -141,8 +145,10 @@ class Measurement:
         return {k: m / (self.all_ms[k] * 1e6) if self.all_ms[k] > 0 else 0.0 for k, m in madds.items()}
 
     def to_dict(self) -> dict:
-        return {"gmadds_per_s": self.rates(),"threads": self.threads, "runtime": self.runtime, "rounds": self.rounds, "skipped": self.skipped,
+        return {"gmadds_per_s": self.rates(), "threads": self.threads, "runtime": self.runtime, "rounds": self.rounds,
+                "skipped": self.skipped,
                 "overhead_ms": self.overhead_ms, "model_ms": self.model_ms, "rest_ms": self.rest_ms,
+                "int8_ms": self.int8_ms,
                 "all_pairs_ms": dict(self.all_ms), "speedup": self.speedup, "predicted": self.predicted,
                 "efficiency": self.speedup / self.predicted,
                 "shares": {k: {"time": t, "madds": m} for k, (t, m) in self.shares().items()},
@@ -271,6 +277,17 @@ def time_together(models: Sequence[Timed], rounds: int, budget_s: float) -> Tupl
     return [statistics.median(s) * 1000.0 for s in samples], n
 
 
+def _int8_file(path: Path, runtime: str) -> Tuple[Optional[Path], str]:
+    """The model's int8 file (converted and cached beside it when needed), or why there is none."""
+    try:
+        int8_cache.ensure(path, runtime)
+        return int8_cache.int8_path(path), ""
+    except ConversionError as exc:
+        return None, f"no int8 file: the converter refuses it: {exc}"
+    except OSError as exc:
+        return None, f"no int8 file: it cannot be written beside the model ({exc.strerror or exc})"
+
+
 def _write(folder: Path, name: str, model: bytes) -> Path:
     path = folder / f"{name}.tflite"
     path.write_bytes(model)
@@ -303,17 +320,19 @@ def measure(path, threads: int = 2, runtime: str = "auto", rounds: int = 15, bud
     if log:
         log(f"timing {len(shapes)} pairs and the whole network, standard and separable "
             f"({len(models) + 1} models) ...")
+    int8_file, note = _int8_file(path, runtime)
     with tempfile.TemporaryDirectory(prefix="edgecam-measure-") as td:
-        timed = [Timed(path, threads, runtime)]
+        timed = [Timed(path, threads, runtime)] + ([Timed(int8_file, threads, runtime)] if int8_file else [])
         for i, (name, branches) in enumerate(models.items()):
             if branches:
                 timed.append(Timed(_write(Path(td), name, conv_branches(branches, seed=i).model), threads, runtime))
         ms, done = time_together(timed, rounds, budget_s)
-    names = ["model"] + [n for n, b in models.items() if b]
+    names = ["model"] + (["int8"] if int8_file else []) + [n for n, b in models.items() if b]
     got = dict(zip(names, ms))
     overhead = got["overhead"]
     result = Measurement(cost, threads, interpreter_class(runtime)[0], done, overhead, [], got["model"],
-                         {k: got[f"all-{k}"] for k in KINDS}, got.get("rest", 0.0), skipped)
+                         {k: got[f"all-{k}"] for k in KINDS}, got.get("rest", 0.0), skipped,
+                         got.get("int8"), note)
     for i, s in enumerate(shapes):
         result.pairs.append(PairTime(s, {k: max(got[f"{i}-{k}"] - overhead, 0.01 * got[f"{i}-{k}"])
                                          for k in KINDS}))
@@ -336,7 +355,8 @@ def format_measurement(m: Measurement) -> str:
              f"median of {m.rounds} rounds; per pair the interpreter's cost per call "
              f"({m.overhead_ms * 1000:.1f} us, a 1-pixel model) is subtracted",
              f"  {'dw':>4} {'pw':>4} {'Dk':>3} {'M':>5} {'N':>5} {'out hw':>8} {'1/N+1/Dk2':>10} "
-             f"{'predicted':>9} {'standard':>10} {'separable':>10} {'dw':>8} {'pw':>8} {'measured':>9} {'efficiency':>11}",
+             f"{'predicted':>9} {'standard':>10} {'separable':>10} {'dw':>8} {'pw':>8} {'measured':>9} "
+             f"{'efficiency':>11}",
              f"  {'':>44}{'(mult-adds)':>10} {'us':>10} {'us':>10} {'us':>8} {'us':>8} {'speed-up':>9}"]
     for t in m.pairs:
         p, ms = t.shape.pair, t.ms
@@ -354,14 +374,17 @@ def format_measurement(m: Measurement) -> str:
               f"convolutions (mult-adds predict {m.predicted:.1f}x; efficiency {m.speedup / m.predicted * 100:.0f}%)",
               f"    = (the {len(m.cost.layers) - 2 * len(m.pairs) - len(m.skipped)} conv/fc layers outside the "
               f"pairs, {m.rest_ms:.2f} ms, + all pairs) both ways; pooling, softmax and element-wise "
-              f"ops are not timed (no mult-adds)" + (f"; not timed either: {', '.join(m.skipped)}" if m.skipped else ""),
+              "ops are not timed (no mult-adds)"
+              + (f"; not timed either: {', '.join(m.skipped)}" if m.skipped else ""),
               f"    the published model itself runs in {m.model_ms:.2f} ms here "
               f"({m.rest_ms + a['separable']:.2f} ms as the int8 layers above)",
+              "    " + (f"its int8 file (edgecam's rewrite, `model.int8`) in {m.int8_ms:.2f} ms: "
+                         f"{m.model_ms / m.int8_ms:.2f}x faster" if m.int8_ms else m.int8_note),
               "  arithmetic rate (all pairs, billion mult-adds/s): standard conv {standard:.0f}, 1x1 conv "
               "{pointwise:.0f}, depthwise conv {depthwise:.0f}: depthwise convs move many bytes per "
               "mult-add".format(**m.rates()),
               "", f"  {'':<12}{'time':>8}{'mult-adds':>11}"]
     labels = {"depthwise": "depthwise", "pointwise": "1x1 (pairs)", "rest": "the rest"}
-    for kind, (t, madds) in m.shares().items():
-        lines.append(f"  {labels[kind]:<12}{t * 100:>7.1f}%{madds * 100:>10.1f}%")
+    for kind, (time_share, madds) in m.shares().items():
+        lines.append(f"  {labels[kind]:<12}{time_share * 100:>7.1f}%{madds * 100:>10.1f}%")
     return "\n".join(lines)

@@ -54,6 +54,7 @@ def runtime_chatter_hidden() -> Iterator[None]:
 
 
 def _flush() -> None:
-    for stream in (sys.stderr, sys.__stderr__):
+    for stream in (sys.stderr, sys.__stderr__):      # (sys.__stderr__ is None without a console)
         with contextlib.suppress(Exception):
-            stream.flush()
+            if stream is not None:
+                stream.flush()

@@ -11,6 +11,7 @@ from edgecam.bounds import show
 from edgecam.config import Config
 from edgecam.errors import ConfigError, EdgecamError
 from edgecam.model import catalog
+from edgecam.model.interface import Model as Running
 from edgecam.model.loader import Model, load_model
 
 log = logging.getLogger("edgecam")
@@ -30,14 +31,14 @@ class ModelSwitcher:
         the one running)."""
         return self._load(cfg)
 
-    def next_name(self, current: Model) -> Optional[str]:
+    def next_name(self, current: Running) -> Optional[str]:
         """The provisioned model after ``current`` of its task (the `m` key), None: no other."""
         names = self.options(current.task)
         i = names.index(current.name) if current.name in names else -1
         name = names[(i + 1) % len(names)] if names else None
         return None if name == current.name else name
 
-    def pick(self, current: Model, name: str) -> Model:
+    def pick(self, current: Running, name: str) -> Model:
         """The model called ``name`` (a provisioned one of ``current``'s task), loaded;
         ConfigError with one sentence when it is not one or does not load."""
         names = self.options(current.task)

@@ -156,7 +156,8 @@ class Link:
                 c.tls_set(ca_certs=tls.get("ca"), certfile=tls.get("cert"), keyfile=tls.get("key"),
                           cert_reqs=ssl.CERT_NONE if tls.get("insecure") else ssl.CERT_REQUIRED)
             except (OSError, ValueError, ssl.SSLError) as exc:
-                raise OutputError(f"MQTT over TLS cannot start: {redact(exc)} (mqtt.tls_ca, tls_cert, tls_key)") from None
+                raise OutputError(f"MQTT over TLS cannot start: {redact(str(exc))} "
+                                  "(mqtt.tls_ca, tls_cert, tls_key)") from None
             c.tls_insecure_set(bool(tls.get("insecure")))
         c.will_set(self.will, b"offline", qos=1, retain=True)
         c.reconnect_delay_set(*BACKOFF_S)

@@ -71,7 +71,8 @@ class MqttSink(Sink):
         self.lock = threading.Lock()
         self.asked: List[Intent] = []
         self.results = self.events = 0
-        self.model, self.task = cfg.model.name, None
+        self.model = cfg.model.name
+        self.task: Optional[str] = None          # known with the first result
         self.figures = {"inference_ms": None, "latency_ms": None}
         self.started = self.last_tick = time.monotonic()
         self.results_at_tick = 0
@@ -109,7 +110,7 @@ class MqttSink(Sink):
             with self.lock:                              # tuned() may replace the rules meanwhile
                 name = self.rules.apply(event)
                 counts = encode(self.rules.counts[name]) if name is not None else None
-            if counts is not None:
+            if name is not None and counts is not None:
                 self.link.keep(self.topics.counts(name), counts)
         if result.events and self.m.snapshot and self.snapshot_after is None:
             self.snapshot_after = result.frame
@@ -176,7 +177,7 @@ class MqttSink(Sink):
 
     def _models(self) -> None:
         """The model select's options: the provisioned models of the running model's task."""
-        names = catalog.provisioned(self.task, self.cfg.model.dir)
+        names = catalog.provisioned(self.task, self.cfg.model.dir) if self.task else []
         self.device.models = names if self.model in names else names + [self.model]
         self._announce()
 

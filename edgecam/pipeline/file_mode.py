@@ -40,9 +40,10 @@ from edgecam.track.stage import TrackStage, tracking_on
 
 
 def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-             hooks: Hooks = Hooks(), clock: StageClock = NO_CLOCK) -> Summary:
+             hooks: Optional[Hooks] = None, clock: StageClock = NO_CLOCK) -> Summary:
     """Every frame of ``source`` through ``model`` into ``sinks``, in order, until the source
     ends or ``stop`` is set. ``clock`` times each stage (for `edgecam bench`)."""
+    hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
     models = interpreters(model, cfg.model.workers or cfg.model.threads, cfg.model.threads)
     stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
     # what each inference keeps, passed with the call: the config's, down to the tracker's floor

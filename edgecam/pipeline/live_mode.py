@@ -60,11 +60,12 @@ RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block 
 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-             hooks: Hooks = Hooks(), switcher: Optional[ModelSwitcher] = None,
+             hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None,
              on_reload=None) -> Summary:
     """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
     ``switcher`` serves the model intents (the `m` key, the browser, MQTT); ``on_reload(state)``
     runs on the output loop after a SIGHUP. Every live setting goes through the run's Tuning."""
+    hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
     return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload).run()
 
 
@@ -152,7 +153,7 @@ class LiveRun:
     def capture(self) -> None:
         state, beat = self.state, self.beats["capture"]
         state.camera.settle()
-        read_bound = getattr(self.source, "read_timeout_s", 12.0)
+        read_bound = self.source.read_timeout_s
         try:
             while not self.stop.is_set():
                 with beat.within(read_bound):
@@ -285,11 +286,10 @@ def infer_frame(model: Model, frame: Frame, keep: Optional[Keep] = None) -> Resu
     """The result for one frame, keeping what ``keep`` says (the live settings): from the
     camera's lores copy when it is big enough for this model (a switch may change ρ), with
     boxes mapped back to the main stream's pixels."""
-    small = frame.lores is not None and min(frame.lores.shape[:2]) >= model.size
-    image = frame.lores if small else frame.image
-    result = model.infer(image, frame.index, frame.t, frame.captured, keep=keep)
-    if small and model.task == "detect":
-        result = rescale(result, frame.lores.shape, frame.image.shape)
+    small = frame.lores if frame.lores is not None and min(frame.lores.shape[:2]) >= model.size else None
+    result = model.infer(frame.image if small is None else small, frame.index, frame.t, frame.captured, keep=keep)
+    if small is not None and model.task == "detect":
+        result = rescale(result, small.shape, frame.image.shape)
     return result
 
 

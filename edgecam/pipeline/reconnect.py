@@ -22,7 +22,7 @@ FIRST_DELAY_S = 0.5
 def status_line(state: LiveState, source: Source) -> str:
     """systemd's STATUS= line in live mode."""
     if state.status == "waiting for camera":
-        return f"{state.model.name}: waiting for camera {source.name} ({getattr(source, 'error', '')})"
+        return f"{state.model.name}: waiting for camera {source.name} ({source.error})"
     return (f"{state.model.name}: camera {state.camera.rate:.1f} FPS, inference "
             f"{state.inference.rate:.1f} FPS, {state.status}")
 
@@ -36,7 +36,7 @@ class Reconnector:
     def reconnect(self) -> bool:
         """Reopen the source until it delivers (True), or the run stops (False)."""
         source, state = self.source, self.state
-        delay, waiting = FIRST_DELAY_S, getattr(source, "waiting", False)
+        delay, waiting = FIRST_DELAY_S, source.waiting
         state.status = "waiting for camera" if waiting else "reconnecting"
         self.hooks.status(status_line(state, source))
         if not waiting:
@@ -46,7 +46,7 @@ class Reconnector:
                 if self.stop.wait(delay):
                     return False
             try:
-                with self.beat.within(getattr(source, "open_timeout_s", 30.0)):
+                with self.beat.within(source.open_timeout_s):
                     source.reopen()
             except SourceError as exc:
                 delay = min(delay * 2, self.max_delay)

@@ -66,7 +66,8 @@ class Summary:
                 f"inference {self.mean_inference_ms:.1f} ms mean ({self.model})\n"
                 f"  counts per label: {counts}{more}")
         if self.per_model:
-            text += "\n  mean inference per model: " + ", ".join(f"{k} {v:.1f} ms" for k, v in self.per_model_ms().items())
+            each = ", ".join(f"{k} {v:.1f} ms" for k, v in self.per_model_ms().items())
+            text += "\n  mean inference per model: " + each
         if self.skipped:
             text += f"\n  motion gate: {self.inferences} frames inferred, {self.skipped} not (nothing moved)"
         return text + "".join("\n  " + line for line in self.tracking_lines())

@@ -8,7 +8,7 @@ import logging
 import queue
 import signal
 import threading
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 log = logging.getLogger("edgecam.pipeline")
 
@@ -32,7 +32,7 @@ class LatestSlot:
             self._item, self._has = item, True
             self._cond.notify_all()
 
-    def offer(self, item, newer: Callable[[object, object], bool]) -> None:
+    def offer(self, item, newer: Callable[[Any, Any], bool]) -> None:
         """put(item), unless what is waiting is ``newer(waiting, item)``: then it stays, and
         ``item`` is not counted as dropped (the reader takes the newer one instead)."""
         with self._cond:

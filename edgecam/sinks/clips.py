@@ -144,11 +144,14 @@ class ClipSink(Sink):
         self.clip.until = max(self.clip.until, max(e["t"] for e in events) + self.post_s)
 
     def record(self, t: float, image: np.ndarray) -> bool:
+        clip = self.clip
+        if clip is None:          # (ended by a failure)
+            return False
         try:
-            self.clip.write(t, image)
+            clip.write(t, image)
             return True
         except Exception as exc:
-            self.fail(exc, self.clip.path.name)
+            self.fail(exc, clip.path.name)
             return False
 
     def fail(self, exc: Exception, name: str) -> None:
@@ -166,6 +169,8 @@ class ClipSink(Sink):
 
     def finish(self) -> None:
         clip, self.clip = self.clip, None
+        if clip is None:
+            return
         try:
             clip.close()
         except Exception as exc:

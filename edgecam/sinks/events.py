@@ -4,6 +4,7 @@ as each result brings them, through the same whole-line writer as the per-frame 
 
 from __future__ import annotations
 
+from edgecam.model.results import Result
 from edgecam.sinks.base import Sink
 
 
@@ -17,8 +18,8 @@ class EventsSink(Sink):
         self.lines = lines
         self.written = 0
 
-    def result(self, result) -> None:
-        for event in getattr(result, "events", ()):
+    def result(self, result: Result) -> None:
+        for event in result.events:            # (Result declares them: none without tracking)
             self.lines.write(event)
             self.written += 1
 

@@ -90,19 +90,19 @@ class JsonLinesSink(Sink):
 
     def _repair(self) -> None:
         """Cut a torn last line (no newline at the end) back to the last whole line."""
-        end = self.size
-        if os.pread(self.fd, 1, end - 1) == b"\n":
+        end, fd = self.size, self._opened()
+        if os.pread(fd, 1, end - 1) == b"\n":
             return
         pos = end
         while pos > 0:
             start = max(0, pos - 65536)
-            chunk = os.pread(self.fd, pos - start, start)
+            chunk = os.pread(fd, pos - start, start)
             nl = chunk.rfind(b"\n")
             if nl >= 0:
                 pos = start + nl + 1
                 break
             pos = start
-        os.ftruncate(self.fd, pos)
+        os.ftruncate(fd, pos)
         self.size = pos
         log.warning("%s ended in a torn line (a crash or a power cut): removed its %d bytes",
                     path_text(self.path), end - pos)
@@ -123,23 +123,29 @@ class JsonLinesSink(Sink):
         data = line.encode("utf-8")
         if self.max_bytes and self.size and self.size + len(data) > self.max_bytes:
             self._rotate()
-        start = self.size
+        start, fd = self.size, self._opened()
         try:
-            done = os.write(self.fd, data)
+            done = os.write(fd, data)
             if done < len(data):  # a short write: the next one says why (ENOSPC, EIO ...)
-                done += os.write(self.fd, data[done:])
+                done += os.write(fd, data[done:])
             if done < len(data):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         except OSError as exc:
             try:
-                os.ftruncate(self.fd, start)  # never half a line
+                os.ftruncate(fd, start)  # never half a line
             except OSError:
                 pass
             raise SinkError(f"writing JSON lines to {path_text(self.path)} failed: {os_reason(exc)}") from None
         self.size = start + done
 
+    def _opened(self) -> int:
+        """The file's descriptor; SinkError when it is not open (a rotation that failed)."""
+        if self.fd is None:
+            raise SinkError(f"JSON lines to {path_text(self.path)}: the file is not open")
+        return self.fd
+
     def _rotate(self) -> None:
-        os.close(self.fd)
+        os.close(self._opened())
         self.fd = None
         for i in range(self.keep - 1, 0, -1):
             older = Path(f"{self.path}.{i}")

@@ -19,6 +19,7 @@ from edgecam.bounds import path_text
 from edgecam.errors import OutputError
 from edgecam.sinks.base import FrameInfo, Sink
 from edgecam.sinks.files import SinkError, check_writable
+from edgecam.sources.base import Source
 
 log = logging.getLogger("edgecam.sinks")
 
@@ -30,10 +31,10 @@ def is_folder_target(target: str) -> bool:
     return target.endswith(("/", os.sep)) or Path(target).is_dir()
 
 
-def wants_photos(target: Optional[str], source) -> bool:
+def wants_photos(target: Optional[str], source: Source) -> bool:
     """Whether ``--output target`` asks for annotated photos of a photo source: a photo file
     name, or a folder (a video name still makes a video of the photos)."""
-    if not target or not getattr(source, "still", False):
+    if not target or not source.still:
         return False
     return is_folder_target(target) or Path(target).suffix.lower() in PHOTO_EXTS
 

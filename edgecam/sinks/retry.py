@@ -23,13 +23,13 @@ class Retrying(Sink):
     the error logged once at error level, and a new one opened every ``retry_s`` seconds
     until writing works again (a full SD card must not stop the browser view)."""
 
-    def __init__(self, name: str, opener: Callable[[], object], retry_s: float = RETRY_S,
+    def __init__(self, name: str, opener: Callable[[], Sink], retry_s: float = RETRY_S,
                  healthy_after: int = 1):
         self.name = name
         self.healthy_after = healthy_after   # writes that prove it works again (an encoder takes a few)
         self.opener = opener
         self.retry_s = retry_s
-        self.sink = opener()          # at start a failure is the run's one-sentence error
+        self.sink: Optional[Sink] = opener()          # at start a failure is the run's one-sentence error
         self.wants_frames = self.sink.wants_frames
         self.failing_since: Optional[float] = None
         self.next_try = 0.0
@@ -62,11 +62,12 @@ class Retrying(Sink):
 
     def _back(self) -> None:
         if self.written >= self.healthy_after:
-            log.info("%s: writing again after %.0f s", self.name, time.monotonic() - self.failing_since)
+            log.info("%s: writing again after %.0f s", self.name, time.monotonic() - (self.failing_since or 0.0))
             self.failing_since = None
 
     def _fail(self, exc: Exception) -> None:
-        text = str(exc) if isinstance(exc, OutputError) else f"{self.name} failed: {type(exc).__name__}: {show(str(exc))}"
+        text = (str(exc) if isinstance(exc, OutputError)
+                else f"{self.name} failed: {type(exc).__name__}: {show(str(exc))}")
         if self.failing_since is None:
             self.failing_since = time.monotonic()
             log.error("%s; retrying every %g s while the rest keeps running", text, self.retry_s)

@@ -69,7 +69,7 @@ class VideoSink(Sink):
         self.size = size
         self.frames = 0
         self.proc: Optional[subprocess.Popen] = None
-        self.writer = None
+        self.writer: Optional[cv2.VideoWriter] = None
         self.failed = False
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg:
@@ -101,7 +101,7 @@ class VideoSink(Sink):
             VideoSink._warned = True
             log.warning("ffmpeg is not installed: recording with OpenCV's writer, whose files a crash "
                         "or a full disk leaves unplayable (sudo apt install ffmpeg)")
-        fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
+        fourcc = cv2.VideoWriter.fourcc(*FOURCC[self.path.suffix.lower()])
         self.writer = cv2.VideoWriter(str(self.path), fourcc, fps, self.size)
         if not self.writer.isOpened():
             raise OutputError(f"cannot write video {path_text(self.path)}: OpenCV could not open an encoder for it")
@@ -112,19 +112,19 @@ class VideoSink(Sink):
     def write(self, image: np.ndarray) -> None:
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        if self.proc is not None:
+        if self.proc is not None and self.proc.stdin is not None:   # (ffmpeg's: a pipe, always)
             try:
                 self.proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8))
             except (OSError, ValueError) as exc:
                 raise self._failure(exc) from None
-        else:
+        elif self.writer is not None:
             self.writer.write(image)
         self.frames += 1
 
     def _failure(self, exc: BaseException) -> SinkError:
         """The encoder is gone: why, in one sentence."""
         self.failed = True
-        code = _wait(self.proc, 5.0)
+        code = _wait(self.proc, 5.0) if self.proc is not None else None
         self._stderr.seek(0)
         text = self._stderr.read(64 * 1024).decode("utf-8", "replace")
         cause = _cause(text, code) if text or code else os_reason(exc) if isinstance(exc, OSError) else str(exc)
@@ -139,7 +139,8 @@ class VideoSink(Sink):
         if self.proc is None:
             return
         try:
-            self.proc.stdin.close()
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
         except OSError:
             pass
         code = _wait(self.proc, 60.0)
@@ -179,7 +180,8 @@ class SegmentedVideo(Sink):
         stem, ext = self.base.stem, self.base.suffix
         folder = self.base.parent
         return sorted(p for p in folder.glob(f"{stem}-[0-9]*{ext}")
-                      if len(p.name) >= len(stem) + 17 and p.name[len(stem) + 1:len(stem) + 16].replace("-", "").isdigit())
+                      if len(p.name) >= len(stem) + 17
+                      and p.name[len(stem) + 1:len(stem) + 16].replace("-", "").isdigit())
 
     def _name(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -228,6 +230,8 @@ class SegmentedVideo(Sink):
         if self.segment_s > 0 and time.monotonic() - self.opened >= self.segment_s:
             self.close()
             self._open()
+        if self.current is None:
+            raise SinkError(f"the annotated video {path_text(self.base)} was closed")
         self.current.write(image)
 
     def close(self) -> None:

@@ -50,7 +50,8 @@ class Window(Sink):
                               "use --display none, or --web 0.0.0.0:8080 to watch in a browser")
         self.title = title
         # GUI_NORMAL: no Qt toolbar or status bar, just the picture
-        flags = (cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO if fullscreen else cv2.WINDOW_AUTOSIZE) | cv2.WINDOW_GUI_NORMAL
+        size = cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO if fullscreen else cv2.WINDOW_AUTOSIZE
+        flags = size | cv2.WINDOW_GUI_NORMAL
         self.screen = screen_size() if fullscreen else None
         try:
             cv2.namedWindow(title, flags)
@@ -60,7 +61,8 @@ class Window(Sink):
                     cv2.moveWindow(title, 0, 0)
                     cv2.resizeWindow(title, *self.screen)
         except cv2.error as exc:
-            raise OutputError(f"cannot open a window: this OpenCV has no GUI support ({str(exc).strip()[:80]})") from None
+            raise OutputError("cannot open a window: this OpenCV has no GUI support "
+                              f"({str(exc).strip()[:80]})") from None
         self.fullscreen = fullscreen
         self._unclutter = _hide_cursor() if fullscreen else None
         self._intents: List[Intent] = []

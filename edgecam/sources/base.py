@@ -4,7 +4,8 @@ blocks until the next one. Threads live in edgecam/pipeline/."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -21,7 +22,9 @@ class Frame:
 
 
 class Source:
-    """A frame source behind one URI (like jetson-inference's videoSource)."""
+    """A frame source behind one URI (like jetson-inference's videoSource). Everything the
+    runners and sinks ask a source is declared here, with the value of a source that does not
+    set it (nothing probes a source with getattr): wrappers copy exactly these (wrapper.py)."""
 
     name: str = "source"
     live: bool = False                    # a camera (keep only the newest frame) or a file (every frame)
@@ -30,6 +33,11 @@ class Source:
     fps: Optional[float] = None
     frame_count: Optional[int] = None
     size: Tuple[int, int] = (0, 0)
+    paths: Sequence[Path] = ()            # a photo source's photos, by frame index
+    waiting: bool = False                 # a camera awaited, never opened yet (waiting.py)
+    error: str = ""                       # why it is awaited: the last failure to open it
+    read_timeout_s: float = 12.0          # a read() longer than this is a stuck source (watchdog)
+    open_timeout_s: float = 30.0          # and so is a reopen() longer than this
 
     def read(self) -> Optional[Frame]:
         """The next frame; None when it has ended (files) or stopped delivering (cameras)."""

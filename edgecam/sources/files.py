@@ -26,12 +26,15 @@ class VideoFileSource(Source):
     camera would deliver them (live mode); ``loop``: that, and from the start again at the
     end (jetson-inference's --input-loop), the frame index still counting up."""
 
+    fps: float                            # always known: the file's, or 30
+
     def __init__(self, path: Path, realtime: bool = False, loop: bool = False):
         self.path = Path(path)
         self.name = str(path)
         if not self.path.is_file():
             problem = not_regular(self.path) if self.path.exists() else None
-            raise SourceError(f"video file {path_text(path)} {'cannot be read: ' + problem if problem else 'does not exist'}")
+            why = "cannot be read: " + problem if problem else "does not exist"
+            raise SourceError(f"video file {path_text(path)} {why}")
         self.cap = _open_file(self.path)
         first = None
         if self.cap.isOpened():
@@ -106,7 +109,7 @@ class ImageSource(Source):
         # the size comes from the first image that decodes; the unreadable ones before it are
         # named (one warning each), and a folder with none at all is an error
         first = None
-        for skipped, path in enumerate(paths):
+        for skipped, path in enumerate(paths):   # noqa: B007 (read after the loop: how many failed)
             first = self._load(path, strict=len(paths) == 1)
             if first is not None:
                 break

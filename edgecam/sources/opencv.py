@@ -61,29 +61,30 @@ class OpenCVCameraSource(Source):
         self._lock = threading.Lock()       # read() and close() never overlap on one capture
         self._index = 0
         self._t0 = time.monotonic()
-        self.cap, first = self._open()
+        cap, first = self._open()
+        self.cap: Optional[cv2.VideoCapture] = cap     # None once closed
         self._pending: Optional[np.ndarray] = first
         self.size = (first.shape[1], first.shape[0])
-        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else cfg.fps
-        if not self._declares_fps():
-            self.fps = self._measure_fps() or cfg.fps
+        if not self._declares_fps(cap):
+            self.fps = self._measure_fps(cap) or cfg.fps
         # bounds for health.Beat.within(): how long a read or an open may block here
         self.read_timeout_s = TIMEOUT_MS / 1000 + 5 if self.kind == "stream" else 12.0
         self.open_timeout_s = 2 * TIMEOUT_MS / 1000 + 10 if self.kind == "stream" else 30.0
 
-    def _declares_fps(self) -> bool:
+    def _declares_fps(self, cap: cv2.VideoCapture) -> bool:
         """MJPEG over HTTP carries no frame rate (FFmpeg then reports 25): it is measured."""
         return not (self.kind == "stream" and self.uri.lower().startswith(("http://", "https://"))
-                    and _fourcc(self.cap) in ("MJPG", "mjpg"))
+                    and _fourcc(cap) in ("MJPG", "mjpg"))
 
-    def _measure_fps(self) -> float:
+    def _measure_fps(self, cap: cv2.VideoCapture) -> float:
         """The stream's frame rate as received over MEASURE_S seconds (0.0 if too few frames);
         the newest frame stays pending for the first read()."""
         t0 = time.monotonic()
         times = []
         while time.monotonic() - t0 < MEASURE_S:
-            ok, image = self.cap.read()
+            ok, image = cap.read()
             if not ok or image is None:
                 break
             self._pending = image
@@ -123,7 +124,7 @@ class OpenCVCameraSource(Source):
             cap = cv2.VideoCapture(int(device[len("/dev/video"):]), cv2.CAP_V4L2)
             if cap.isOpened():
                 if self.cfg.fourcc:
-                    cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.cfg.fourcc[:4].ljust(4)))
+                    cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*self.cfg.fourcc[:4].ljust(4)))
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
                 cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
                 cap.set(cv2.CAP_PROP_FPS, self.cfg.fps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -47,6 +47,7 @@ class PiCamera2Source(Source):
     name = "picamera2"
     live = True
     reconnectable = True
+    fps: float                            # always known: the configured rate
 
     def __init__(self, cfg: SourceConfig, model_size: Optional[int] = None, camera_num: int = 0):
         self.cfg, self.model_size = cfg, model_size
@@ -65,7 +66,7 @@ class PiCamera2Source(Source):
         self.lores_format: Optional[str] = None
         self._index = 0
         self._t0 = time.monotonic()
-        self.cam = None
+        self.cam: Any = None                # a Picamera2 (which has no type information)
         self._start()
 
     def _config(self, lores_format: Optional[str]) -> dict:
@@ -99,7 +100,8 @@ class PiCamera2Source(Source):
                 log.debug("Picamera2 rejected lores %s: %s", fmt, exc)
         else:
             self.close()
-            raise SourceError(f"cannot configure the Pi camera at {self.capture_size[0]}x{self.capture_size[1]}: {error}")
+            w, h = self.capture_size
+            raise SourceError(f"cannot configure the Pi camera at {w}x{h}: {error}")
         if self.lores_format is None:
             log.info("Pi camera: no lores stream at %s px, resizing in software", self.model_size)
         actual = self.cam.camera_config["main"]["size"] if hasattr(self.cam, "camera_config") else None
@@ -126,7 +128,8 @@ class PiCamera2Source(Source):
             return None
         now = time.monotonic()
         image = self.turn.apply(to_bgr(main, "RGB888", self.capture_size[0]))
-        small = self.turn.apply(to_bgr(lores, self.lores_format, self.model_size)) if lores is not None else None
+        small = (self.turn.apply(to_bgr(lores, self.lores_format, self.model_size))
+                 if lores is not None and self.lores_format and self.model_size else None)   # (lores: both set)
         frame = Frame(self._index, now - self._t0, now, image, small)
         self._index += 1
         return frame

@@ -7,12 +7,14 @@ see picam.py) and only 90/270 here; every other source does it all here, with Op
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, overload
 
 import cv2
 import numpy as np
 
+from edgecam.config import SourceConfig
 from edgecam.sources.base import Frame, Source
+from edgecam.sources.wrapper import Wrapper
 
 FLIPS = ("none", "h", "v", "both")
 ROTATIONS = ("0", "90", "180", "270")
@@ -46,6 +48,12 @@ class Orientation(NamedTuple):
         """A (width, height) after this orientation."""
         return (size[1], size[0]) if self.quarter % 2 else size
 
+    @overload
+    def apply(self, image: np.ndarray) -> np.ndarray: ...
+
+    @overload
+    def apply(self, image: None) -> None: ...
+
     def apply(self, image: Optional[np.ndarray]) -> Optional[np.ndarray]:
         if image is None or self.identity:
             return image
@@ -62,33 +70,24 @@ class Orientation(NamedTuple):
         return ", ".join(parts) or "as captured"
 
 
-def orientation(cfg) -> Orientation:
+def orientation(cfg: SourceConfig) -> Orientation:
     """The orientation a SourceConfig asks for."""
-    return Orientation.of(getattr(cfg, "flip", "none"), str(getattr(cfg, "rotate", "0")))
+    return Orientation.of(cfg.flip, str(cfg.rotate))
 
 
-class Oriented:
-    """Any source with its frames flipped and turned (OpenCV), the same source otherwise
-    (not a Source subclass: every attribute but the size is the wrapped source's)."""
+class Oriented(Wrapper):
+    """Any source with its frames flipped and turned (OpenCV), the same source otherwise."""
 
     def __init__(self, source: Source, turn: Orientation):
-        self.source, self.turn = source, turn
+        self.turn = turn
+        super().__init__(source)
 
-    def __getattr__(self, name: str):          # name, live, fps, reconnectable, waiting, ...
-        return getattr(self.source, name)
-
-    @property
-    def size(self) -> Tuple[int, int]:          # type: ignore[override]
-        return self.turn.size(self.source.size)
+    def sync(self) -> None:
+        super().sync()
+        self.size = self.turn.size(self.inner.size)
 
     def read(self) -> Optional[Frame]:
-        frame = self.source.read()
+        frame = self.inner.read()
         if frame is None:
             return None
         return replace(frame, image=self.turn.apply(frame.image), lores=self.turn.apply(frame.lores))
-
-    def close(self) -> None:
-        self.source.close()
-
-    def reopen(self) -> None:
-        self.source.reopen()

@@ -3,12 +3,13 @@ for it (under systemd; at a terminal a missing camera is one sentence and exit 1
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from edgecam.config import SourceConfig
 from edgecam.errors import SourceError
 from edgecam.sources.base import Frame, Source
 from edgecam.sources.opencv import NETWORK
+from edgecam.sources.wrapper import Wrapper
 
 
 def is_camera(uri: str) -> bool:
@@ -18,42 +19,42 @@ def is_camera(uri: str) -> bool:
             or (uri.startswith("csi://") and uri[6:].isdigit()) or "!" in uri or uri.lower().startswith(NETWORK))
 
 
-class WaitingCamera(Source):
+class Absent(Source):
+    """The camera not there yet: no frames, its URI and configured size, and why it is not."""
+
+    live = True
+    reconnectable = True
+    waiting = True
+
+    def __init__(self, cfg: SourceConfig, error: str):
+        self.name, self.size, self.error = str(cfg.uri), (cfg.width, cfg.height), error
+        self.read_timeout_s = self.open_timeout_s = 30.0
+
+    def read(self) -> Optional[Frame]:
+        return None
+
+    def reopen(self) -> None:
+        raise SourceError(self.error)
+
+
+class WaitingCamera(Wrapper):
     """A camera that could not be opened at start, waited for: read() gives None (so the
     live pipeline reconnects with backoff) until reopen() manages to open it; from then on
     it is that camera. ``waiting`` says whether it has ever opened; ``error`` why not."""
 
-    live = True
-    reconnectable = True
-
-    def __init__(self, cfg: SourceConfig, opener, error: str):
-        self.cfg, self._opener, self.error = cfg, opener, error
-        self.name = str(cfg.uri)
-        self.size = (cfg.width, cfg.height)
-        self.fps = None
-        self.inner: Optional[Source] = None
-        self.read_timeout_s = self.open_timeout_s = 30.0
-
-    @property
-    def waiting(self) -> bool:
-        return self.inner is None
-
-    def read(self) -> Optional[Frame]:
-        return self.inner.read() if self.inner is not None else None
+    def __init__(self, cfg: SourceConfig, opener: Callable[[], Source], error: str):
+        self._opener = opener
+        self.absent = Absent(cfg, error)
+        super().__init__(self.absent)
 
     def reopen(self) -> None:
-        if self.inner is not None:
-            self.inner.reopen()
+        if self.inner is not self.absent:
+            super().reopen()
             return
         try:
             self.inner = self._opener()
         except SourceError as exc:
-            self.error = str(exc)
+            self.absent.error = str(exc)
             raise
-        self.name, self.size, self.fps = self.inner.name, self.inner.size, self.inner.fps
-        for key in ("read_timeout_s", "open_timeout_s"):
-            setattr(self, key, getattr(self.inner, key, 30.0))
-
-    def close(self) -> None:
-        if self.inner is not None:
-            self.inner.close()
+        finally:
+            self.sync()

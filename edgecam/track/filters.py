@@ -3,14 +3,14 @@ object is shown (hysteresis: seen in N of the last M inferences). Pure, no state
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 
 class DetectionFilter:
     """Allow and deny lists, per-label minimum scores, and box area as a fraction of the frame."""
 
     def __init__(self, allow: Sequence[str] = (), deny: Sequence[str] = (),
-                 min_score: Dict[str, float] = None, min_area: float = 0.0, max_area: float = 1.0,
+                 min_score: Optional[Dict[str, float]] = None, min_area: float = 0.0, max_area: float = 1.0,
                  size: Tuple[int, int] = (1, 1)):
         self.allow, self.deny = set(allow), set(deny)
         self.min_score = dict(min_score or {})

@@ -314,7 +314,8 @@ def _along(line: Line, p: Point) -> bool:
     return 0.0 <= u <= 1.0
 
 
-def build_rules(lines: Sequence[str], zones: Sequence[dict], size: Tuple[int, int], inertia: int = 1) -> Optional[Rules]:
+def build_rules(lines: Sequence[str], zones: Sequence[dict], size: Tuple[int, int],
+                inertia: int = 1) -> Optional[Rules]:
     if not lines and not zones:
         return None
     return Rules([Line.parse(s, i) for i, s in enumerate(lines)],

@@ -28,7 +28,7 @@ entries. Pure: no model, no files (edgecam/evaluate.py reads and runs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypedDict
 
 import numpy as np
 
@@ -244,10 +244,15 @@ def _iou(a: Window, b: Window) -> float:
     return max(0, inter) / (max(a[1], b[1]) - min(a[0], b[0]) + 1)
 
 
+class ZoneScore(TypedDict):
+    entered: Tally
+    inside_at_end: Dict[str, Optional[int]]     # truth (None: not in the truth file), counted
+
+
 @dataclass
 class Report:
     lines: Dict[str, Dict[str, Tally]]
-    zones: Dict[str, Dict[str, object]]
+    zones: Dict[str, ZoneScore]
     objects: Dict[str, Objects]
 
     @property
@@ -273,7 +278,8 @@ class Report:
                 rows.append(f"  line {name} {d}: " + _tally(t))
         for name, z in self.zones.items():
             inside = z["inside_at_end"]
-            end = "" if inside["truth"] is None else f"; inside at the end: truth {inside['truth']}, counted {inside['counted']}"
+            end = ("" if inside["truth"] is None
+                   else f"; inside at the end: truth {inside['truth']}, counted {inside['counted']}")
             rows.append(f"  zone {name} entered: " + _tally(z["entered"]) + end)
         for label, o in self.objects.items():
             rows.append(f"  objects {label}: truth {o.truth}, ids {o.ids}, matched {o.matched}, missed {o.missed}, "
@@ -296,7 +302,7 @@ def score(truth: Truth, events: Sequence[dict], spans: Dict[int, Window], tolera
         lines[name] = {d: match(spec[d], [e["frame"] for e in events if e["event"] == "cross"
                                           and e.get("line") == name and e.get("direction") == d], tolerance)
                        for d in ("in", "out")}
-    zones = {}
+    zones: Dict[str, ZoneScore] = {}
     for name, spec in truth.zones.items():
         enters = [e["frame"] for e in events if e["event"] == "enter" and e.get("zone") == name]
         leaves = sum(1 for e in events if e["event"] == "leave" and e.get("zone") == name)
@@ -325,7 +331,7 @@ def frame_spans(records: Iterable[dict]) -> Tuple[Dict[int, Window], int]:
     and the number of frames."""
     spans: Dict[int, Window] = {}
     n = 0
-    for n, rec in enumerate(records, start=1):
+    for n, rec in enumerate(records, start=1):   # noqa: B007 (read after the loop: the count)
         for d in rec.get("detections", ()):
             i = d.get("id") if isinstance(d, dict) else None
             if i is not None:

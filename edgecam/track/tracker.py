@@ -7,7 +7,8 @@ flickers around the threshold stays one track instead of dying at its first miss
 detections start tracks, and a track gets its public id once ``min_hits`` of its detections
 scored high (on the first inference every high detection does: there is nothing to confirm
 against yet). Every track, tentative or confirmed, survives ``max_missed`` inferences without a
-detection, coasting on its velocity.
+detection, coasting on its velocity; while it coasts (a person hidden behind another) it is
+matched where its full rate puts it (the drawn boxes move by half of it: see GAIN).
 
 Association ignores the label: SSD's label for one object flickers (a car called ``parking
 meter``, then ``suitcase``; a bottle that turns ``vase``), so a track keeps its id through it
@@ -28,6 +29,7 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edgecam.model.postprocess import Detection
 from edgecam.track.geometry import iou_matrix
 
 try:  # an optional extra: the greedy assignment below serves without it
@@ -42,6 +44,7 @@ SIZE_RATE = 0.0                # box sizes are not extrapolated (their change is
 # 0.870 against the model's own box on that frame); half the rate, for objects that move
 # more than 0.6 box widths a second, drew it better (0.877). See scripts/measure-tracking.
 GAIN = 0.5
+COAST_GAIN = 1.0               # a track missed since: matched where its full rate puts it (see _match)
 MIN_SPEED = 0.6
 HORIZON_S = 1.0                # a box is never predicted further than this past its last detection
 LOW_IOU = 0.5                  # the low-score stage needs a closer match
@@ -104,13 +107,13 @@ class Motion:
     rate: np.ndarray = field(default_factory=lambda: np.zeros(4))
     smooth: Optional[np.ndarray] = None
 
-    def at(self, t: float) -> Tuple[float, float, float, float]:
-        """The box predicted at time ``t``: moved by GAIN x its rate, and only when it moves
+    def at(self, t: float, gain: float = GAIN) -> Tuple[float, float, float, float]:
+        """The box predicted at time ``t``: moved by ``gain`` x its rate, and only when it moves
         faster than MIN_SPEED box widths a second (slower is the detector's jitter)."""
         dt = min(max(t - self.t, 0.0), HORIZON_S)
         if np.hypot(self.rate[0], self.rate[1]) < MIN_SPEED * max(self.last[2], 1.0):
             return _box(self.last)
-        return _box(self.last + GAIN * self.rate * dt)
+        return _box(self.last + gain * self.rate * dt)
 
     def correct(self, box: Sequence[float], t: float, first: bool) -> None:
         z, dt = _cxcywh(box), t - self.t
@@ -146,7 +149,8 @@ class Track:
     shown: bool = False           # has been shown (a "new" event went out)
     votes: Dict[str, float] = field(default_factory=dict)   # label -> summed score
     classes: Dict[str, int] = field(default_factory=dict)   # label -> class id
-    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))  # (event, where) not sent yet
+    # (event, where) not sent yet
+    pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))
 
     def vote(self, d) -> None:
         """Count ``d``'s label (weighted by its score); the track takes the label with most."""
@@ -162,7 +166,7 @@ PENDING = 64     # events a track keeps while it is tentative or hidden (the old
 @dataclass
 class Update:
     """What one inference did to the tracks."""
-    matched: List[Tuple[Track, object]]        # (track, detection) pairs, this inference, tentative
+    matched: List[Tuple[Track, Detection]]     # (track, detection) pairs, this inference, tentative
                                                # tracks and new ones included (``id`` None until confirmed)
     lost: List[Track]                          # tracks dropped now
 
@@ -195,7 +199,7 @@ class Tracker:
         self.updates += 1
         return Update(matched, lost)
 
-    def _start_new(self, dets: Sequence, matched: List[Tuple[Track, object]], t: float):
+    def _start_new(self, dets: Sequence, matched: List[Tuple[Track, Detection]], t: float):
         """Tracks for the high detections no track took, best first, except a box mostly
         inside a taken box of its own label (SSD's second box for one object)."""
         taken = [(d.label, tr.label, d.box) for tr, d in matched]
@@ -212,7 +216,7 @@ class Tracker:
     def _match(self, tracks: List[Track], dets: Sequence, t: float, minimum: float):
         if not tracks or not dets:
             return [], list(tracks), list(dets)
-        predicted = np.array([tr.motion.at(t) for tr in tracks])
+        predicted = np.array([tr.motion.at(t, COAST_GAIN if tr.missed else GAIN) for tr in tracks])
         scores = iou_matrix(predicted, np.array([d.box for d in dets]))
         same = np.array([[tr.label == d.label for d in dets] for tr in tracks])
         pairs = assign(np.where(scores >= minimum, scores + SAME_LABEL * same, 0.0), minimum)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple, Union
 from urllib.parse import parse_qs, urlsplit
 
 MAX_HEAD = 16 * 1024        # request line and headers
@@ -47,7 +47,7 @@ class Request:
         return self.headers.get(name, "")
 
 
-def head_end(data: bytes) -> int:
+def head_end(data: Union[bytes, bytearray]) -> int:
     """Where the head of a request ends in ``data`` (past its blank line), or -1."""
     end = data.find(b"\r\n\r\n")
     return end + 4 if end >= 0 else -1

@@ -59,7 +59,8 @@ class Conn:
     def __init__(self, sock: socket.socket, peer, now: float):
         self.sock, self.peer = sock, peer
         self.local = sock.getsockname()
-        self.buf, self.need, self.head = bytearray(), -1, None
+        self.buf, self.need = bytearray(), -1
+        self.head: Optional[Tuple[str, str, Dict[str, str], int]] = None   # method, target, headers, its end
         self.out, self.sent = b"", 0
         self.deadline = now + READ_S
         self.stream = self.closed = self.busy = False
@@ -281,7 +282,7 @@ class Server:
                 return
             method, target, headers, length = parse_head(bytes(conn.buf[:end]))
             conn.head, conn.need = (method, target, headers, end), end + length
-        if len(conn.buf) < conn.need:
+        if len(conn.buf) < conn.need or conn.head is None:   # (the head is read when need is set)
             return
         method, target, headers, end = conn.head
         request = Request(method, target, headers, bytes(conn.buf[end:conn.need]), conn.local, conn.peer)

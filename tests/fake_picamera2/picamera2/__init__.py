@@ -54,7 +54,8 @@ class Picamera2:
         main = {"format": "XBGR8888", "size": (640, 480), **(main or {})}
         if lores is not None:
             lores = {"format": "YUV420", "size": (320, 240), **lores}
-        return {"use_case": "preview", "transform": Transform() if transform is None else transform, "colour_space": colour_space,
+        return {"use_case": "preview", "transform": Transform() if transform is None else transform,
+                "colour_space": colour_space,
                 "buffer_count": buffer_count, "queue": queue, "main": main, "lores": lores,
                 "raw": raw, "controls": dict(controls or {}), "display": display, "encode": encode}
 
