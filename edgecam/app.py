@@ -13,9 +13,10 @@ import cv2
 
 from edgecam.config import Config
 from edgecam.errors import SourceError
-from edgecam.model import ModelSwitcher, load_model
+from edgecam.model.loader import load_model
+from edgecam.model.switch import ModelSwitcher
 from edgecam.model.compare import composite_size, each_compared, load_compare
-from edgecam.model.fetch import provision_configured
+from edgecam.provision.fetch import provision_configured
 from edgecam.pipeline import Hooks, StopFlag, run_file, run_live
 from edgecam.service.reload import Reloader
 from edgecam.service.journal import journal_log_levels

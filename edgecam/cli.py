@@ -29,7 +29,7 @@ log = logging.getLogger("edgecam")
 # Each command imports what it runs when it runs: `edgecam doctor` must start where numpy,
 # OpenCV or the TFLite runtime do not import (that is what it diagnoses), so nothing here
 # imports them at the top.
-LAZY = "edgecam.app, edgecam.bench, edgecam.model, edgecam.evaluate"
+LAZY = "edgecam.app, edgecam.bench, edgecam.provision, edgecam.evaluate"
 
 # which group of `edgecam --help` a section's flags are listed in
 GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
@@ -105,7 +105,7 @@ def cmd_run(argv: List[str]) -> int:
 
 
 def cmd_models(argv: List[str]) -> int:
-    from edgecam.model import commands      # (see LAZY)
+    from edgecam.provision import commands      # (see LAZY)
     return commands.main(argv)
 
 

@@ -21,7 +21,7 @@ from edgecam.errors import ArgParser, EdgecamError
 
 # The doctor runs where numpy, OpenCV or the TFLite runtime do not import, which is what it
 # diagnoses: every check that needs them imports them itself, inside the check.
-NEEDS_NUMPY = ("cv2", "numpy", "edgecam.model")
+NEEDS_NUMPY = ("cv2", "numpy", "edgecam.model", "edgecam.provision")
 
 UNIT = "/etc/systemd/system/edgecam.service"
 
@@ -208,8 +208,8 @@ def check_display(cfg) -> Check:
 
 
 def check_model(cfg) -> Check:
-    from edgecam.model import catalog                    # (see NEEDS_NUMPY)
-    from edgecam.model.fetch import sha256_of
+    from edgecam.provision import catalog                    # (see NEEDS_NUMPY)
+    from edgecam.provision.fetch import sha256_of
     name = cfg.model.name
     try:
         where = catalog.locate(name, cfg.preprocess.rho, cfg.model.dir)
@@ -235,8 +235,8 @@ def check_model(cfg) -> Check:
 
 
 def _runs(cfg, path: Path) -> str:
-    """Which file a run uses (the published one or its int8 rewrite, edgecam/model/int8_cache.py) and why."""
-    from edgecam.model import int8_cache                 # (see NEEDS_NUMPY)
+    """Which file a run uses (the published one or its int8 rewrite, edgecam/provision/int8_cache.py) and why."""
+    from edgecam.provision import int8_cache                 # (see NEEDS_NUMPY)
     choice = int8_cache.choose(path, cfg.model.int8, cfg.model.runtime)
     return choice.short + ("" if choice.int8 or cfg.model.int8 == "off" else " (`edgecam models info` says why)")
 
@@ -252,7 +252,7 @@ def _writable(path: Path) -> bool:
 
 
 def check_folders(cfg) -> Check:
-    from edgecam.model import catalog                    # (see NEEDS_NUMPY)
+    from edgecam.provision import catalog                    # (see NEEDS_NUMPY)
     folders = {"model.dir": catalog.model_dir(cfg.model.dir), "output.snapshot_dir": Path(cfg.output.snapshot_dir)}
     for key in ("video", "json"):
         value = getattr(cfg.output, key, None)

@@ -19,7 +19,7 @@ from typing import List, Optional
 import numpy as np
 
 from edgecam.errors import UsageError
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.statedir import state_dir
 
 SWEEP_FILE = "last-sweep.json"

@@ -1,9 +1,9 @@
-"""Shared test fixtures."""
+"""Shared test fixtures (the model mirror, the media, provisioned models, a state folder per
+session); what else the tests share is in helpers.py."""
 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def models_dir(mirror: Path, tmp_path_factory) -> Path:
     """A models folder provisioned from the mirror the way a user does it
     (`edgecam models fetch NAME --from MIRROR`): every model the mirror has, each converted
     to int8 where the converter handles it, as that command does (model.int8)."""
-    from edgecam.model import catalog, fetch, int8_cache
+    from edgecam.provision import catalog, fetch, int8_cache
     directory = tmp_path_factory.mktemp("models")
     for name in MIRROR_MODELS:
         path = fetch.provision(catalog.get(name), directory, mirror=mirror, progress=False)
@@ -58,56 +58,3 @@ def runtime() -> str:
     """The TFLite runtime under test: $EDGECAM_TEST_RUNTIME (CI runs the model tests once
     per runtime), else auto."""
     return os.environ.get("EDGECAM_TEST_RUNTIME", "auto")
-
-
-def run_edgecam(*args, timeout: float = 300, env: dict | None = None, **kw):
-    """`python -m edgecam ARGS` in a subprocess, as a user runs it."""
-    import subprocess
-    import sys
-    full_env = dict(os.environ, **(env or {}))
-    full_env.pop("DISPLAY", None) if "DISPLAY" not in (env or {}) else None
-    return subprocess.run([sys.executable, "-m", "edgecam", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=full_env, **kw)
-
-
-def ffprobe(path: Path) -> dict:
-    """Frame count (decoded), size, rate and codec of a video, as a player sees it."""
-    import json
-    import shutil
-    import subprocess
-    if not shutil.which("ffprobe"):
-        pytest.skip("ffprobe (Debian package ffmpeg) is not installed")
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-                          "-show_entries", "stream=nb_read_frames,width,height,r_frame_rate,codec_name",
-                          "-of", "json", str(path)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, f"ffprobe cannot read {path}: {out.stderr.strip()}"
-    s = json.loads(out.stdout)["streams"][0]
-    num, den = s["r_frame_rate"].split("/")
-    return {"frames": int(s["nb_read_frames"]), "width": s["width"], "height": s["height"],
-            "fps": int(num) / int(den), "codec": s["codec_name"]}
-
-
-def write_clip(video: Path, out: Path, frames: int, first: int = 0, fps: float = 0.0) -> Path:
-    """``frames`` frames of a real video from frame ``first``, as a file of their own (MPEG-4,
-    at ``fps``, or the video's own rate)."""
-    import cv2
-    cap = cv2.VideoCapture(str(video))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-    fps = fps or cap.get(cv2.CAP_PROP_FPS) or 30.0
-    writer = None
-    for _ in range(frames):
-        ok, image = cap.read()
-        assert ok, f"{video} has fewer than {first + frames} frames"
-        if writer is None:
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (image.shape[1], image.shape[0]))
-        writer.write(image)
-    cap.release()
-    writer.release()
-    return out
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run_edgecam
+from helpers import run_edgecam
 
 
 def one_sentence(r):

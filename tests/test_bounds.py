@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run_edgecam
+from helpers import run_edgecam
 from edgecam.config import load_config
 from edgecam.errors import ConfigError, ModelError
 from edgecam.model.labels import load_file

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from helpers import run_edgecam  # noqa: E402
 
-from edgecam.model import catalog  # noqa: E402
+from edgecam.provision import catalog  # noqa: E402
 from edgecam.errors import ModelError  # noqa: E402
-from edgecam.model.fetch import provision  # noqa: E402
+from edgecam.provision.fetch import provision  # noqa: E402
 
 BRANCH = re.compile(r"/(?:raw|blob|tree|resolve)/(?:master|main|HEAD|develop)/|/refs/heads/")
 
@@ -50,7 +50,7 @@ def test_v2_ssd_is_pinned_and_its_figures_are_not_the_ssdlite_ones(tmp_path):
 
 
 def test_unmeasured_figures_come_from_the_graph_once_provisioned(models_dir):
-    from edgecam.model.commands import _figures
+    from edgecam.provision.commands import _figures
     spec = dataclasses.replace(catalog.get("v1_ssd"), madds_m=None, params_m=None)
     assert _figures(spec, models_dir) == ("728M (graph)", "4.10M (graph)")
 

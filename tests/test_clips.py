@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ffprobe
+from helpers import ffprobe
 from test_survive import fill, small_disk  # noqa: F401  (a real tmpfs, filled)
 
 CLIP = "one-by-one-person-detection.mp4"   # the first person crosses x = 0.45 at t = 6.4 s (frame 64)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ffprobe, run_edgecam, write_clip  # noqa: E402
+from helpers import ffprobe, run_edgecam, write_clip  # noqa: E402
 
 from edgecam import app  # noqa: E402
 from edgecam.config import load_config  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgecam.model.costs import KINDS, analyze, format_report
+from edgecam.costlens.costs import KINDS, analyze, format_report
 from edgecam.errors import ModelError
 
 V1_075 = "mobilenet_v1_0.75_224_quant.tflite"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from helpers import run_edgecam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APT_SITE = Path("/usr/lib/python3/dist-packages")
@@ -88,7 +88,7 @@ def test_each_problem_with_its_fix(mirror, tmp_path):
 
 
 def test_a_corrupt_model_is_named_by_its_hash(mirror, tmp_path):
-    from edgecam.model import catalog, fetch
+    from edgecam.provision import catalog, fetch
     fetch.provision(catalog.get("v1_ssd"), tmp_path, mirror=mirror, progress=False)
     model = tmp_path / catalog.get("v1_ssd").file
     data = bytearray(model.read_bytes())

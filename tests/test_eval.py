@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_edgecam
+from helpers import run_edgecam
 from edgecam.track.score import match, objects
 
 TRUTH = Path(__file__).resolve().parent / "truth"

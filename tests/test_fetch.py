@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.errors import ModelError
-from edgecam.model.fetch import mirror_from_env, provision, sha256_of
+from edgecam.provision.fetch import mirror_from_env, provision, sha256_of
 
 V1 = "mobilenet_v1_0.25_128_quant.tflite"
 SSD = "ssd_mobilenet_v1_1.0_300_coco_quant.tflite"
@@ -246,3 +246,16 @@ def test_model_missing_from_mirror(mirror, tmp_path):
     msg = str(err.value)
     assert "'v2_ssd'" in msg and str(mirror) in msg and "\n" not in msg
     assert leftovers(tmp_path) == []
+
+
+def test_a_mirror_without_the_configured_model_says_what_it_has(mirror, tmp_path):
+    """`./scripts/run` with the default v2_ssd and a mirror that lacks it: one sentence naming
+    the models the mirror has and the --model to use."""
+    from helpers import run_edgecam
+    r = run_edgecam("--model", "v2_ssd", "--fetch", "--model-dir", tmp_path, "--display", "none",
+                    "--source", mirror.parent / "media" / "parrot.jpg",
+                    env={"EDGECAM_MODEL_MIRROR": str(mirror)})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"the model mirror {mirror} lacks v2_ssd; it has " in r.stderr
+    assert "v1_ssd" in r.stderr and "run with --model v1_ssd" in r.stderr
+    assert not list(tmp_path.glob("*.tflite"))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ffprobe, run_edgecam
+from helpers import ffprobe, run_edgecam
 
 
 @pytest.fixture(scope="module")

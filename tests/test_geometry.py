@@ -63,7 +63,7 @@ def test_a_painted_square_comes_back_where_it_was(mode):
 def test_real_detections_agree_across_resize_modes(models_dir, media):
     """grace_hopper's person box from the real SSD is the same person whatever the resize."""
     from edgecam.config import load_config
-    from edgecam.model import load_model
+    from edgecam.model.loader import load_model
     img = cv2.imread(str(media / "grace_hopper.bmp"))
     boxes = {}
     for mode in ("stretch", "letterbox", "crop"):

@@ -1,4 +1,4 @@
-"""The int8 rewrite of the published uint8 models (edgecam/model/int8.py, tflite_file.py,
+"""The int8 rewrite of the published uint8 models (edgecam/costlens/int8.py, tflite_file.py,
 int8_check.py, int8_cache.py): the flatbuffer read and written back unchanged, bad files refused
 in one sentence, the weights' per-channel fit, the cache beside the model, and the rewrite
 against the published file over real media (figures printed: pytest -s)."""
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from edgecam.errors import ConversionError
-from edgecam.model import catalog, int8, int8_cache, int8_check, tflite_file
+from edgecam.costlens import int8, int8_check, tflite_file
+from edgecam.provision import catalog, int8_cache
 from edgecam.model.engine import Engine
-from edgecam.model.tflite_writer import Conv, Quant, conv_chain
+from edgecam.costlens.tflite_writer import Conv, Quant, conv_chain
 
 CLASSIFIERS = ["v1_0.25_128", "v1_0.75_192", "v1_0.75_224", "v2", "v3"]
 
@@ -187,7 +188,7 @@ def test_unknown_op_refused(models_dir):
 
 def test_the_run_uses_the_chosen_file(models_dir, tmp_path, runtime, media):
     from edgecam.config import load_config
-    from edgecam.model import load_model
+    from edgecam.model.loader import load_model
     import cv2
     _copy(models_dir, "v2", tmp_path)
     (tmp_path / "imagenet_labels.txt").write_bytes((models_dir / "imagenet_labels.txt").read_bytes())

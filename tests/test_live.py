@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import free_port, run_edgecam  # noqa: E402
+from helpers import free_port, run_edgecam  # noqa: E402
 from loopback import LoopbackCamera, read_stamp  # noqa: E402
 
 from edgecam import app  # noqa: E402

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgecam.config import load_config
-from edgecam.model import load_model
+from edgecam.model.loader import load_model
 from edgecam.model.cores import Placement
 from edgecam.pipeline import StopFlag, run_live
 from edgecam.sinks import Sink, Sinks

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from edgecam import cli
-from tests.conftest import run_edgecam
+from helpers import run_edgecam
 
 MODEL = "v1_0.25_128"
 

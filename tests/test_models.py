@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgecam.config import load_config
-from edgecam.model import load_model
+from edgecam.model.loader import load_model
 
 
 def model(models_dir, runtime, name, **over):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_edgecam
+from helpers import run_edgecam
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg (Debian package ffmpeg) is not installed")
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam, write_clip  # noqa: E402
+from helpers import run_edgecam, write_clip  # noqa: E402
 from test_live import free_port, wait_for  # noqa: E402
 
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (pip install -e '.[test]')")

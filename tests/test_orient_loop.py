@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam, write_clip  # noqa: E402
+from helpers import run_edgecam, write_clip  # noqa: E402
 
 from edgecam import app  # noqa: E402
 from edgecam.config import SourceConfig, load_config  # noqa: E402

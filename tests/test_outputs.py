@@ -8,7 +8,7 @@ import cv2
 from edgecam.config import load_config
 from edgecam.model.engine import OutputInfo
 from edgecam.model.labels import Labels, from_metadata, infer_offset, load_file, parse_lines
-from edgecam.model import load_model
+from edgecam.model.loader import load_model
 from edgecam.model.postprocess import decode_detections, detection_roles
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from helpers import run_edgecam  # noqa: E402
 
 
 def edgecam(models_dir, runtime, *args):

@@ -14,7 +14,7 @@ import numpy
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_edgecam  # noqa: E402
+from helpers import run_edgecam  # noqa: E402
 
 APT_SITE = "/usr/lib/python3/dist-packages"
 NUMPY2_BANNER = ("\nA module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.4.6 as it may crash. "

@@ -20,7 +20,7 @@ import pytest
 
 from edgecam.pipeline import Hooks
 from edgecam.service.systemd import Notifier, notifier_from_env
-from conftest import free_port, write_clip  # noqa: E402
+from helpers import free_port, write_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "scripts" / "edgecam.service"
@@ -326,7 +326,7 @@ def test_sighup_reloads_the_config_without_a_restart(camera, mirror, tmp_path, n
 @pytest.mark.parametrize("stage", ["inference", "output"])
 def test_a_stuck_inference_or_output_thread_stops_the_watchdog_pings(stage, camera, mirror, notify_socket, caplog):
     from edgecam.config import load_config
-    from edgecam.model import load_model
+    from edgecam.model.loader import load_model
     from edgecam.pipeline import StopFlag, run_live
     from edgecam.sinks import Sink, Sinks
     from edgecam.sinks.opening import open_sinks

@@ -24,9 +24,10 @@ LAZY = {
     ("edgecam.pyenv", "numpy"): "which numpy imports, if any, is what it reports",
     # `edgecam doctor` must start where numpy, OpenCV or the TFLite runtime do not import:
     ("edgecam.cli", "edgecam.app"): "the run command", ("edgecam.cli", "edgecam.bench"): "the bench command",
-    ("edgecam.cli", "edgecam.model"): "the models command", ("edgecam.cli", "edgecam.evaluate"): "the eval command",
+    ("edgecam.cli", "edgecam.provision"): "the models command", ("edgecam.cli", "edgecam.evaluate"): "the eval command",
     ("edgecam.evaluate", "edgecam.app"): "eval's own run: scoring a run's files needs no model or OpenCV",
     ("edgecam.doctor", "cv2"): "a check", ("edgecam.doctor", "edgecam.model"): "a check",
+    ("edgecam.doctor", "edgecam.provision"): "a check (the int8 cache imports numpy)",
     ("edgecam.tradeoff", "matplotlib"): "the optional extra edgecam[plot], for the trade-off chart only",
     ("edgecam.mqtt.link", "paho"): "an optional extra (edgecam[mqtt]): imported only when --mqtt is configured",
 }
@@ -210,7 +211,8 @@ def test_imports_at_module_top():
 def test_sinks_and_sources_never_import_the_runners():
     edges = graph()
     for name, deps in edges.items():
-        if name.startswith(("edgecam.sinks", "edgecam.sources", "edgecam.model")):
+        if name.startswith(("edgecam.sinks", "edgecam.sources", "edgecam.model", "edgecam.costlens",
+                            "edgecam.provision")):
             bad = sorted(d for d in deps if d.startswith(("edgecam.pipeline", "edgecam.service", "edgecam.app")))
             assert bad == [], f"{name} imports {bad}"
         if name.startswith(("edgecam.sources", "edgecam.model")):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ffprobe, free_port, run_edgecam
+from helpers import ffprobe, free_port, run_edgecam
 
 SLOW_START = 90       # seconds a model may take to load on a loaded 2-core machine
 

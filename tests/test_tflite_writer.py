@@ -1,4 +1,4 @@
-"""The TFLite writer (edgecam/model/tflite_writer.py): each written int8 model loads in the
+"""The TFLite writer (edgecam/costlens/tflite_writer.py): each written int8 model loads in the
 installed interpreter, and its output equals a numpy reference convolution (TFLite's
 requantization: round(acc * in_scale * w_scale / out_scale) + zero point, clamped) on random
 int8 input, within one step (XNNPACK and the reference kernels round a few values differently)."""
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgecam.model.engine import make_interpreter
-from edgecam.model.tflite_writer import SAME, VALID, Conv, Quant, conv_chain, out_size, spread_scale
+from edgecam.costlens.tflite_writer import SAME, VALID, Conv, Quant, conv_chain, out_size, spread_scale
 
 IN_Q = Quant.of(0.02, -5)
 

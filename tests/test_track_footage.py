@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import run_edgecam
+from helpers import run_edgecam
 
 CLIP = "one-by-one-person-detection.mp4"
 

@@ -13,9 +13,9 @@ import pytest
 
 from edgecam import cli, tradeoff
 from edgecam.config import load_config
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.sinks.web import WebView
-from tests.conftest import run_edgecam
+from helpers import run_edgecam
 
 MODELS = ["v1_0.25_128", "v1_0.75_192", "v3"]
 VIDEO = "bottle-detection.mp4"

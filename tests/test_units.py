@@ -15,7 +15,7 @@ import pytest
 from edgecam.cli import _overrides, _run_parser
 from edgecam.config import HOT, MODEL, RESTART, SETTINGS, load_config
 from edgecam.errors import ConfigError, ModelError, SourceError
-from edgecam.model.loader import Keep
+from edgecam.model.interface import Keep
 from edgecam.pipeline import END, LatestSlot, RateMeter, StopFlag, Workers
 from edgecam.pipeline.tuning import Tuning
 from edgecam.service.reload import Reloader, by_class, changed_keys

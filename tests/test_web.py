@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from loopback import LoopbackCamera  # noqa: E402
 
 from edgecam.sinks.web.server import EVICT_S, READ_S  # noqa: E402
-from conftest import free_port  # noqa: E402
+from helpers import free_port  # noqa: E402
 
 
 

@@ -26,7 +26,7 @@ variants share ``--live-seconds`` in ``--repeat`` interleaved rounds too, their 
 Per-stage latency (decode, preprocess, inference, postprocess, overlay, output) p50/p95,
 peak RSS (VmHWM) and the time from process start to the first result are reported for
 each. `--models a,b,c` sweeps models: mult-adds and parameters (from the graph, via
-edgecam/model/costs.py) beside latency and FPS, so the α² and ρ² scaling shows; `--plot FILE`
+edgecam/costlens/costs.py) beside latency and FPS, so the α² and ρ² scaling shows; `--plot FILE`
 draws them with the published top-1 (edgecam/tradeoff.py), and every sweep is saved for the
 browser view's chart.
 

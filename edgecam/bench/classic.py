@@ -14,7 +14,7 @@ import numpy as np
 from edgecam.bench.loopback import read_stamp
 from edgecam.bench.stats import summarize_ms
 from edgecam.bench.variants import config
-from edgecam.model import load_model
+from edgecam.model.loader import load_model
 from edgecam.pipeline.clock import STAGES
 
 

@@ -17,7 +17,8 @@ from edgecam.bench.report import format_report, machine
 from edgecam.bench.runner import CAMERA_FPS, BenchError, _log, bench_source, sweep
 from edgecam.config import load_config
 from edgecam.errors import ArgParser, EdgecamError, UsageError
-from edgecam.model import catalog, load_model
+from edgecam.model.loader import load_model
+from edgecam.provision import catalog
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,7 +15,8 @@ from typing import Dict, List, Optional, Tuple
 from edgecam.bench.loopback import LoopbackCamera
 from edgecam.bench.stats import live_figures
 from edgecam.config import load_config
-from edgecam.model import catalog, costs
+from edgecam.costlens import costs
+from edgecam.provision import catalog
 from edgecam.model.cores import cpu_ticks
 from edgecam.sources import VideoFileSource
 

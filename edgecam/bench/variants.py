@@ -18,7 +18,7 @@ from edgecam.bench.loopback import read_stamp
 from edgecam.bench.stats import summarize_ms
 from edgecam.config import Config, load_config
 from edgecam.errors import SourceError
-from edgecam.model import load_model
+from edgecam.model.loader import load_model
 from edgecam.model.engine import Engine
 from edgecam.model.preprocess import preprocess
 from edgecam.pipeline import Hooks, StageTimes, StopFlag, run_file, run_live

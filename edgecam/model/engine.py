@@ -12,7 +12,7 @@ from typing import List, Tuple
 import numpy as np
 
 from edgecam.errors import ConversionError, CorruptModelError, ModelError, UsageError
-from edgecam.model import tflite_file
+from edgecam.costlens import tflite_file
 from edgecam.model.cores import new_threads, pin
 from edgecam.model.quiet import runtime_chatter_hidden
 

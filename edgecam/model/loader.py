@@ -13,7 +13,9 @@ import numpy as np
 
 from edgecam.config import Config
 from edgecam.errors import UsageError
-from edgecam.model import catalog, costs, int8_cache, labels as labelmod
+from edgecam.costlens import costs
+from edgecam.model import labels as labelmod
+from edgecam.provision import catalog, int8_cache
 from edgecam.model.engine import Engine
 from edgecam.model.interface import Keep
 from edgecam.model.postprocess import decode_detections, detection_roles, is_detector, top_k

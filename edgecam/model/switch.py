@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 from edgecam.bounds import show
 from edgecam.config import Config
 from edgecam.errors import ConfigError, EdgecamError
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.model.interface import Model as Running
 from edgecam.model.loader import Model, load_model
 

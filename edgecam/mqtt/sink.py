@@ -29,7 +29,7 @@ import cv2
 from edgecam.bounds import read_bounded
 from edgecam.config import CONTROLS, PAUSED, get_value
 from edgecam.errors import ConfigError
-from edgecam.model import catalog
+from edgecam.provision import catalog
 from edgecam.mqtt.address import parse_broker
 from edgecam.mqtt.discovery import Device, announcements
 from edgecam.mqtt.link import Link, log

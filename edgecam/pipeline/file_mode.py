@@ -25,7 +25,7 @@ import cv2
 
 from edgecam.config import Config
 from edgecam.model import Model, Result
-from edgecam.model.loader import Keep
+from edgecam.model.interface import Keep
 from edgecam.pipeline.clock import NO_CLOCK, StageClock
 from edgecam.pipeline.health import Beat
 from edgecam.pipeline.hooks import Hooks

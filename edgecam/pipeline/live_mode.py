@@ -36,8 +36,9 @@ from typing import Any, Iterable, Optional, Tuple
 
 from edgecam.config import PAUSED, Config
 from edgecam.errors import ConfigError
-from edgecam.model import Model, ModelSwitcher, Result
-from edgecam.model.loader import Keep
+from edgecam.model import Model, Result
+from edgecam.model.interface import Keep
+from edgecam.model.switch import ModelSwitcher
 from edgecam.model.cores import Placement
 from edgecam.pipeline.hooks import Hooks
 from edgecam.pipeline.reconnect import Reconnector, status_line

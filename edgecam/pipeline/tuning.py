@@ -32,7 +32,7 @@ from edgecam.bounds import show
 from edgecam.config import (CONTROL_NAMES, CONTROLS, PAUSED, SETTINGS, Config, Setting, check_value, get_value,
                             set_value)
 from edgecam.errors import ConfigError, EdgecamError
-from edgecam.model.loader import Keep
+from edgecam.model.interface import Keep
 from edgecam.schema import HOT, switch_word
 
 log = logging.getLogger("edgecam.tuning")

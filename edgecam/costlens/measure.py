@@ -5,8 +5,8 @@ replaces. Time says less: a depthwise conv does Dk^2 mult-adds per input value i
 conv N and a standard conv Dk^2 * N, so the depthwise half runs far below the CPU's arithmetic
 peak, bound by memory. This module measures by how much.
 
-For every pair of the model (edgecam/model/costs.py finds them) it writes four int8 TFLite
-models of the pair's own shapes (edgecam/model/tflite_writer.py): the standard conv M -> N, the
+For every pair of the model (edgecam/costlens/costs.py finds them) it writes four int8 TFLite
+models of the pair's own shapes (edgecam/costlens/tflite_writer.py): the standard conv M -> N, the
 depthwise conv then the 1x1 conv, and each of those two alone. Activation scales and zero
 points are the real layer's (uint8 models' zero points moved by -128 to int8), the depthwise and
 1x1 weight scales the real layer's (per channel where it has them); the standard conv, which
@@ -41,10 +41,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgecam.errors import ConversionError, ModelError, UsageError
-from edgecam.model import int8_cache
-from edgecam.model.costs import ModelCost, SeparablePair, analyze
+from edgecam.provision import int8_cache
+from edgecam.costlens.costs import ModelCost, SeparablePair, analyze
 from edgecam.model.engine import interpreter_class, make_interpreter
-from edgecam.model.tflite_writer import SAME, VALID, Conv, Quant, conv_branches, out_size, spread_scale
+from edgecam.costlens.tflite_writer import SAME, VALID, Conv, Quant, conv_branches, out_size, spread_scale
 
 ROUND_S = 0.002            # each timing round is at least this long (several invokes of a small model)
 KINDS = ("standard", "separable", "depthwise", "pointwise")
@@ -115,7 +115,7 @@ class Measurement:
     all_ms: Dict[str, float] = field(default_factory=dict)   # kind -> every pair in one model
     rest_ms: float = 0.0           # the layers outside the pairs, in one model
     skipped: List[str] = field(default_factory=list)         # layers outside the pairs not timed
-    int8_ms: Optional[float] = None  # the model's int8 rewrite (edgecam/model/int8.py), when it converts
+    int8_ms: Optional[float] = None  # the model's int8 rewrite (edgecam/costlens/int8.py), when it converts
     int8_note: str = ""              # why there is no int8 time
 
     @property

@@ -23,8 +23,8 @@ from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from tqdm import tqdm
 
 from edgecam.errors import ModelError
-from edgecam.model import catalog
-from edgecam.model.catalog import ModelSpec, model_path
+from edgecam.provision import catalog
+from edgecam.provision.catalog import ModelSpec, model_path
 
 TIMEOUT_S = 30
 CHUNK = 1 << 16
@@ -284,4 +284,16 @@ def provision_configured(cfg) -> None:
     mirror = Path(cfg.model.mirror).expanduser() if cfg.model.mirror else mirror_from_env()
     print(f"edgecam: provisioning {spec.name} into {directory}"
           + (f" from {mirror}" if mirror else f" from {spec.alt_url or spec.url}"), file=sys.stderr)
+    if mirror is not None and mirror.is_dir() and not all(_in_mirror(i, mirror) for i in _items(spec)):
+        raise ModelError(_not_in_mirror(spec, mirror))
     provision(spec, directory, mirror=mirror)
+
+
+def _not_in_mirror(spec: ModelSpec, mirror: Path) -> str:
+    """The configured model is not in the mirror: which models it has, and the flag to use."""
+    have, _ = available(sorted(catalog.catalogue().values(), key=lambda m: m.name), mirror)
+    same = [n for n in have if catalog.get(n).task == spec.task] or have
+    if not same:
+        return f"the model mirror {mirror} has no catalogue model (it lacks {spec.name})"
+    return (f"the model mirror {mirror} lacks {spec.name}; it has {', '.join(have)}: "
+            f"run with --model {same[0]} (or set model.name)")

@@ -1,6 +1,6 @@
 """Which file runs: the published model, or its int8 rewrite cached beside it (``model.int8``).
 
-A uint8 model (a catalogue entry or any .tflite) is converted once (edgecam/model/int8.py) into
+A uint8 model (a catalogue entry or any .tflite) is converted once (edgecam/costlens/int8.py) into
 ``NAME.int8.tflite`` beside it (or, for a read-only folder or the model mirror, in edgecam's
 state folder's int8/), with ``NAME.int8.json`` recording the SHA-256 of both files, what
 the converter did and the check at conversion (int8_check.py: both files on the built-in probe
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from edgecam.errors import ConversionError, CorruptModelError, ModelError
-from edgecam.model import int8, int8_check, tflite_file
-from edgecam.model.fetch import mirror_from_env, sha256_of
+from edgecam.costlens import int8, int8_check, tflite_file
+from edgecam.provision.fetch import mirror_from_env, sha256_of
 from edgecam.statedir import state_dir
 
 MODES = ("auto", "on", "off")

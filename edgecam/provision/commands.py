@@ -11,7 +11,8 @@ from typing import List, Optional
 from edgecam.config import load_config
 from edgecam.errors import ArgParser, UsageError
 from edgecam.logs import setup_logging
-from edgecam.model import catalog, costs, fetch, int8_cache, measure
+from edgecam.costlens import costs, measure
+from edgecam.provision import catalog, fetch, int8_cache
 
 
 def _models_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from edgecam.errors import ConversionError
-from edgecam.model.tflite_file import FLOAT32, INT8, INT32, UINT8, Model, OpCode, Operator, Quantization, Tensor
+from edgecam.costlens.tflite_file import FLOAT32, INT8, INT32, UINT8, Model, OpCode, Operator, Quantization, Tensor
 
 ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D = 0, 1, 2, 3, 4
 FULLY_CONNECTED, LOGISTIC, MAX_POOL_2D, MUL, RELU6, RESHAPE, SOFTMAX = 9, 14, 17, 18, 21, 22, 25

@@ -28,7 +28,7 @@ import flatbuffers
 import numpy as np
 
 from edgecam.errors import ConversionError, CorruptModelError
-from edgecam.model.tflite_writer import _bytes16, _numbers, _offsets
+from edgecam.costlens.tflite_writer import _bytes16, _numbers, _offsets
 
 UINT8, INT8, INT32, FLOAT32 = 3, 9, 2, 0          # TensorType
 READ_FACTOR = 4                                    # bytes copied out: at most 4x the file (+1 MB)
