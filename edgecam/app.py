@@ -87,9 +87,8 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
             if source.waiting:   # up and waiting: systemctl start returns
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
-            reloader = Reloader(cfg, hooks, switcher)
-            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher,
-                               on_reload=reloader, on_set=reloader.set)
+            reloader = Reloader(cfg, hooks)
+            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher, on_reload=reloader)
         else:
             summary = run_file(cfg, source, model, stop, sinks, hooks)
     finally:

@@ -29,7 +29,8 @@ from edgecam.track.settings import (ClipsConfig, FiltersConfig, MotionConfig, Ru
 
 @dataclass
 class ModelConfig:
-    name: str = setting("v2_ssd", flag="--model", metavar="NAME|PATH", reload=MODEL, path=True,
+    name: str = setting("v2_ssd", flag="--model", metavar="NAME|PATH", reload=MODEL, path=True, live=True,
+                        alias="model",
                         help="catalogue name (v2_ssd, v1_ssd, v1, v2, v3, v1_0.25_128, ...) or a .tflite file")
     labels: Optional[str] = setting(None, flag="--labels", metavar="PATH", reload=MODEL, path=True,
                                     help="label file (default: the catalogue's, or the model's metadata)")
@@ -66,10 +67,12 @@ class PreprocessConfig:
 @dataclass
 class PostprocessConfig:
     threshold: float = setting(0.5, flag="--threshold", metavar="FLOAT", range=(0.0, 1.0), reload=HOT,
+                               live=True, step=0.01, alias="threshold",
                                help="minimum detection score")
-    top_k: int = setting(3, flag="--top-k", metavar="N", range=(1, 1000), reload=HOT,
+    top_k: int = setting(3, flag="--top-k", metavar="N", range=(1, 1000), reload=HOT, live=True, step=1,
+                         alias="top_k",
                          help="classes shown for a classifier")
-    classes: List[str] = setting([], flag="--classes", metavar="LABEL", reload=HOT,
+    classes: List[str] = setting([], flag="--classes", metavar="LABEL", reload=HOT, live=True, alias="classes",
                                  help="only these labels in the results (repeatable; empty: all)")
 
 
@@ -137,9 +140,10 @@ class OutputConfig:
 
 @dataclass
 class OverlayConfig:
-    enabled: bool = setting(True, flag="--no-overlay", flag_value=False, reload=HOT,
+    enabled: bool = setting(True, flag="--no-overlay", flag_value=False, reload=HOT, live=True, alias="overlay",
                             help="draw nothing on the frames")
-    show_cost: bool = setting(True, reload=HOT, help="show the model's mult-adds and pointwise share")
+    show_cost: bool = setting(True, reload=HOT, live=True, alias="show_cost",
+                              help="show the model's mult-adds and pointwise share")
 
 
 @dataclass
@@ -178,6 +182,9 @@ class Setting:
     short: Optional[str]
     path: bool
     parse: Optional[Callable[[Any], Any]] = None
+    live: bool = False            # a live control (edgecam/pipeline/tuning.py)
+    step: Optional[float] = None  # ... its slider's step
+    alias: Optional[str] = None   # ... its short name: the set topic, the status key
 
     @property
     def base_type(self) -> type:
@@ -200,7 +207,8 @@ def _settings(cls: type, prefix: str) -> Iterator[Setting]:
         default = f.default_factory() if callable(f.default_factory) else f.default   # (MISSING is not callable)
         yield Setting(prefix + f.name, hints[f.name], default, m.get("flag"), m.get("help", ""),
                       m.get("metavar"), m.get("choices"), m.get("range"), m.get("reload", RESTART),
-                      m.get("flag_value"), m.get("short"), m.get("path", False), m.get("parse"))
+                      m.get("flag_value"), m.get("short"), m.get("path", False), m.get("parse"),
+                      m.get("live", False), m.get("step"), m.get("alias"))
 
 
 SETTINGS: Dict[str, Setting] = {s.key: s for s in _settings(Config, "")}
@@ -209,6 +217,14 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in _settings(Config, "")}
 PATH_KEYS = {s.key for s in SETTINGS.values() if s.path}
 CHOICES = {s.key: s.choices for s in SETTINGS.values() if s.choices}
 RANGES = {s.key: s.range for s in SETTINGS.values() if s.range}
+# the live controls: the keys declared live=True, and the pause, which is no config key (a run
+# starts unpaused). edgecam/pipeline/tuning.py holds their values; the web routes, MQTT's set
+# topics, Home Assistant's entities and the browser's page derive their lists from CONTROLS.
+PAUSED = "paused"
+PAUSE = Setting(PAUSED, bool, False, None, "stop inferring and freeze the picture", None, None, None, HOT, None,
+                None, False, live=True, alias=PAUSED)
+CONTROLS: Tuple[Setting, ...] = tuple(s for s in SETTINGS.values() if s.live) + (PAUSE,)
+CONTROL_NAMES = {**{c.key: c for c in CONTROLS}, **{c.alias: c for c in CONTROLS if c.alias}, "pause": PAUSE}
 MAX_STRING = 4096           # characters in any string value
 MAX_FILE_BYTES = 256 * 1024  # config.yaml is 5 KB
 

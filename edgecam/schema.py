@@ -22,16 +22,19 @@ UNUSED = "unused"      # used only when provisioning: nothing to apply
 def setting(default: Any, *, flag: Optional[str] = None, help: str = "", metavar: Optional[str] = None,
             choices: Optional[Sequence[str]] = None, range: Optional[Tuple[float, float]] = None,
             reload: str = RESTART, flag_value: Any = None, short: Optional[str] = None,
-            path: bool = False, parse: Optional[Callable[[Any], Any]] = None) -> Any:
+            path: bool = False, parse: Optional[Callable[[Any], Any]] = None, live: bool = False,
+            step: Optional[float] = None, alias: Optional[str] = None) -> Any:
     """A config field and its schema: ``flag`` is its command-line override (``short``, a
     one-letter alias; ``flag_value``: the value a bare flag sets, for switches; a list's flag
     is repeatable), ``choices`` and ``range`` bound its value (each item's, for a list or a
     mapping), ``reload`` says what a SIGHUP does with a change, ``path`` that it names a file
     or folder (checked against the file system's limits), ``parse`` checks a list's items
-    (ValueError: one sentence)."""
+    (ValueError: one sentence). ``live``: a live control (edgecam/pipeline/tuning.py): the
+    browser, MQTT's set topics and Home Assistant may change it while running, ``step`` is
+    its slider's step and ``alias`` its short name (the set topic, the status key)."""
     meta = {"flag": flag, "help": help, "metavar": metavar, "choices": tuple(choices) if choices else None,
             "range": range, "reload": reload, "flag_value": flag_value, "short": short, "path": path,
-            "parse": parse}
+            "parse": parse, "live": live, "step": step, "alias": alias}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)

@@ -84,7 +84,7 @@ def test_browser_shows_objects_and_counts(models_dir, media, tmp_path):
                 status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2).read())
             except OSError:
                 continue
-        assert status["tracking"]["counts"]["door"]["in"] == 1 and status["tracking"]["objects"]["person"] == 1
+        assert status["tracking"]["counts"]["door"]["in"] == 1 and status["tracking"]["seen"]["person"] == 1
         assert all("id" in d for d in status["latest"]["detections"])
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         if chromium:

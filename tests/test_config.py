@@ -73,6 +73,17 @@ def test_readme_documents_every_config_key():
         assert f"`{key}`" in readme, f"README's config table lacks {key}"
 
 
+def test_readme_names_every_live_control_where_mqtt_and_the_browser_list_them():
+    """The live controls are the schema's (CONTROLS): README's MQTT and browser lists follow it."""
+    from edgecam.config import CONTROLS
+    readme = (ROOT / "README.md").read_text()
+    mqtt = readme[readme.index("**Live settings**"):readme.index("**Home Assistant**")]
+    browser = readme[readme.index("`POST /set` with"):readme.index("For example:\n`curl")]
+    for c in CONTROLS:
+        assert f"`{c.alias}`" in mqtt and (c.key == "paused" or f"`{c.key}`" in mqtt), c.key
+        assert f"`{c.alias}`" in browser, c.key
+
+
 def _shown(value) -> str:
     """A default as README's table writes it."""
     if value is None:

@@ -426,7 +426,8 @@ def test_model_switch_from_the_browser(models_dir, media, tmp_path):
             assert {"v2", "v1_0.25_128", "v3"} <= set(status()["models"])
             req = urllib.request.Request(base + "/model", data=b'{"model": "v1_0.25_128"}', method="POST",
                                          headers={"Content-Type": "application/json"})
-            assert json.loads(get(req))["requested"] == "v1_0.25_128"
+            answer = json.loads(get(req))               # 200: done, with the model now running
+            assert answer["done"] is True and answer["value"] == "v1_0.25_128", answer
             s = wait_for("the switch", lambda: (st := status())["model"] == "v1_0.25_128" and st, 10)
             assert s["input_px"] == 128
             n = s["results"]

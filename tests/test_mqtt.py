@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -213,6 +215,14 @@ def test_discovery_is_retained_for_a_late_subscriber(live):
         again.close()
     select = json.loads(configs)
     assert "v1_ssd" in select["options"] and select["command_topic"] == "edgecam/cam1/set/model"
+    # the controls are the schema's live settings: their ranges and steps come from it
+    from edgecam.config import CONTROL_NAMES
+    threshold = retained["homeassistant/number/cam1/threshold/config"]
+    assert (threshold["min"], threshold["max"]) == CONTROL_NAMES["threshold"].range
+    assert threshold["step"] == CONTROL_NAMES["threshold"].step
+    assert threshold["command_topic"] == "edgecam/cam1/set/threshold"
+    for obj in ("number/cam1/top_k", "switch/cam1/show_cost"):
+        assert f"homeassistant/{obj}/config" in retained, obj
     assert retained["homeassistant/camera/cam1/snapshot/config"]["topic"] == "edgecam/cam1/snapshot"
 
 
@@ -230,11 +240,11 @@ def test_set_topic_changes_the_threshold_and_refuses_bad_values(live):
     sub, p, port = live["sub"], live["prefix"], live["broker"].port
     publish(port, f"{p}/set/threshold", "0.65")
     ok = _answer(sub, f"{p}/set/threshold/result", 1)
-    assert ok["done"] is True and ok["value"] == "0.65", ok
+    assert ok["done"] is True and ok["asked"] == "0.65" and ok["value"] == 0.65, ok   # the value in force
     wait_for("the threshold in the status", lambda: sub.json(f"{p}/status")[-1]["threshold"] == 0.65, 10)
     publish(port, f"{p}/set/threshold", "1.5")
     bad = _answer(sub, f"{p}/set/threshold/result", 2)
-    assert bad["done"] is False and "between 0.0 and 1.0" in bad["message"], bad
+    assert bad["done"] is False and "between 0.0 and 1.0" in bad["message"] and bad["value"] == 0.65, bad
     publish(port, f"{p}/set/postprocess.threshold", "lots")
     word = _answer(sub, f"{p}/set/postprocess.threshold/result", 1)
     assert word["done"] is False and "must be a number" in word["message"], word
@@ -409,3 +419,99 @@ def test_tls_with_our_ca_and_refused_without_it(models_dir, clips, tmp_path):
     finally:
         sub.close()
         broker.stop()
+
+
+# --- a line or zone changed while running, by each route, reaches every output ----------------------
+
+def _post(port: int, body: dict) -> tuple:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/set", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _web(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        return r.read()
+
+
+def _rules_config(path: Path, port: int, lines: list, zones: list = ()) -> Path:
+    """mqtt as cam2 (a status every 30 s: the first one must not wait for it), the browser
+    view without a token (loopback), and the lines and zones."""
+    path.write_text(f"mqtt:\n  name: cam2\n  status_s: 30\n  labels: [person]\n"
+                    f"output:\n  web: 127.0.0.1:{port}\n  web_auth: none\n"
+                    f"rules:\n  lines: {json.dumps(lines)}\n  zones: {json.dumps(list(zones))}\n")
+    return path
+
+
+def test_lines_and_zones_changed_by_every_route_reach_mqtt_status_and_metrics(models_dir, clips, tmp_path):
+    broker, port = Broker(tmp_path), free_port()
+    sub = Subscriber(broker.port, "homeassistant/#", "edgecam/cam2/#")
+    cfg = _rules_config(tmp_path / "cfg.yaml", port, ["0.7,0,0.7,1,door"])
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", "--model", "v1_ssd", "--model-dir", str(models_dir),
+                             "--source", str(clips["short"]), "--loop", "--display", "none", "--mqtt", broker.url,
+                             "--config", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "edgecam.log", "w"), env=dict(os.environ))
+    p, ha = "edgecam/cam2", "homeassistant/sensor/cam2"
+    announced = lambda obj: sub.last(f"{ha}/{obj}/config") not in (None, b"")   # noqa: E731
+    removed = lambda obj: sub.last(f"{ha}/{obj}/config") == b""                  # noqa: E731
+    took = {}
+
+    def within(route: str, what: str, check, start: float) -> None:
+        wait_for(what, check, 10, every=0.02)
+        took[route] = time.monotonic() - start
+
+    try:
+        wait_for("online", lambda: sub.last(f"{p}/availability") == b"online", 60)
+        online = time.monotonic()
+        wait_for("the first status (at connect, not after mqtt.status_s)", lambda: sub.on(f"{p}/status"), 5)
+        took["first status after online"] = time.monotonic() - online
+        assert json.loads(wait_for("the door's counts", lambda: sub.last(f"{p}/counts/door"), 5))["in"] == 0
+        assert wait_for("the door's entities", lambda: announced("door_in"), 5)
+
+        start = time.monotonic()                  # 1. MQTT's set topic: a line added
+        publish(broker.port, f"{p}/set/lines", "0.7,0,0.7,1,door; 0.3,0,0.3,1,gate")
+        within("mqtt", "the gate's entities and counts",
+               lambda: announced("gate_in") and announced("gate_out") and sub.last(f"{p}/counts/gate"), start)
+        answer = json.loads(wait_for("the answer", lambda: sub.last(f"{p}/set/lines/result"), 5))
+        assert answer["value"] == ["0.7,0,0.7,1,door", "0.3,0,0.3,1,gate"], answer
+        assert json.loads(_web(port, "/status"))["tracking"]["lines"][1] == "0.3,0,0.3,1,gate"
+        assert b'line="gate"' in _web(port, "/metrics")
+
+        start = time.monotonic()                  # 2. the browser's /set: the gate renamed exit
+        code, answer = _post(port, {"key": "rules.lines", "value": ["0.7,0,0.7,1,door", "0.3,0,0.3,1,exit"]})
+        assert code == 200 and answer["value"][1] == "0.3,0,0.3,1,exit", answer
+        within("/set", "the exit announced, the gate removed",
+               lambda: announced("exit_in") and removed("gate_in") and removed("gate_out")
+               and sub.last(f"{p}/counts/gate") == b"", start)
+        assert b'line="gate"' not in _web(port, "/metrics") and b'line="exit"' in _web(port, "/metrics")
+
+        zone = {"name": "mat", "points": [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0]]}
+        _rules_config(cfg, port, ["0.5,0,0.5,1,middle"], [zone])
+        start = time.monotonic()                  # 3. SIGHUP: every line replaced, a zone added
+        proc.send_signal(signal.SIGHUP)
+        within("SIGHUP", "middle and mat announced, door and exit removed",
+               lambda: announced("middle_in") and announced("mat_inside") and announced("mat_entered")
+               and removed("door_in") and removed("exit_out") and sub.last(f"{p}/counts/mat"), start)
+        t = json.loads(_web(port, "/status"))["tracking"]
+        assert t["lines"] == ["0.5,0,0.5,1,middle"] and set(t["counts"]) == {"middle", "mat"}
+        assert b'zone="mat"' in _web(port, "/metrics") and b'line="door"' not in _web(port, "/metrics")
+        status = wait_for("a status with the new lines", lambda: (s := sub.json(f"{p}/status")[-1])["lines"]
+                          == ["0.5,0,0.5,1,middle"] and s, 5)
+        assert status["zones"] == [zone]
+
+        start = time.monotonic()                  # 4. MQTT again: the zone removed
+        publish(broker.port, f"{p}/set/zones", "[]")
+        within("mqtt (zone removed)", "mat removed", lambda: removed("mat_inside") and removed("mat_entered"), start)
+        print("seconds from the change to Home Assistant's entities:",
+              ", ".join(f"{k} {v:.2f}" for k, v in took.items()))
+        assert all(v < 2.0 for v in took.values()), took    # within a second, on an idle machine
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sub.close()
+        broker.stop()
+    assert "Traceback" not in (tmp_path / "edgecam.log").read_text()

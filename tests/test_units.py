@@ -4,6 +4,7 @@ sink fan-out and the schema-derived flags."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -13,8 +14,10 @@ import pytest
 
 from edgecam.cli import _overrides, _run_parser
 from edgecam.config import HOT, MODEL, RESTART, SETTINGS, load_config
-from edgecam.errors import ModelError, SourceError
+from edgecam.errors import ConfigError, ModelError, SourceError
+from edgecam.model.interface import Keep
 from edgecam.pipeline import END, LatestSlot, RateMeter, StopFlag, Workers
+from edgecam.pipeline.tuning import Tuning
 from edgecam.service.reload import Reloader, by_class, changed_keys
 from edgecam.sinks import FrameInfo, Sink, Sinks
 from edgecam.sinks.window import CLOSED, KEYS
@@ -105,14 +108,15 @@ def test_rate_meter_counts_events_per_second_over_its_window():
 # -- reload's change detection ----------------------------------------------------------------------
 
 class _Model:
-    name, task, threshold, top_k = "v1_ssd", "detect", 0.5, 3
+    name, task = "v1_ssd", "detect"
 
 
 class _State:
-    """What a reload touches of the live state."""
+    """What a reload touches of the live state: the model, and the run's live settings."""
 
-    def __init__(self):
-        self.model, self.overlay, self.used = _Model(), True, []
+    def __init__(self, cfg):
+        self.model, self.used = _Model(), []
+        self.tuning = Tuning(cfg)
 
     def use(self, model):
         self.model = model
@@ -148,11 +152,15 @@ def test_reload_applies_hot_keys_and_refuses_a_model_that_fails(tmp_path, caplog
     path.write_text("postprocess:\n  threshold: 0.5\n")
     cfg = load_config(path)
     switcher = _Switcher(ModelError("model file x does not exist"))
-    reload, state = Reloader(cfg, switcher=switcher), _State()
+    reload, state = Reloader(cfg), _State(cfg)
+    state.tuning.loader = lambda trial: state.use(switcher.load(trial))    # the runner's model loader
+    told = []
+    state.tuning.watch(lambda key, value: told.append((key, value)))
     path.write_text("postprocess:\n  threshold: 0.7\noverlay:\n  enabled: false\nsource:\n  width: 640\n")
     with caplog.at_level(logging.INFO):
         assert reload(state) == ["overlay.enabled", "postprocess.threshold"]
-    assert state.model.threshold == 0.7 and state.overlay is False and cfg.postprocess.threshold == 0.7
+    assert state.tuning.keep().threshold == 0.7 and state.tuning.view()["overlay"] is False
+    assert told == [("overlay.enabled", False), ("postprocess.threshold", 0.7)]   # every output hears of it
     assert "source.width changed" in caplog.text and cfg.source.width == 1280
     assert reload(state) == []                             # nothing changed since
     kept = "postprocess:\n  threshold: 0.7\noverlay:\n  enabled: false\nsource:\n  width: 640\n"
@@ -162,54 +170,54 @@ def test_reload_applies_hot_keys_and_refuses_a_model_that_fails(tmp_path, caplog
     switcher.result = _Model()
     path.write_text(kept + "model:\n  name: v3\n")
     assert reload(state) == ["model.name"] and len(state.used) == 1 and cfg.model.name == "v3"
+    assert told[-1] == ("model.name", "v3")
 
 
-class _SwitchTo:
-    """The model switch's switch(): a provisioned model of the same task, or None."""
-
-    def __init__(self, names):
-        self.names = names
-
-    def switch(self, current, name):
-        if name not in self.names:
-            return None
-        model = _Model()
-        model.name = name
-        return model
-
-
-def test_live_set_checks_like_the_config_and_applies_like_sighup():
+def test_live_set_checks_like_the_config_and_answers_the_value_in_force():
     cfg = load_config(None)
-    reload, state = Reloader(cfg, switcher=_SwitchTo(["v1_0.25_128"])), _State()
-    state.paused = False
-    assert reload.set(state, "postprocess.threshold", "0.6") == (True, "postprocess.threshold set to 0.6")
-    assert state.model.threshold == 0.6 and cfg.postprocess.threshold == 0.6
-    done, why = reload.set(state, "postprocess.threshold", 7)
-    assert not done and "between 0.0 and 1.0" in why and state.model.threshold == 0.6
-    assert reload.set(state, "overlay.enabled", b"false")[0] and state.overlay is False
-    assert reload.set(state, "paused", "on")[0] and state.paused is True
-    assert not reload.set(state, "paused", "maybe")[0] and state.paused is True
-    done, why = reload.set(state, "output.snapshot_dir", "/etc")    # names a file: not remotely
+    tuning, switched = Tuning(cfg, floor=0.25), []
+
+    def switch(name):                      # the runner's model switch: refuses what it cannot load
+        if name != "v1_0.25_128":
+            raise ConfigError(f"cannot switch to {name}: not a provisioned detect model (v1_0.25_128)")
+        switched.append(name)
+    tuning.on("model.name", switch)
+    assert tuning.set("threshold", "0.6") == (True, "postprocess.threshold set to 0.6", 0.6)
+    assert tuning.keep() == Keep(0.6, 3, frozenset(), 0.25) and cfg.postprocess.threshold == 0.6
+    done, why, value = tuning.set("postprocess.threshold", 7)
+    assert not done and "between 0.0 and 1.0" in why and value == 0.6 and tuning.keep().threshold == 0.6
+    assert tuning.set("overlay.enabled", b"false")[:1] == (True,) and tuning.view()["overlay"] is False
+    assert tuning.set("pause", "on") == (True, "paused set to true", True) and tuning.paused is True
+    assert not tuning.set("paused", "maybe")[0] and tuning.paused is True
+    done, why, _ = tuning.set("output.snapshot_dir", "/etc")    # names a file: not remotely
     assert not done and "cannot be changed while running" in why
-    assert not reload.set(state, "model.name", "v3")[0] and state.used == []
-    assert reload.set(state, "model.name", "v1_0.25_128")[0] and cfg.model.name == "v1_0.25_128"
-    assert state.model.name == "v1_0.25_128"
+    done, why, value = tuning.set("model", "v3")
+    assert not done and "not a provisioned detect model" in why and value == "v2_ssd" and switched == []
+    assert tuning.set("model", "v1_0.25_128")[0] and cfg.model.name == "v1_0.25_128" and switched == ["v1_0.25_128"]
 
 
-def test_live_set_of_classes_and_lines_as_text_keeps_line_counts():
+def test_live_set_of_classes_lines_and_zones_as_text_keeps_counts_by_name():
     from edgecam.track.stage import TrackStage
     cfg = load_config(None, {"rules": {"lines": ["0.5,0,0.5,1,door"]}})
-    reload, state = Reloader(cfg), _State()
-    state.tracking = TrackStage(cfg, (640, 360))
-    state.tracking.rules.lines[0].counts["person"] = {"in": 2, "out": 1}
-    assert reload.set(state, "postprocess.classes", "person, car")[0]
-    assert state.model.classes == {"person", "car"} and cfg.postprocess.classes == ["person", "car"]
-    assert reload.set(state, "rules.lines", "0.6,0,0.6,1,door; 0,0.5,1,0.5,shelf")[0]
-    counts = state.tracking.status()["counts"]
+    tuning, stage = Tuning(cfg), TrackStage(cfg, (640, 360))
+    tuning.on("rules.lines", stage.set_lines)
+    tuning.on("rules.zones", stage.set_zones)
+    stage.rules.lines[0].counts["person"] = {"in": 2, "out": 1}
+    assert tuning.set("classes", "person, car")[0]
+    assert tuning.keep().classes == {"person", "car"} and cfg.postprocess.classes == ["person", "car"]
+    assert tuning.set("rules.lines", "0.6,0,0.6,1,door; 0,0.5,1,0.5,shelf")[0]
+    counts = stage.status()["counts"]
     assert counts["door"]["in"] == 2 and counts["shelf"]["in"] == 0
-    assert state.tracking.rules.lines[0].p1 == (0.6, 0.0) and cfg.rules.lines[1] == "0,0.5,1,0.5,shelf"
-    done, why = reload.set(state, "rules.lines", ["0.5,0,0.5"])
-    assert not done and "X1,Y1,X2,Y2" in why and len(state.tracking.rules.lines) == 2
+    assert stage.rules.lines[0].p1 == (0.6, 0.0) and cfg.rules.lines[1] == "0,0.5,1,0.5,shelf"
+    done, why, _ = tuning.set("lines", ["0.5,0,0.5"])
+    assert not done and "X1,Y1,X2,Y2" in why and len(stage.rules.lines) == 2
+    zone = {"name": "mat", "points": [[0, 0.5], [1, 0.5], [1, 1]]}
+    assert tuning.set("zones", json.dumps([zone]))[0]
+    stage.rules.zones[0].entered["person"] = 3
+    moved = dict(zone, points=[[0, 0.6], [1, 0.6], [1, 1]])
+    assert tuning.set("zones", [moved, dict(zone, name="step")])[0]
+    assert stage.status()["counts"]["mat"]["entered"] == 3 and set(stage.status()["counts"]) >= {"mat", "step"}
+    assert stage.status()["zones"][0]["points"][0] == [0.0, 0.6]
 
 
 # -- source URI routing -------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def test_changes_off_loopback_need_the_token_even_from_127_0_0_1(net):
     assert call(base + "/model", {})[0] == 401
     assert status(net)["threshold"] == 0.5
     code, _, body = call(base + "/set", change, auth)
-    assert code == 200 and json.loads(body)["done"] is True
+    assert code == 200 and json.loads(body)["done"] is True and json.loads(body)["value"] == 0.65
     assert status(net)["threshold"] == 0.65
 
 
@@ -163,12 +163,30 @@ def test_controls_apply_live_and_show_in_status(net):
     assert s["overlay"] is False and s["paused"] is True
     for key in ("overlay.enabled", "paused"):
         call(base + "/set", {"key": key, "value": key == "overlay.enabled"}, auth)
-    assert call(base + "/snapshot", {}, auth)[0] == 200
+    code, _, body = call(base + "/snapshot", {}, auth)
+    assert code == 200 and json.loads(body)["value"].endswith(".png")       # where it was saved
     wait_for("the snapshot PNG", lambda: list(net["dir"].glob("*.png")), 10)
     code, _, body = call(base + "/set", {"key": "postprocess.threshold", "value": 7}, auth)
     assert code == 400 and b"between 0.0 and 1.0" in body
     code, _, body = call(base + "/set", {"key": "source.uri", "value": "/etc/passwd"}, auth)
     assert code == 400 and b"cannot be changed while running" in body
+
+
+def test_model_route_answers_what_it_did(net):
+    """POST /model answers as /set does: 400 with the reason for a model it will not run."""
+    base, auth = net["base"], net["auth"]
+    for name, why in (("nosuch", b"not a provisioned detect model"), ("v2", b"not a provisioned detect model")):
+        code, _, body = call(base + "/model", {"model": name}, auth)
+        assert code == 400 and why in body and json.loads(body)["value"] == "v1_ssd", (name, body)
+    code, _, body = call(base + "/model", {"model": "v1_ssd"}, auth)     # what runs already
+    assert code == 200 and json.loads(body)["value"] == "v1_ssd"
+    assert status(net)["model"] == "v1_ssd"
+
+
+def test_status_separates_objects_in_view_from_objects_seen(net):
+    t = wait_for("bottles in view", lambda: (s := status(net)["tracking"])["in_view"].get("bottle") and s)
+    assert "objects" not in t
+    assert t["in_view"]["bottle"] <= t["seen"]["bottle"] and t["in_view"]["bottle"] == t["tracks"]
 
 
 def test_counting_lines_are_edited_live(net):
@@ -181,8 +199,24 @@ def test_counting_lines_are_edited_live(net):
     t = status(net)["tracking"]
     assert t["lines"] == moved and set(t["counts"]) == {"door", "shelf"}
     code, _, body = call(base + "/set", {"key": "rules.lines", "value": ["0.5,0.5,0.5,0.5"]}, auth)
-    assert code == 400 and b"two different points" in body
+    assert code == 400 and b"two different points" in body and json.loads(body)["value"] == moved
     assert status(net)["tracking"]["lines"] == moved
+    # Prometheus has the lines as they are now: the new one, not the removed one
+    crossings = lambda: {s.labels["line"] for f in metrics(net) if f.name == "edgecam_line_crossings"  # noqa: E731
+                         for s in f.samples}
+    assert crossings() == {"door", "shelf"}
+    zone = {"name": "mat", "points": [[0, 0.5], [1, 0.5], [1, 1]]}
+    code, _, body = call(base + "/set", {"key": "zones", "value": [zone]}, auth)
+    assert code == 200 and json.loads(body)["value"] == [zone], body
+    assert status(net)["tracking"]["counts"]["mat"] == {"entered": 0, "inside": 0, "by_label": {}}
+    assert call(base + "/set", {"key": "lines", "value": ["0,0.5,1,0.5,shelf"]}, auth)[0] == 200
+    assert crossings() == {"shelf"}
+    assert {s.labels["zone"] for f in metrics(net) if f.name == "edgecam_zone_entries" for s in f.samples} == {"mat"}
+
+
+def metrics(net) -> list:
+    from prometheus_client.parser import text_string_to_metric_families
+    return list(text_string_to_metric_families(call(net["base"] + "/metrics", headers=net["auth"])[2].decode()))
 
 
 def test_metrics_parse_with_prometheus_client(net):

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgecam.config import Config
 from edgecam.errors import UsageError
-from edgecam.model.loader import Model, load_model
+from edgecam.model.loader import Keep, Model, load_model
 from edgecam.model.results import Result
 
 log = logging.getLogger("edgecam.model")
@@ -75,20 +75,11 @@ class CompareEngine:
         return self.parts[0].engine.threads
 
 
-def _shared(name: str) -> property:
-    """An attribute read from the first model and set on every one."""
-    def set_all(self, value) -> None:
-        for m in self.parts:
-            setattr(m, name, value)
-    return property(lambda self: getattr(self.parts[0], name), set_all)
-
-
 class CompareModel:
     """Several models of one task as one: each frame through each model, in turn."""
 
     alpha: Optional[float] = None          # each model has its own (the overlay shows each panel's)
     cost_line = ""
-    floor: Optional[float] = None
 
     def __init__(self, parts: List[Model]):
         self.parts = parts
@@ -105,10 +96,9 @@ class CompareModel:
     def rho(self) -> float:
         return self.parts[0].rho
 
-    # hot settings (a SIGHUP, the browser's controls) reach every model
-    threshold = _shared("threshold")
-    top_k = _shared("top_k")
-    classes = _shared("classes")
+    @property
+    def defaults(self) -> Keep:               # the live settings come with each call (infer's keep)
+        return self.parts[0].defaults
 
     @property
     def madds(self) -> Optional[int]:          # every model's, per frame (None: one not measured)
@@ -123,8 +113,8 @@ class CompareModel:
         return CompareModel([m.replica() for m in self.parts])
 
     def infer(self, image: np.ndarray, index: int = 0, t: float = 0.0, captured: float = 0.0,
-              interpolation: int = cv2.INTER_LINEAR) -> CompareResult:
-        parts = [m.infer(image, index, t, captured, interpolation) for m in self.parts]
+              interpolation: int = cv2.INTER_LINEAR, keep: Optional[Keep] = None) -> CompareResult:
+        parts = [m.infer(image, index, t, captured, interpolation, keep) for m in self.parts]
         return CompareResult(index, t, "compare", sum(p.inference_ms for p in parts), "compare",
                              captured=captured, parts=parts, shape=image.shape[:2])
 

@@ -5,11 +5,30 @@ either is an error where it is passed to a runner, not an AttributeError at run 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import FrozenSet, List, Optional, Protocol, Tuple
 
 import numpy as np
 
 from edgecam.model.results import Result
+
+
+@dataclass(frozen=True)
+class Keep:
+    """What a result keeps, passed with each inference (the live settings, as Frigate passes
+    ``detect(tensor, threshold)``): detections scoring ``threshold`` or more (down to ``floor``,
+    when tracking continues its tracks on weaker ones), a classifier's ``top_k`` best classes,
+    only the labels in ``classes`` (empty: all). Frozen: a change is a new Keep, so an inference
+    thread never sees half of one."""
+
+    threshold: float = 0.5
+    top_k: int = 3
+    classes: FrozenSet[str] = frozenset()
+    floor: Optional[float] = None
+
+    @property
+    def lowest(self) -> float:
+        return self.threshold if self.floor is None else min(self.floor, self.threshold)
 
 
 class EngineView(Protocol):
@@ -29,17 +48,17 @@ class EngineView(Protocol):
 
 
 class Model(Protocol):
-    """A frame in, a :class:`Result` out; its name, task and input size; the settings a
-    running app changes (threshold, top_k, classes, floor; threads)."""
+    """A frame in, a :class:`Result` out; its name, task and input size; its threads. What a
+    result keeps (threshold, top_k, classes, the tracker's floor) comes with each call
+    (``keep``: the live settings, edgecam/pipeline/tuning.py); ``defaults`` when it does not."""
 
     name: str
     task: str                          # classify, detect, or compare (compare.py)
     alpha: Optional[float]
     cost_line: str
-    floor: Optional[float]             # tracking keeps detections down to this score
-    threshold: float
-    top_k: int
-    classes: FrozenSet[str]            # only these labels (empty: all)
+
+    @property
+    def defaults(self) -> Keep: ...
 
     @property
     def engine(self) -> EngineView: ...
@@ -58,4 +77,4 @@ class Model(Protocol):
     def replica(self) -> Model: ...
 
     def infer(self, image: np.ndarray, index: int = 0, t: float = 0.0, captured: float = 0.0,
-              interpolation: int = ...) -> Result: ...
+              interpolation: int = ..., keep: Optional[Keep] = None) -> Result: ...

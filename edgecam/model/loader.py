@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import Dict, FrozenSet, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -17,6 +17,7 @@ from edgecam.costlens import costs
 from edgecam.model import labels as labelmod
 from edgecam.provision import catalog, int8_cache
 from edgecam.model.engine import Engine
+from edgecam.model.interface import Keep
 from edgecam.model.postprocess import decode_detections, detection_roles, is_detector, top_k
 from edgecam.model.preprocess import Plan, plan, preprocess
 from edgecam.model.results import Result
@@ -33,14 +34,11 @@ class Model:
         self.task = task
         self.alpha = alpha
         self.base = base
-        self.threshold = threshold
-        self.top_k = top_k
+        self.defaults = Keep(threshold, top_k)   # what infer() keeps when not told (file mode, the bench)
         self.resize = resize
         self.roles = detection_roles(engine.outputs, engine.ops()) if task == "detect" else {}
         self._plans: Dict[Tuple[int, int], Plan] = {}
         self.cost_line = ""
-        self.floor: Optional[float] = None   # tracking keeps detections down to this score
-        self.classes: FrozenSet[str] = frozenset()   # postprocess.classes: only these labels (empty: all)
         self.madds: Optional[int] = None      # mult-adds per inference (the graph run), if readable
         self.file_note = ""                   # which file runs (published or int8) and why
 
@@ -72,7 +70,8 @@ class Model:
         return self.size / self.base
 
     def infer(self, image: np.ndarray, index: int = 0, t: float = 0.0, captured: float = 0.0,
-              interpolation: int = cv2.INTER_LINEAR) -> Result:
+              interpolation: int = cv2.INTER_LINEAR, keep: Optional[Keep] = None) -> Result:
+        keep = keep or self.defaults
         h, w = image.shape[:2]
         p = self._plans.get((w, h))
         if p is None:
@@ -82,12 +81,11 @@ class Model:
         outputs = self.engine.run(tensor)
         r = Result(index, t, self.name, self.engine.last_ms, self.task, captured=captured)
         if self.task == "detect":
-            floor = self.threshold if self.floor is None else min(self.floor, self.threshold)
-            r.detections = decode_detections(outputs, self.roles, self.labels, transform, floor)
-            if self.classes:
-                r.detections = [d for d in r.detections if d.label in self.classes]
+            r.detections = decode_detections(outputs, self.roles, self.labels, transform, keep.lowest)
+            if keep.classes:
+                r.detections = [d for d in r.detections if d.label in keep.classes]
         else:
-            r.classes = top_k(outputs[0], self.labels, self.top_k, self.classes)
+            r.classes = top_k(outputs[0], self.labels, keep.top_k, keep.classes)
         return r
 
 
@@ -129,7 +127,7 @@ def load_model(cfg: Config) -> Model:
     labels = labelmod.Labels(lines, offset)
     model = Model(name, engine, labels, task, alpha, base, cfg.postprocess.threshold,
                   cfg.postprocess.top_k, cfg.preprocess.resize)
-    model.classes = frozenset(cfg.postprocess.classes)
+    model.defaults = Keep(cfg.postprocess.threshold, cfg.postprocess.top_k, frozenset(cfg.postprocess.classes))
     model.file_note = choice.reason
     cost = _cost(engine)
     model.madds = cost.madds if cost else None

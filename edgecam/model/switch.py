@@ -9,7 +9,7 @@ from typing import Callable, List, Optional
 
 from edgecam.bounds import show
 from edgecam.config import Config
-from edgecam.errors import EdgecamError
+from edgecam.errors import ConfigError, EdgecamError
 from edgecam.provision import catalog
 from edgecam.model.interface import Model as Running
 from edgecam.model.loader import Model, load_model
@@ -31,26 +31,24 @@ class ModelSwitcher:
         the one running)."""
         return self._load(cfg)
 
-    def switch(self, current: Running, name: Optional[str] = None) -> Optional[Model]:
-        """The model called ``name``, or with None the next provisioned one of the same task
-        (the `m` key); None when there is nothing to switch to (said in the log)."""
+    def next_name(self, current: Running) -> Optional[str]:
+        """The provisioned model after ``current`` of its task (the `m` key), None: no other."""
         names = self.options(current.task)
-        if name is None:
-            if len(names) < 2:
-                return None
-            i = names.index(current.name) if current.name in names else -1
-            name = names[(i + 1) % len(names)]
-        elif name not in names:
-            log.warning("cannot switch to %s: not a provisioned %s model (%s)", show(name), current.task,
-                        ", ".join(names) or "none")
-            return None
-        if name == current.name:
-            return None
+        i = names.index(current.name) if current.name in names else -1
+        name = names[(i + 1) % len(names)] if names else None
+        return None if name == current.name else name
+
+    def pick(self, current: Running, name: str) -> Model:
+        """The model called ``name`` (a provisioned one of ``current``'s task), loaded;
+        ConfigError with one sentence when it is not one or does not load."""
+        names = self.options(current.task)
+        if name not in names:
+            raise ConfigError(f"cannot switch to {show(name)}: not a provisioned {current.task} model "
+                              f"({', '.join(names) or 'none'})")
         try:
             new = self.load(replace(self.cfg, model=replace(self.cfg.model, name=name),
                                     preprocess=replace(self.cfg.preprocess, rho=None)))
         except EdgecamError as exc:
-            log.warning("cannot switch to %s: %s", name, exc)
-            return None
+            raise ConfigError(f"cannot switch to {name}: {exc}") from None
         log.info("switched model to %s", name)
         return new

@@ -5,9 +5,9 @@ availability topic; an empty retained payload on the same topic removes an entit
 Entities: per watched label (mqtt.labels) a binary sensor "<label> detected" and a sensor
 "<label> count"; per line the sensors "<line> in" / "<line> out", per zone "<zone> inside" /
 "<zone> entered"; the FPS and latency sensors; with mqtt.snapshot a camera; in live mode the
-controls: a select for the model (the provisioned models of the running model's task), a
-number for the threshold, switches for pause and overlay (their command topics are the set
-topics)."""
+controls, derived from the live controls' schema: a select for the model (the provisioned
+models of the running model's task), numbers for the threshold and top_k (the schema's range
+and step), switches for pause, overlay and show_cost (their command topics are the set topics)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
 from edgecam import __version__
+from edgecam.config import CONTROLS
 from edgecam.mqtt.topics import Topics, encode, slug
 
 
@@ -73,16 +74,24 @@ def _sensors(d: Device) -> List[tuple]:
 
 
 def _controls(d: Device) -> List[tuple]:
+    """The live controls (edgecam.config.CONTROLS), each as the entity its type makes: a
+    switch for true/false, a number (the schema's range and step) for a number, a select of
+    the provisioned models for the model; lists (classes, lines, zones) have none. Their
+    command topics are the set topics, their states the status (by short name)."""
     t, out = d.topics, []
-    if d.models:
-        out.append(d.entity("select", "model", "model", command_topic=t.set("model"), options=list(d.models),
-                            state_topic=t.status, value_template="{{ value_json.model }}"))
-    out.append(d.entity("number", "threshold", "threshold", command_topic=t.set("threshold"), min=0.0, max=1.0,
-                        step=0.01, mode="slider", state_topic=t.status, value_template="{{ value_json.threshold }}"))
-    for key in ("paused", "overlay"):
-        out.append(d.entity("switch", key, key, command_topic=t.set(key), payload_on="true", payload_off="false",
-                            state_topic=t.status,
-                            value_template="{{ 'true' if value_json.%s else 'false' }}" % key))
+    for c in CONTROLS:
+        name = c.alias or c.key
+        state = {"command_topic": t.set(name), "state_topic": t.status}
+        if c.key == "model.name" and d.models:
+            out.append(d.entity("select", name, name, options=list(d.models), value_template="{{ value_json.model }}",
+                                **state))
+        elif c.base_type is bool:
+            out.append(d.entity("switch", name, name, payload_on="true", payload_off="false",
+                                value_template="{{ 'true' if value_json.%s else 'false' }}" % name, **state))
+        elif c.base_type in (int, float) and c.range:
+            out.append(d.entity("number", name, name, min=c.range[0], max=c.range[1], step=c.step or 1,
+                                mode="slider" if c.base_type is float else "box",
+                                value_template="{{ value_json.%s }}" % name, **state))
     return out
 
 

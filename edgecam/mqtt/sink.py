@@ -9,8 +9,12 @@ link.py; the JPEG of a snapshot is encoded there too, and only when an event ask
   watch()             (live mode, at the start) the runner's live status, read with every
                       status message
   intents()           (the output loop) the set topics' changes, as SET intents; the runner
-                      applies them as a SIGHUP would (Reloader.set) and its answer is
-                      published on set/<key>/result"""
+                      applies them through its live settings (edgecam/pipeline/tuning.py) and
+                      its answer is published on set/<key>/result
+  tuned()             (the output loop) a live setting changed, by any route (the browser,
+                      MQTT, a key, SIGHUP): the status at once; a line or zone added, moved,
+                      renamed or removed: its counts topic, and Home Assistant's entities
+                      announced (the removed ones emptied)"""
 
 from __future__ import annotations
 
@@ -18,25 +22,26 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import cv2
 
 from edgecam.bounds import read_bounded
+from edgecam.config import CONTROLS, PAUSED, get_value
 from edgecam.errors import ConfigError
 from edgecam.provision import catalog
 from edgecam.mqtt.address import parse_broker
 from edgecam.mqtt.discovery import Device, announcements
 from edgecam.mqtt.link import Link, log
-from edgecam.mqtt.topics import (MAX_SET_PAYLOAD, RuleCounts, Topics, config_key, encode, event_payload, in_view,
-                                 reply_payload, slug)
+from edgecam.mqtt.topics import (MAX_SET_PAYLOAD, RuleCounts, Topics, encode, event_payload, in_view, reply_payload,
+                                 slug)
 from edgecam.sinks.base import SET, FrameInfo, Intent, Sink
 from edgecam.track.rules import Line, Zone
 
 MAX_PEM = 1024 * 1024   # bytes in a certificate or key file
 MAX_ASKED = 64          # set messages waiting for the output loop; beyond, refused
-LIVE_KEYS = ("status", "camera_fps", "inference_fps", "latency_ms", "result_age_ms", "dropped", "reconnects",
-             "paused", "overlay", "model")    # what the live status adds to the sink's own figures
+STATUS_KEYS = ("status", "camera_fps", "inference_fps", "latency_ms", "result_age_ms", "dropped", "reconnects",
+               "model")    # what the live runner's status adds to the sink's own figures
 
 
 def check_files(m) -> None:
@@ -54,11 +59,14 @@ class MqttSink(Sink):
         self.name = m.name or socket.gethostname()
         self.topics = Topics(m.topic_prefix or f"edgecam/{slug(self.name)}")
         self.wants_frames = m.snapshot
-        lines = [Line.parse(s, i).name for i, s in enumerate(cfg.rules.lines)]
-        zones = [Zone.parse(z, i).name for i, z in enumerate(cfg.rules.zones)]
+        # the live settings in force, by short name: as at the start, then as tuned() tells
+        self.settings = {c.alias or c.key: get_value(cfg, c.key) if c.key in _KEYS else False for c in CONTROLS}
+        lines, zones = _names(cfg.rules.lines, cfg.rules.zones)
         self.device = Device(self.name, self.topics, m.discovery_prefix, list(m.labels), lines, zones,
                              m.snapshot, live)
         self.rules = RuleCounts(lines, zones)
+        self.announced: set = set()                     # the discovery topics with a config now
+        self.zone_points = _zone_points(cfg.rules.zones)
         self.shown: Dict[str, int] = {}                 # objects in view per label, as published
         self.lock = threading.Lock()
         self.asked: List[Intent] = []
@@ -66,7 +74,6 @@ class MqttSink(Sink):
         self.model = cfg.model.name
         self.task: Optional[str] = None          # known with the first result
         self.figures = {"inference_ms": None, "latency_ms": None}
-        self.paused = False
         self.started = self.last_tick = time.monotonic()
         self.results_at_tick = 0
         self.live_status: Callable[[], dict] = dict     # live mode: the runner's status (watch())
@@ -100,9 +107,11 @@ class MqttSink(Sink):
         for event in result.events:
             self.events += 1
             self.link.send(self.topics.events, event_payload(event, self.name), self.m.qos)
-            name = self.rules.apply(event)
-            if name is not None:
-                self.link.keep(self.topics.counts(name), encode(self.rules.counts[name]))
+            with self.lock:                              # tuned() may replace the rules meanwhile
+                name = self.rules.apply(event)
+                counts = encode(self.rules.counts[name]) if name is not None else None
+            if name is not None and counts is not None:
+                self.link.keep(self.topics.counts(name), counts)
         if result.events and self.m.snapshot and self.snapshot_after is None:
             self.snapshot_after = result.frame
         if result.task == "detect":
@@ -121,6 +130,16 @@ class MqttSink(Sink):
 
     def watch(self, status: Callable[[], dict]) -> None:
         self.live_status = status
+
+    def tuned(self, key: str, value: Any) -> None:
+        """A live setting changed (any route): the status now; new lines or zones announced."""
+        setting = next((c for c in CONTROLS if c.key == key), None)
+        if setting is None:                  # a hot key that is no live control (log_level, model.dir)
+            return
+        self.settings[setting.alias or key] = value
+        if key in ("rules.lines", "rules.zones"):
+            self._rules_changed()
+        self.link.later("status", lambda: self._publish_status(self.live_status()))
 
     def intents(self) -> List[Intent]:
         if not self.asked:
@@ -143,14 +162,12 @@ class MqttSink(Sink):
         results = self.results
         fps = (results - self.results_at_tick) / (now - self.last_tick) if now > self.last_tick else 0.0
         self.results_at_tick, self.last_tick = results, now
-        status = {"model": self.model, "fps": round(fps, 2), **self.figures,
-                  "threshold": self.cfg.postprocess.threshold, "top_k": self.cfg.postprocess.top_k,
-                  "overlay": self.cfg.overlay.enabled, "paused": self.paused, "results": results,
+        status = {**self.settings, "model": self.model, "fps": round(fps, 2), **self.figures, "results": results,
                   "events": self.events, "objects": {k: v for k, v in dict(self.shown).items() if v},
                   "uptime_s": round(now - self.started, 1),
                   "mqtt": {"sent": self.link.sent, "queued": len(self.link.outbox.queue),
                            "dropped": self.link.outbox.dropped},
-                  **{k: live[k] for k in LIVE_KEYS if k in live}}
+                  **{k: live[k] for k in STATUS_KEYS if k in live}}
         self.link.keep(self.topics.status, encode(status))
 
     def _snapshot(self, image) -> None:
@@ -165,8 +182,33 @@ class MqttSink(Sink):
         self._announce()
 
     def _announce(self) -> None:
-        for topic, payload in announcements(self.device, self.m.discovery).items():
+        """Home Assistant's entities as the device has them now; every entity announced before
+        and gone now (a removed line, zone or label) emptied, which deletes it."""
+        wanted = announcements(self.device, self.m.discovery)
+        for topic in self.announced - set(wanted):
+            self.link.keep(topic, b"")
+        for topic, payload in wanted.items():
             self.link.keep(topic, payload)
+        self.announced = {topic for topic, payload in wanted.items() if payload}
+
+    def _rules_changed(self) -> None:
+        """Lines or zones changed while running: counts kept by name (as the tracking stage
+        keeps them; a moved zone's insiders are learnt anew), the removed ones' topics emptied,
+        the new ones' published, the entities announced again."""
+        lines, zones = _names(self.settings["lines"], self.settings["zones"])
+        moved = _moved_zones(self.zone_points, self.settings["zones"])
+        with self.lock:
+            old, self.rules = self.rules, RuleCounts(lines, zones, self.rules)
+            for name in moved & set(zones):
+                self.rules.counts[name] = dict(self.rules.counts[name], inside=0)
+            counts = {name: encode(c) for name, c in self.rules.counts.items()}
+        self.zone_points = _zone_points(self.settings["zones"])
+        for name in set(old.counts) - set(counts):
+            self.link.keep(self.topics.counts(name), b"")      # an empty retained message deletes it
+        for name, payload in counts.items():
+            self.link.keep(self.topics.counts(name), payload)
+        self.device.lines, self.device.zones = lines, zones
+        self.link.later("announce", self._announce)
 
     def _in_view(self, label: str, n: int) -> None:
         if self.shown.get(label) != n:
@@ -175,6 +217,8 @@ class MqttSink(Sink):
 
     # -- paho's network thread --------------------------------------------------------------------
     def _subscribe(self) -> None:
+        # the states at once, not at the first tick (Home Assistant shows "unknown" until then)
+        self.link.later("status", lambda: self._publish_status(self.live_status()))
         if self.live:
             self.link.subscribe(self.topics.set_filter)
         if self.m.discovery:
@@ -188,21 +232,34 @@ class MqttSink(Sink):
         key = self.topics.set_key(topic)
         if key is None:
             return
-        value = payload[:MAX_SET_PAYLOAD].decode("utf-8", "replace").strip()
-        reply = lambda done, why: self._replied(key, value, done, why)   # noqa: E731
+        asked = payload[:MAX_SET_PAYLOAD].decode("utf-8", "replace").strip()
+        reply = lambda done, why, value=None: self._replied(key, asked, done, why, value)   # noqa: E731
         with self.lock:
             busy = len(self.asked) >= MAX_ASKED
             if not busy and len(payload) <= MAX_SET_PAYLOAD:
-                self.asked.append(Intent(SET, key=config_key(key), value=value, reply=reply))
+                self.asked.append(Intent(SET, key=key, value=asked, reply=reply))
                 return
         reply(False, "too many changes at once: try again" if busy else
               f"a value is at most {MAX_SET_PAYLOAD} bytes")
 
-    def _replied(self, key: str, value: str, done: bool, why: str) -> None:
-        """The runner's answer to a set (on the output loop): published; the status follows."""
-        self.link.send(self.topics.reply(key), reply_payload(key, value, done, why), self.m.qos)
-        if done and config_key(key) == "paused":
-            self.paused = why.endswith("true")
-        elif done and config_key(key) == "model.name":
-            self.model = value
-        self.link.later("status", lambda: self._publish_status(self.live_status()))
+    def _replied(self, key: str, asked: str, done: bool, why: str, value: Any) -> None:
+        """The runner's answer to a set (on the output loop): published, with the value in
+        force (the status follows: tuned() asks for it when something changed)."""
+        self.link.send(self.topics.reply(key), reply_payload(key, asked, done, why, value), self.m.qos)
+
+
+_KEYS = {c.key for c in CONTROLS if c.key != PAUSED}   # the controls that are config keys
+
+
+def _names(lines, zones) -> tuple:
+    """The names of the lines and zones (as the tracking stage names them)."""
+    return [Line.parse(s, i).name for i, s in enumerate(lines)], [Zone.parse(z, i).name for i, z in enumerate(zones)]
+
+
+def _zone_points(zones) -> Dict[str, list]:
+    """Each zone's points by name: a zone whose points change is a moved zone."""
+    return {zone.name: zone.points for zone in (Zone.parse(z, i) for i, z in enumerate(zones))}
+
+
+def _moved_zones(before: Dict[str, list], zones) -> set:
+    return {name for name, points in _zone_points(zones).items() if name in before and before[name] != points}

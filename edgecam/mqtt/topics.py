@@ -6,8 +6,10 @@
   objects/<label>       how many <label> objects are in view now, a number (retained, on change)
   counts/<line|zone>    a line's in/out or a zone's entered/inside counts, JSON (retained, on change)
   snapshot              the annotated frame of the latest event, JPEG (retained; mqtt.snapshot)
-  set/<key>             subscribed: a live setting's new value (see ALIASES)
-  set/<key>/result      the answer to a set: {"key", "value", "done", "message"}"""
+  set/<key>             subscribed: a live control's new value, by its short name (threshold,
+                        model, paused, lines, ...) or config key (edgecam.config.CONTROLS)
+  set/<key>/result      the answer to a set: {"key", "asked", "value", "done", "message"}
+                        (value: what is in force now, changed or not)"""
 
 from __future__ import annotations
 
@@ -17,10 +19,7 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, Optional
 
-# set/<key>: the short names, and the config keys they stand for (the config keys work too)
-ALIASES = {"threshold": "postprocess.threshold", "top_k": "postprocess.top_k", "overlay": "overlay.enabled",
-           "show_cost": "overlay.show_cost", "model": "model.name", "pause": "paused"}
-MAX_SET_PAYLOAD = 256     # bytes: a live setting's value is a number, a word or a model name
+MAX_SET_PAYLOAD = 4096    # bytes: a live setting's value is a number, a word, a model name or a few lines
 
 
 def slug(text: str) -> str:
@@ -54,11 +53,6 @@ class Topics:
         return key if key and "/" not in key else None
 
 
-def config_key(key: str) -> str:
-    """The config key a set topic names (an alias, or the key itself)."""
-    return ALIASES.get(key, key)
-
-
 def encode(data) -> bytes:
     return json.dumps(data, separators=(",", ":"), allow_nan=False, default=str).encode()
 
@@ -74,17 +68,21 @@ def in_view(detections: Iterable) -> Counter:
     return Counter(d.label for d in detections)
 
 
-def reply_payload(key: str, value: str, done: bool, message: str) -> bytes:
-    return encode({"key": key, "value": value, "done": done, "message": message})
+def reply_payload(key: str, asked: str, done: bool, message: str, value) -> bytes:
+    return encode({"key": key, "asked": asked, "value": value, "done": done, "message": message})
 
 
 class RuleCounts:
     """Each line's and zone's counts, kept from the events (as the tracking stage counts them):
     ``apply(event)`` gives the name whose counts changed."""
 
-    def __init__(self, lines: Iterable[str], zones: Iterable[str]):
-        self.counts: Dict[str, dict] = {n: {"in": 0, "out": 0, "by_label": {}} for n in lines}
-        self.counts.update({n: {"entered": 0, "inside": 0, "by_label": {}} for n in zones})
+    def __init__(self, lines: Iterable[str], zones: Iterable[str], before: Optional["RuleCounts"] = None):
+        """``before``: the counts until now, kept by name (lines and zones changed while running)."""
+        old = before.counts if before is not None else {}
+        self.counts: Dict[str, dict] = {n: old[n] if "in" in old.get(n, {}) else {"in": 0, "out": 0, "by_label": {}}
+                                        for n in lines}
+        self.counts.update({n: old[n] if "entered" in old.get(n, {}) else {"entered": 0, "inside": 0, "by_label": {}}
+                            for n in zones})
 
     def apply(self, event: dict) -> Optional[str]:
         kind, label = event.get("event"), event.get("label", "")

@@ -2,6 +2,8 @@
 
   file_mode.py   every frame, in order: read ▶ infer (N at once) ▶ in order ▶ draw ▶ sinks
   live_mode.py   the newest frame only: capture ▶ infer ▶ draw the freshest result ▶ sinks
+  tuning.py      the live settings: one object (values in force, checked, carried out, told
+                 to every sink), passed to the model and the tracker per call
   sync.py        the threads (Workers), the leaky slot of one, the stop flag
   hooks.py       every event a supervisor gets (systemd, the bench), no-ops by default
   summary.py     the run's summary, and first result / alive for both modes

@@ -17,6 +17,7 @@ barrier after every layer (measured: 62.2 vs 59.2 FPS with the video on, 2 cores
 from __future__ import annotations
 
 import queue
+from dataclasses import replace
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator, List, Optional, Tuple
 
@@ -24,6 +25,7 @@ import cv2
 
 from edgecam.config import Config
 from edgecam.model import Model, Result
+from edgecam.model.interface import Keep
 from edgecam.pipeline.clock import NO_CLOCK, StageClock
 from edgecam.pipeline.health import Beat
 from edgecam.pipeline.hooks import Hooks
@@ -44,10 +46,9 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
     hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
     models = interpreters(model, cfg.model.workers or cfg.model.threads, cfg.model.threads)
     stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
-    if stage is not None:
-        for m in models:
-            stage.attach(m)
-    infer = Inference(models, cv2.INTER_AREA if source.still else cv2.INTER_LINEAR, clock)
+    # what each inference keeps, passed with the call: the config's, down to the tracker's floor
+    keep = replace(model.defaults, floor=stage.floor if stage is not None else None)
+    infer = Inference(models, cv2.INTER_AREA if source.still else cv2.INTER_LINEAR, clock, keep)
     fifo: queue.Queue = queue.Queue(maxsize=2 * len(models) + 2)
     tally = Tally(model.name, hooks)
     writer = Writer(sinks, model, cfg.overlay.enabled, clock, stage)
@@ -62,7 +63,7 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
             for frame, future in in_order(fifo, stop, workers, beat):
                 result = future.result()
                 if stage is not None:
-                    result = stage.step(result, model.threshold)
+                    result = stage.step(result, keep.threshold)
                 tally.result(result)
                 writer.write(frame, result)
                 if any(i.kind == QUIT for i in sinks.intents()):
@@ -86,12 +87,13 @@ def interpreters(model: Model, workers: int, threads: int) -> List[Model]:
 class Inference:
     """One frame through whichever interpreter is free (one per pool thread)."""
 
-    def __init__(self, models: List[Model], interpolation: int, clock: StageClock):
+    def __init__(self, models: List[Model], interpolation: int, clock: StageClock, keep: Optional[Keep] = None):
         self.free: queue.SimpleQueue = queue.SimpleQueue()
         for m in models:
             self.free.put(m)
         self.interpolation = interpolation
         self.clock = clock
+        self.keep = keep
         self.name, self.task = models[0].name, models[0].task
 
     def skip(self, frame: Frame) -> Future:
@@ -104,7 +106,7 @@ class Inference:
         m = self.free.get()
         try:
             t0 = self.clock.now()
-            result = m.infer(frame.image, frame.index, frame.t, frame.captured, self.interpolation)
+            result = m.infer(frame.image, frame.index, frame.t, frame.captured, self.interpolation, self.keep)
             self.clock.model(t0, m.engine.last_span)
             return result
         finally:

@@ -32,10 +32,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional, Tuple
 
-from edgecam.config import Config
+from edgecam.config import PAUSED, Config
+from edgecam.errors import ConfigError
 from edgecam.model import Model, Result
+from edgecam.model.interface import Keep
 from edgecam.model.switch import ModelSwitcher
 from edgecam.model.cores import Placement
 from edgecam.pipeline.hooks import Hooks
@@ -43,7 +45,8 @@ from edgecam.pipeline.reconnect import Reconnector, status_line
 from edgecam.pipeline.state import LiveState
 from edgecam.pipeline.summary import Summary, Tally
 from edgecam.pipeline.sync import END, LatestSlot, StopFlag, Workers
-from edgecam.sinks import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent, Sinks,
+from edgecam.pipeline.tuning import Tuning
+from edgecam.sinks import (NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent, Sinks,
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
@@ -59,26 +62,24 @@ RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
              hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None,
-             on_reload=None, on_set=None) -> Summary:
+             on_reload=None) -> Summary:
     """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
-    ``switcher`` serves the model intents (the `m` key, the browser); ``on_reload(state)``
-    runs on the output loop after a SIGHUP; ``on_set(state, key, value) -> (done, why)`` serves
-    the SET intents (the browser's controls, MQTT's set topics)."""
+    ``switcher`` serves the model intents (the `m` key, the browser, MQTT); ``on_reload(state)``
+    runs on the output loop after a SIGHUP. Every live setting goes through the run's Tuning."""
     hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
-    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload, on_set).run()
+    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload).run()
 
 
 class LiveRun:
     def __init__(self, cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload, on_set=None):
+                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload):
         self.cfg, self.source, self.stop, self.sinks = cfg, source, stop, sinks
-        self.hooks, self.switcher, self.on_reload, self.on_set = hooks, switcher, on_reload, on_set
+        self.hooks, self.switcher, self.on_reload = hooks, switcher, on_reload
         self.stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
-        self.state = LiveState(model=model, overlay=cfg.overlay.enabled,
+        self.tuning = self.tune(cfg)
+        self.state = LiveState(model=model, tuning=self.tuning,
                                models=switcher.options(model.task) if switcher else [],
                                on_model=self.model_switched, tracking=self.stage)
-        if self.stage is not None:
-            self.stage.attach(model)
         sinks.watch(self.state.snapshot)
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
@@ -121,9 +122,32 @@ class LiveRun:
             if not self.obey(self.sinks.intents()):
                 return
 
+    def tune(self, cfg: Config) -> Tuning:
+        """The live settings, wired: what carries each change out, and who is told of it."""
+        tuning = Tuning(cfg, self.stage.floor if self.stage is not None else None)
+        tuning.on("model.name", self.switch_model)
+        tuning.loader = self.load_model
+        if self.stage is not None:               # tracking off: lines and zones count nothing (said at the start)
+            tuning.on("rules.lines", self.stage.set_lines)
+            tuning.on("rules.zones", self.stage.set_zones)
+        tuning.watch(self.sinks.tuned)
+        return tuning
+
+    def switch_model(self, name: str) -> None:
+        """model.name changed (the browser, MQTT, the `m` key): the model loaded, or ConfigError."""
+        if self.switcher is None:
+            raise ConfigError("this run has no model switch (--compare runs its models side by side)")
+        with self.beats["output"].within(RELOAD_BOUND_S):   # it loads a model
+            self.state.use(self.switcher.pick(self.state.model, name))
+
+    def load_model(self, cfg: Config) -> None:
+        """A reload's model keys: the model ``cfg`` names, loaded and run (EdgecamError: not)."""
+        if self.switcher is None:
+            raise ConfigError("this run has no model switch (--compare runs its models side by side)")
+        with self.beats["output"].within(RELOAD_BOUND_S):   # it loads a model
+            self.state.use(self.switcher.load(cfg))
+
     def model_switched(self, model: Model) -> None:
-        if self.stage is not None:
-            self.stage.attach(model)
         self.hooks.model_loaded(model.name)
 
     # -- the capture thread ------------------------------------------------------------------
@@ -177,7 +201,7 @@ class LiveRun:
                 self.report(self.track(Result.skipped(frame, state.model.name, state.model.task)))
                 continue
             t0 = time.monotonic()
-            result = infer_frame(state.model, frame)
+            result = infer_frame(state.model, frame, self.tuning.keep())
             state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
                 time.monotonic() - t0
             state.result = self.track(result)
@@ -196,7 +220,7 @@ class LiveRun:
     def track(self, result: Result) -> Result:
         """A result (or a frame the motion gate skipped) through the tracking stage."""
         if self.stage is not None and result.task == "detect":
-            result = self.stage.step(result, self.state.model.threshold)
+            result = self.stage.step(result, self.tuning.threshold)
         return result
 
     def report(self, result: Result) -> None:
@@ -218,47 +242,53 @@ class LiveRun:
             self.hooks.status(status_line(self.state, self.source))
 
     def obey(self, intents: Iterable[Intent]) -> bool:
-        """Carry out what the person watching asked for; False to quit."""
-        state = self.state
+        """Carry out what the person watching asked for, and answer the asker; False to quit."""
         for intent in intents:
             if intent.kind == QUIT:
                 return False
-            if intent.kind == PAUSE:
-                state.paused = not state.paused
-            elif intent.kind == OVERLAY:
-                state.overlay = not state.overlay
-            elif intent.kind == SNAPSHOT and self.display.image is not None:
-                save_snapshot(self.display.image, self.cfg.output.snapshot_dir)
-            elif intent.kind in (NEXT_MODEL, MODEL) and self.switcher is not None:
-                with self.beats["output"].within(RELOAD_BOUND_S):   # it loads a model
-                    new = self.switcher.switch(state.model, intent.model)
-                if new is not None:
-                    state.use(new)
-            elif intent.kind == SET:
-                self.set(intent)
+            done, why, value = self.carry_out(intent)
+            if intent.reply is not None:
+                intent.reply(done, why, value)
         return True
 
-    def set(self, intent: Intent) -> None:
-        """A setting changed from the browser or MQTT: applied as SIGHUP applies it; the asker
-        is told whether it was done."""
-        if self.on_set is None:
-            done, why = False, "settings cannot be changed in this run"
-        else:
-            with self.beats["output"].within(RELOAD_BOUND_S):   # a model change loads a model
-                done, why = self.on_set(self.state, intent.key, intent.value)
-        if intent.reply is not None:
-            intent.reply(done, why)
+    def carry_out(self, intent: Intent) -> Tuple[bool, str, Any]:
+        """One intent: ``(done, one sentence, the value in force)``; every change goes through
+        the tuning, so that every output hears of it."""
+        tuning = self.tuning
+        if intent.kind == PAUSE:
+            return tuning.set(PAUSED, not tuning.paused)
+        if intent.kind == OVERLAY:
+            return tuning.set("overlay.enabled", not self.cfg.overlay.enabled)
+        if intent.kind == SET:
+            return tuning.set(intent.key or "", intent.value)
+        if intent.kind == NEXT_MODEL:
+            name = self.switcher.next_name(self.state.model) if self.switcher else None
+            if not name:
+                return False, "there is no other provisioned model of this task to switch to", self.state.model.name
+            return tuning.set("model.name", name)
+        if intent.kind == SNAPSHOT:
+            return self.snapshot()
+        return False, f"{intent.kind} is not something this run does", None
+
+    def snapshot(self) -> Tuple[bool, str, Any]:
+        if self.display.image is None:
+            return False, "no snapshot saved: there is no picture yet", None
+        path = save_snapshot(self.display.image, self.cfg.output.snapshot_dir)
+        if path is None:
+            return False, "no snapshot saved: the folder cannot be written (the log says why)", None
+        return True, f"snapshot saved to {path}", str(path)
 
 
 def later(waiting: Frame, frame: Frame) -> bool:
     return waiting.captured > frame.captured
 
 
-def infer_frame(model: Model, frame: Frame) -> Result:
-    """The result for one frame: from the camera's lores copy when it is big enough for this
-    model (a switch may change ρ), with boxes mapped back to the main stream's pixels."""
+def infer_frame(model: Model, frame: Frame, keep: Optional[Keep] = None) -> Result:
+    """The result for one frame, keeping what ``keep`` says (the live settings): from the
+    camera's lores copy when it is big enough for this model (a switch may change ρ), with
+    boxes mapped back to the main stream's pixels."""
     small = frame.lores if frame.lores is not None and min(frame.lores.shape[:2]) >= model.size else None
-    result = model.infer(frame.image if small is None else small, frame.index, frame.t, frame.captured)
+    result = model.infer(frame.image if small is None else small, frame.index, frame.t, frame.captured, keep=keep)
     if small is not None and model.task == "detect":
         result = rescale(result, small.shape, frame.image.shape)
     return result

@@ -1,5 +1,6 @@
 """What the live runner's threads share, and what the overlay, the browser's /status and a
-reload read of it."""
+reload read of it. The live settings in force (threshold, classes, overlay, pause, ...) are the
+tuning's (edgecam/pipeline/tuning.py): /status shows them by their short names."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Callable, List, Optional
 
 from edgecam.model import Model, Result
 from edgecam.pipeline.meter import RateMeter
+from edgecam.pipeline.tuning import Tuning
 
 
 def _ignore(model: Model) -> None:
@@ -19,14 +21,13 @@ class LiveState:
     """Each field has one writer."""
 
     model: Model                             # output loop (model switch, reload)
+    tuning: Tuning                           # output loop: the live settings in force
     result: Optional[Result] = None          # inference thread
     status: str = "starting"                 # capture thread: running | reconnecting | ended
     frames: int = 0                          # capture thread: camera frames captured
     results: int = 0                         # inference thread
     reconnects: int = 0                      # capture thread
     shown: int = 0                           # output loop: frames shown
-    paused: bool = False                     # output loop
-    overlay: bool = True                     # output loop
     latency_ms: float = 0.0                  # output loop: capture -> display of the last frame
     result_age_ms: float = 0.0               # output loop: age of the frame behind the drawn result
     camera: RateMeter = field(default_factory=RateMeter)
@@ -39,6 +40,14 @@ class LiveState:
     on_model: Callable[[Model], None] = _ignore       # the runner: told of every model switch
     tracking: Optional[Any] = None           # the tracking stage (edgecam/track/), when on
 
+    @property
+    def paused(self) -> bool:
+        return self.tuning.paused
+
+    @property
+    def overlay(self) -> bool:
+        return self.tuning.cfg.overlay.enabled
+
     def use(self, model: Model) -> None:
         """Run ``model`` from the next frame on (the inference thread picks it up)."""
         self.model = model
@@ -46,7 +55,7 @@ class LiveState:
 
     def snapshot(self) -> dict:
         r = self.result
-        return {"status": self.status, "model": self.model.name, "task": self.model.task,
+        return {**self.tuning.view(), "status": self.status, "model": self.model.name, "task": self.model.task,
                 "alpha": self.model.alpha, "rho": round(self.model.rho, 3), "input_px": self.model.size,
                 "madds": self.model.madds,
                 "frames": self.frames, "shown": self.shown, "results": self.results,
@@ -54,9 +63,7 @@ class LiveState:
                 "inference_ms": round(r.inference_ms, 2) if r else None,
                 "latency_ms": round(self.latency_ms, 1), "result_age_ms": round(self.result_age_ms, 1),
                 "dropped": self.dropped, "not_inferred": self.not_inferred,
-                "reconnects": self.reconnects, "paused": self.paused, "models": self.models,
-                "threshold": self.model.threshold, "top_k": self.model.top_k, "overlay": self.overlay,
-                "classes": sorted(self.model.classes),
+                "reconnects": self.reconnects, "models": self.models,
                 "latest": r.to_json() if r else None,
                 **({"tracking": self.tracking.status()} if self.tracking is not None else {})}
 

@@ -11,43 +11,33 @@ put back to what runs changes nothing. Keys given on the command line (ExecStart
 ``--display none``, EDGECAM_ARGS) keep their command-line value. Nothing a reload reads can
 stop the service: any failure keeps the running config, with one error line.
 
-What a change does is each key's ``reload`` class in the config schema (edgecam/config.py):
+This module only re-reads the file and diffs it; what a change does is each key's ``reload``
+class in the config schema (edgecam/config.py), carried out by the run's live settings
+(edgecam/pipeline/tuning.py), which tell every output, as for a change from the browser or MQTT:
 
   hot        applied at once: postprocess.threshold, postprocess.top_k, postprocess.classes,
-             rules.lines (counts kept per line name), overlay.*, log_level,
+             rules.lines and rules.zones (counts kept by name), overlay.*, log_level,
              output.snapshot_dir
-  model      the model is reloaded through the model switch: model.name/labels/dir/runtime/
-             threads, preprocess.rho/resize (the old model keeps running if the new one fails)
+  model      the model is loaded again (Tuning.load, the runner's model loader): model.name/
+             labels/dir/runtime/threads, preprocess.rho/resize (the old model keeps running if
+             the new one fails)
   restart    source.*, output.video/json/display/web: logged as needing a restart, not applied
   unused     model.mirror (provisioning only), model.workers (file mode only)
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edgecam.config import (HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, check_value, get_value, load_config,
-                            set_value, values)
-from edgecam.errors import ConfigError, EdgecamError
-from edgecam.model.switch import ModelSwitcher
+from edgecam.config import HOT, MODEL, RESTART, SETTINGS, UNUSED, Config, load_config, set_value, values
+from edgecam.errors import EdgecamError
 from edgecam.pipeline.hooks import Hooks
-from edgecam.schema import switch_word
-from edgecam.bounds import show
 from edgecam.service.answer import answer
 
 log = logging.getLogger("edgecam.reload")
-
-# what a remote control (the browser's controls, MQTT's <prefix>/set/<key>) may change while
-# running: the hot settings that name no file, the model (a provisioned one of the same task,
-# through the model switch) and the pause. Checked exactly as config.yaml's values are.
-PAUSED = "paused"
-LIVE_KEYS = ("postprocess.threshold", "postprocess.top_k", "postprocess.classes", "overlay.enabled",
-             "overlay.show_cost", "rules.lines", "model.name", PAUSED)
 
 
 def changed_keys(old: Config, new: Config) -> Dict[str, Tuple[Any, Any]]:
@@ -67,10 +57,9 @@ def by_class(changes: Dict[str, Tuple[Any, Any]]) -> Dict[str, List[str]]:
 class Reloader:
     """``on_reload(state)`` for :func:`edgecam.pipeline.run_live`."""
 
-    def __init__(self, cfg: Config, hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None):
-        self.cfg = cfg                                # the running config: what is in force
+    def __init__(self, cfg: Config, hooks: Optional[Hooks] = None):
+        self.cfg = cfg                                # the config at the start (the running one: state.tuning.cfg)
         self.hooks = hooks or Hooks()
-        self.switcher = switcher or ModelSwitcher(cfg)
         self.path: Optional[Path] = Path(cfg.path) if cfg.path else None
         self.pinned: Dict[str, Any] = {}              # keys the command line set: they stay
         if self.path is not None:
@@ -102,21 +91,12 @@ class Reloader:
         new = load_config(self.path)
         for key, value in self.pinned.items():
             set_value(new, key, value)
-        changes = changed_keys(self.cfg, new)
+        changes = changed_keys(state.tuning.cfg, new)       # the running config
         keys = by_class(changes)
         if not (keys[HOT] or keys[MODEL] or keys[RESTART]):
             log.info("SIGHUP: %s: nothing differs from the running config", self.path)
             return True, f"{state.model.name}: config unchanged", []
-        applied: List[str] = []
-        refused = list(keys[RESTART])
-        if keys[MODEL]:
-            if self._switch_model(state, keys[MODEL], keys[HOT], changes):
-                applied += keys[MODEL]
-            else:
-                refused += keys[MODEL]
-        for k in keys[HOT]:
-            self._apply_hot(state, k, changes[k][1])
-            applied.append(k)
+        applied, refused = self._hand_over(state, keys, changes)
         if applied:
             log.info("SIGHUP: applied %s", ", ".join(f"{k} {changes[k][0]!r} -> {changes[k][1]!r}" for k in applied))
         if keys[RESTART]:
@@ -127,88 +107,23 @@ class Reloader:
             text += f", not applied: {', '.join(refused)}"
         return not refused, text, applied
 
-    def _switch_model(self, state, model_keys: List[str], hot: List[str], changes) -> bool:
-        """Load the model the new keys name (with the new hot keys too); on success run it."""
-        trial = copy.deepcopy(self.cfg)
-        for k in model_keys + hot:
-            set_value(trial, k, changes[k][1])
-        try:
-            model = self.switcher.load(trial)
-        except EdgecamError as exc:
-            log.error("SIGHUP: cannot load the new model (%s); keeping %s", exc, state.model.name)
-            return False
-        for k in model_keys:
-            set_value(self.cfg, k, changes[k][1])
-        state.use(model)                         # the inference thread picks it up next frame
-        return True
-
-    def set(self, state, key: str, value: Any) -> Tuple[bool, str]:
-        """Change one of :data:`LIVE_KEYS` now; ``(done, one sentence)``. Never raises."""
-        try:
-            if key not in LIVE_KEYS:
-                raise ConfigError(f"{show(key)} cannot be changed while running (these can: {', '.join(LIVE_KEYS)})")
-            if key == PAUSED:
-                state.paused = _boolean(value)
-                return True, f"{PAUSED} set to {str(state.paused).lower()}"
-            value = check_value(key, _typed(key, value))
-            if key == "model.name":
-                return self._set_model(state, value)
-            old = get_value(self.cfg, key)
-            self._apply_hot(state, key, value)
-        except EdgecamError as exc:
-            log.warning("not changed: %s", exc)
-            return False, str(exc)
-        log.info("set %s %r -> %r", key, old, value)
-        return True, f"{key} set to {value!r}"
-
-    def _set_model(self, state, name: str) -> Tuple[bool, str]:
-        if name == state.model.name:
-            return True, f"model.name is already {name}"
-        new = self.switcher.switch(state.model, name)
-        if new is None:
-            return False, f"cannot switch to {name}: not a provisioned {state.model.task} model that loads"
-        set_value(self.cfg, "model.name", name)
-        state.use(new)
-        return True, f"model.name set to {name!r}"
-
-    def _apply_hot(self, state, key: str, value) -> None:
-        set_value(self.cfg, key, value)          # output.snapshot_dir, overlay.show_cost: read from cfg
-        if key == "postprocess.threshold":
-            state.model.threshold = value
-        elif key == "postprocess.top_k":
-            state.model.top_k = value
-        elif key == "postprocess.classes":
-            state.model.classes = frozenset(value)
-        elif key == "rules.lines" and getattr(state, "tracking", None) is not None:
-            state.tracking.set_lines(value)       # tracking off: nothing counts (said at the start)
-        elif key == "overlay.enabled":
-            state.overlay = value
-        elif key == "log_level":
-            logging.getLogger().setLevel(getattr(logging, str(value).upper()))
-
-
-def _boolean(value: Any) -> bool:
-    """true/false as JSON gives them, or the words a person types (MQTT payloads are text)."""
-    word = value if isinstance(value, bool) else switch_word(value)
-    if word is not None:
-        return word
-    raise ConfigError(f"{PAUSED} must be true or false, not {show(value)}")
-
-
-def _typed(key: str, value: Any) -> Any:
-    """A number or true/false sent as text (an MQTT payload "0.6") read as JSON would read it."""
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str) and SETTINGS[key].is_list:   # "person, car"; lines: "0.5,0,0.5,1,door; ..."
-        if value.strip().startswith("["):
+    def _hand_over(self, state, keys: Dict[str, List[str]], changes) -> Tuple[List[str], List[str]]:
+        """The changes, to the run's live settings: the hot keys one by one, then the model keys
+        at once (the model they name loaded with the new hot keys; the old one keeps running if
+        it fails). (applied, refused)."""
+        tuning, applied, refused = state.tuning, [], list(keys[RESTART])
+        for k in keys[HOT]:
             try:
-                return json.loads(value)
-            except ValueError:
-                return value
-        return [v.strip() for v in value.split(";" if key == "rules.lines" else ",") if v.strip()]
-    if isinstance(value, str) and SETTINGS[key].base_type in (int, float, bool):
-        try:
-            return json.loads(value.strip().lower())
-        except ValueError:
-            return value
-    return value
+                tuning.apply(k, changes[k][1])
+                applied.append(k)
+            except EdgecamError as exc:   # e.g. a zone the tracking stage refuses
+                log.error("SIGHUP: %s not applied: %s", k, exc)
+                refused.append(k)
+        if keys[MODEL]:
+            try:
+                tuning.load({k: changes[k][1] for k in keys[MODEL]})
+                applied += keys[MODEL]
+            except EdgecamError as exc:
+                log.error("SIGHUP: cannot load the new model (%s); keeping %s", exc, state.model.name)
+                refused += keys[MODEL]
+        return applied, refused

@@ -20,7 +20,7 @@ videoOutput and picamera2's outputs/).
 Sinks never import the pipeline: the runners call them; the app closes them once. This file
 only re-exports."""
 
-from edgecam.sinks.base import (MODEL, NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
+from edgecam.sinks.base import (NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, FrameInfo, Intent,
                                 Sink, Sinks)
 from edgecam.sinks.clips import ClipSink
 from edgecam.sinks.events import EventsSink
@@ -33,5 +33,5 @@ from edgecam.sinks.web import WebView
 from edgecam.sinks.window import Window
 
 __all__ = ["Sink", "Sinks", "FrameInfo", "Intent", "QUIT", "PAUSE", "OVERLAY", "SNAPSHOT", "SET", "NEXT_MODEL",
-           "MODEL", "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink", "Retrying", "SinkError",
+           "save_snapshot", "VideoSink", "SegmentedVideo", "JsonLinesSink", "Retrying", "SinkError",
            "PhotoSink", "PhotoReport", "Window", "WebView", "ProgressBar", "EventsSink", "ClipSink"]

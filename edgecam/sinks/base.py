@@ -10,7 +10,9 @@ A sink is told about three things, each from one thread that the runner chooses:
                         does not
 
 and gives back :class:`Intent` s: what the person watching asked for (quit, pause, a snapshot,
-another model). A key press or a browser request becomes an intent here, never a key code."""
+another model). A key press or a browser request becomes an intent here, never a key code;
+the runner answers each with what it did. In live mode a sink is also told each change of a
+live setting, by any route (``tuned``: the MQTT sink announces new lines and zones)."""
 
 from __future__ import annotations
 
@@ -27,10 +29,10 @@ class Intent(NamedTuple):
     """Something the person watching asked for."""
 
     kind: str                   # one of the names below
-    model: Optional[str] = None  # for MODEL: the model asked for
-    key: Optional[str] = None    # for SET: the setting (edgecam.service.reload.LIVE_KEYS)
+    key: Optional[str] = None    # for SET: the live control (edgecam.config.CONTROLS), by key or short name
     value: Any = None            # for SET: its new value, unchecked (the runner checks it)
-    reply: Optional[Callable[[bool, str], None]] = None   # told whether it was done, and why not
+    # told what was done: (done, one sentence, the value in force)
+    reply: Optional[Callable[[bool, str, Any], None]] = None
 
 
 QUIT = "quit"                   # q, Esc, the window closed
@@ -38,8 +40,7 @@ PAUSE = "pause"                 # space: stop inferring, freeze the picture (tog
 OVERLAY = "overlay"             # o: drawing on/off (toggles)
 SNAPSHOT = "snapshot"           # s: save the picture on screen
 NEXT_MODEL = "next-model"       # m, or the browser's "next model"
-MODEL = "model"                 # the browser's choice of a model by name
-SET = "set"                     # a setting changed while running (browser controls, MQTT set topics)
+SET = "set"                     # a live setting changed (browser controls and model choice, MQTT set topics)
 
 
 def _no_status() -> dict:
@@ -82,6 +83,10 @@ class Sink:
         """Live mode, once at the start: the live status, for a sink that reads it on its own
         schedule (the metrics, when scraped)."""
 
+    def tuned(self, key: str, value: Any) -> None:
+        """Live mode: a live setting changed, by any route (edgecam/pipeline/tuning.py);
+        ``value`` is in force now. Called on the output loop: queue, never wait."""
+
     def close(self) -> None:
         """Finish: the file is complete, the window gone, the server stopped."""
 
@@ -121,6 +126,10 @@ class Sinks(Sink):
     def watch(self, status: Callable[[], dict]) -> None:
         for s in self.sinks:
             s.watch(status)
+
+    def tuned(self, key: str, value: Any) -> None:
+        for s in self.sinks:
+            s.tuned(key, value)
 
     def close(self) -> None:
         for s in reversed(self.sinks):

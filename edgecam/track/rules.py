@@ -246,6 +246,22 @@ class Rules:
                     self.last = {k: v for k, v in self.last.items() if k[1] != line.name}
         self.lines = list(lines)       # one assignment: the inference thread sees old or new
 
+    def set_zones(self, zones: Sequence[Zone]) -> None:
+        """New zones while running: a zone keeps its entries by name, and who is inside while
+        its points stay; a moved zone's insiders are learnt anew (they enter it again)."""
+        old = {zone.name: zone for zone in self.zones}
+        kept = set()
+        for zone in zones:
+            before = old.get(zone.name)
+            if before is not None:
+                zone.entered = before.entered
+                if before.points == zone.points:
+                    zone.inside = before.inside
+                    kept.add(zone.name)
+        self.within = {k: v for k, v in self.within.items() if k[1] in kept}
+        self.turning = {k: v for k, v in self.turning.items() if k[1] in kept}
+        self.zones = list(zones)       # one assignment: the inference thread sees old or new
+
     def forget(self, key: int, t: float) -> List[dict]:
         """A track is gone: it leaves every zone it was in (not counted yet: see record)."""
         for k in [k for k in self.last if k[0] == key]:

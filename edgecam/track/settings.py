@@ -48,8 +48,9 @@ class FiltersConfig:
 @dataclass
 class RulesConfig:
     lines: List[str] = setting([], flag="--line", metavar="X1,Y1,X2,Y2[,NAME]", parse=parse_line, reload=HOT,
+                               live=True, alias="lines",
                                help="a counting line in fractions of the frame (repeatable)")
-    zones: List[dict] = setting([], parse=parse_zone,
+    zones: List[dict] = setting([], parse=parse_zone, reload=HOT, live=True, alias="zones",
                                 help="zones: [{name: door, points: [[x, y], ...]}] in fractions of the frame")
     anchor: str = setting("bottom", choices=("bottom", "center", "top"),
                           help="the point of a box that crosses lines and enters zones")

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from edgecam.model.postprocess import Detection
 from edgecam.track.filters import DetectionFilter, shown
 from edgecam.track.geometry import anchor
-from edgecam.track.rules import Line, Rules, build_rules
+from edgecam.track.rules import Line, Rules, Zone, build_rules
 from edgecam.track.tracker import Motion, Track, Tracker
 
 
@@ -32,15 +32,17 @@ class TrackStage:
         self.n = f.show_after
         self.tracker = Tracker(t.iou, t.max_missed, t.min_hits, window=max(f.show_after, f.of_last))
         self.rules: Optional[Rules] = build_rules(cfg.rules.lines, cfg.rules.zones, size, cfg.rules.inertia)
-        self.size, self.line_specs = size, list(cfg.rules.lines)
+        self.size, self.line_specs, self.zone_specs = size, list(cfg.rules.lines), list(cfg.rules.zones)
         self.anchor = cfg.rules.anchor
         self.objects: Dict[str, int] = {}         # objects shown since the start, per label
         self.counted: Dict[int, str] = {}         # shown track (key) -> the label it is counted under
         self.view: Tuple[Tuple[Detection, Motion], ...] = ()
 
-    def attach(self, model) -> None:
-        """Let ``model`` keep detections down to ``track.low`` (the tracker's second stage)."""
-        model.floor = self.cfg.track.low
+    @property
+    def floor(self) -> float:
+        """The lowest score the model should keep (passed with each inference): ``track.low``,
+        for the tracker's second stage."""
+        return self.cfg.track.low
 
     def step(self, result, high: float):
         """``result`` with its detections tracked (ids, only the objects shown) and its events."""
@@ -125,16 +127,32 @@ class TrackStage:
             self.rules.set_lines(lines)
         self.line_specs = list(specs)
 
+    def set_zones(self, specs: Sequence[dict]) -> None:
+        """The zones, changed while running (``{name, points}`` each); entries kept by name."""
+        zones = [Zone.parse(spec, i) for i, spec in enumerate(specs)]
+        if self.rules is None:
+            self.rules = Rules([], zones, self.size, self.cfg.rules.inertia)
+        else:
+            self.rules.set_zones(zones)
+        self.zone_specs = list(specs)
+
     def counts(self) -> dict:
         return self.rules.counts() if self.rules is not None else {}
 
     def objects_per_label(self) -> Dict[str, int]:
         return {label: n for label, n in sorted(self.objects.items()) if n}
 
+    def in_view(self) -> Dict[str, int]:
+        """Objects shown at the last inference, per label."""
+        out: Dict[str, int] = {}
+        for d, _ in self.view:
+            out[d.label] = out.get(d.label, 0) + 1
+        return dict(sorted(out.items()))
+
     def status(self) -> dict:
-        """For the browser's /status."""
-        return {"objects": self.objects_per_label(), "tracks": len(self.view), "counts": self.counts(),
-                "lines": list(self.line_specs)}
+        """For the browser's /status: objects in view now, and seen since the start (per label)."""
+        return {"in_view": self.in_view(), "seen": self.objects_per_label(), "tracks": len(self.view),
+                "counts": self.counts(), "lines": list(self.line_specs), "zones": list(self.zone_specs)}
 
     def scene(self) -> Sequence:
         """What the overlay draws besides the boxes: lines and zones with their counts."""

@@ -166,7 +166,7 @@ class _StatusCollector:
 
 def _tracking(core, t: dict) -> Iterator:
     yield _labelled(core.CounterMetricFamily("edgecam_objects_seen", "tracked objects (distinct ids) per label",
-                                             labels=["label"]), {(k,): v for k, v in (t.get("objects") or {}).items()})
+                                             labels=["label"]), {(k,): v for k, v in (t.get("seen") or {}).items()})
     counts = t.get("counts") or {}
     lines = {(n, d): c[d] for n, c in counts.items() if "in" in c for d in ("in", "out")}
     yield _labelled(core.CounterMetricFamily("edgecam_line_crossings", "crossings of each counting line",

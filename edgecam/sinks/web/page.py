@@ -2,7 +2,18 @@
 overlay, pause, snapshot, model), a chart of FPS and frame age over the last minutes, and
 counts per label and line. Plain HTML, CSS and JS: no CDN, nothing fetched but this server.
 Names that come from the user (labels, lines) are set as text, never as HTML. The page holds
-no token: the browser sends the HttpOnly cookie set when the URL with ?token= was opened."""
+no token: the browser sends the HttpOnly cookie set when the URL with ?token= was opened.
+The threshold slider's range and step are the schema's (edgecam.config.CONTROLS)."""
+
+from edgecam.config import CONTROL_NAMES
+
+
+def _slider(name: str) -> str:
+    """``min=".." max=".." step=".."`` of a live control, from the schema."""
+    c = CONTROL_NAMES[name]
+    lo, hi = c.range or (0, 1)
+    return f'min="{lo:g}" max="{hi:g}" step="{c.step or 1:g}"'
+
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -29,10 +40,11 @@ PAGE = """<!doctype html>
  <tr><td>frames</td><td id="frames"></td></tr>
  <tr><td>dropped</td><td id="dropped"></td></tr>
  <tr><td>reconnects</td><td id="reconnects"></td></tr>
- <tr><td>objects</td><td id="objects"></td></tr>
+ <tr><td>in view</td><td id="objects"></td></tr>
+ <tr><td>seen</td><td id="seen"></td></tr>
 </table>
 <h1>controls</h1>
-<div class="row">threshold <input id="threshold" type="range" min="0" max="1" step="0.05">
+<div class="row">threshold <input id="threshold" type="range" %THRESHOLD%>
  <span id="threshold_v"></span></div>
 <div class="row">classes <input id="classes" type="text" list="labels" placeholder="all (e.g. person, car)">
  <button id="classes_set">apply</button><datalist id="labels"></datalist></div>
@@ -87,7 +99,7 @@ function sync(s) {   // the settings in force, unless the person is changing the
 function labels(s) {
   const latest = s.latest || {};
   for (const d of (latest.detections || []).concat(latest.classes || [])) seen.add(d.label);
-  for (const k of Object.keys((s.tracking || {}).objects || {})) seen.add(k);
+  for (const k of Object.keys((s.tracking || {}).seen || {})) seen.add(k);
   if ($("labels").children.length !== seen.size) {
     $("labels").replaceChildren(...[...seen].sort().map(l => { const o = document.createElement("option"); o.value = l; return o; }));
   }
@@ -135,7 +147,8 @@ function lines(t) {   // the counting lines, editable, unless the person is edit
 }
 let clicks = [];
 function tracking(t) {  // objects per label and line/zone counts (names are the user's: text only)
-  text("objects", t ? Object.entries(t.objects).map(([k, v]) => `${k} ${v}`).join(", ") || "none" : "tracking off");
+  const per = o => Object.entries(o || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  text("objects", t ? per(t.in_view) : "tracking off"); text("seen", t ? per(t.seen) + " since the start" : "");
   list("counts", Object.entries(t ? t.counts : {}).map(([name, c]) =>
     "in" in c ? `${name}: in ${c.in}, out ${c.out}` : `${name}: ${c.inside} inside, ${c.entered} entered`));
 }
@@ -144,7 +157,7 @@ async function post(path, body) {
     const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     const t = await r.text();
     let m = t.trim();
-    try { const j = JSON.parse(t); m = j.message || j.requested || m; } catch (e) {}
+    try { const j = JSON.parse(t); m = j.message || m; } catch (e) {}
     text("msg", r.ok ? m : `refused (${r.status}): ${m}`);
     $("msg").className = r.ok ? "" : "bad";
   } catch (e) { text("msg", "no connection"); }
@@ -175,4 +188,4 @@ img.onclick = e => {
 img.onerror = () => setTimeout(() => { img.src = "/stream.mjpg?" + Date.now(); }, 2000);
 tick(); setInterval(tick, 1000);
 </script></body></html>
-""".encode()
+""".replace("%THRESHOLD%", _slider("threshold")).encode()

@@ -6,13 +6,14 @@
   GET  /snapshot.jpg  the latest annotated frame
   GET  /metrics       Prometheus metrics (edgecam/sinks/web/metrics.py)
   GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
-  POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live setting
-                      (edgecam.service.reload.LIVE_KEYS), applied as SIGHUP applies it
+  POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live control
+                      (edgecam.config.CONTROLS, by key or short name), through the run's tuning
   POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
   POST /snapshot      {}: save the picture on screen on the device (output.snapshot_dir)
 
-A POST waits (at most ANSWER_S) for the runner to say whether it was done: 200 done,
-400 refused (the sentence says why), 202 not answered yet."""
+A POST waits (at most ANSWER_S) for the runner to say what it did, and answers
+``{"done", "message", "value"}``: 200 done (``value``: what is in force now), 400 refused (the
+sentence says why; ``value``: what stays in force), 504 no answer in time."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from edgecam.bounds import show
-from edgecam.sinks.base import MODEL, NEXT_MODEL, SET, SNAPSHOT, Intent
+from edgecam.sinks.base import NEXT_MODEL, SET, SNAPSHOT, Intent
 from edgecam.sinks.web.page import PAGE
 from edgecam.sinks.web.protocol import Request, response, text
 from edgecam.sinks.web.security import Guard
@@ -51,22 +52,20 @@ class Controls:
             out, self._pending = list(self._pending), deque()
         return out
 
-    def ask(self, kind: str, **fields) -> Optional[Tuple[bool, str]]:
+    def ask(self, kind: str, **fields) -> Optional[Tuple[bool, str, Any]]:
         """Hand an intent to the runner and wait for its answer; None: not answered in time.
         Raises OverflowError when too many are waiting."""
         done = threading.Event()
-        answer: List[Tuple[bool, str]] = []
+        answer: List[Tuple[bool, str, Any]] = []
 
-        def reply(ok: bool, why: str) -> None:
-            answer.append((ok, why))
+        def reply(ok: bool, why: str, value: Any = None) -> None:
+            answer.append((ok, why, value))
             done.set()
 
         with self._lock:
             if len(self._pending) >= MAX_PENDING:
                 raise OverflowError
             self._pending.append(Intent(kind, reply=reply, **fields))
-        if kind != SET:
-            return True, "requested"       # the runner does not answer these: asked is all we know
         done.wait(ANSWER_S)
         return answer[0] if answer else None
 
@@ -137,10 +136,8 @@ class Routes:
         name = body.get("model") or ""
         if not isinstance(name, str) or name.strip() and not MODEL_NAME.fullmatch(name.strip()):
             return Reply(text(400, 'send {"model": "NAME"} with a catalogue name, or {} for the next model'))
-        reply = self._ask(MODEL, model=name.strip()) if name.strip() else self._ask(NEXT_MODEL)
-        if reply.data.startswith(b"HTTP/1.1 200"):   # the form the page and scripts know
-            return Reply(response(202, JSON, json.dumps({"requested": name.strip() or "next"}).encode()))
-        return reply
+        # a model by name is the live setting model.name, answered as /set answers it
+        return self._ask(SET, key="model.name", value=name.strip()) if name.strip() else self._ask(NEXT_MODEL)
 
     def save(self, req: Request) -> Reply:
         body = _json_object(req)
@@ -151,10 +148,13 @@ class Routes:
             answer = self.controls.ask(kind, **fields)
         except OverflowError:
             return Reply(text(503, "busy: too many changes waiting"))
-        if answer is None:
-            return Reply(response(202, JSON, b'{"done": null, "message": "asked; no answer yet"}'))
-        done, why = answer
-        return Reply(response(200 if done else 400, JSON, json.dumps({"done": done, "message": why}).encode()))
+        if answer is None:   # the output loop is stuck (its watchdog says so): nothing is known
+            return Reply(response(504, JSON, json.dumps({"done": None, "value": None, "message":
+                                  f"no answer from the runner in {ANSWER_S:g} s: /status shows what is in force"}
+                                  ).encode()))
+        done, why, value = answer
+        body = {"done": done, "message": why, "value": value}
+        return Reply(response(200 if done else 400, JSON, json.dumps(body, default=str).encode()))
 
 
 def _json_object(req: Request) -> Any:
