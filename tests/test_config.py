@@ -67,25 +67,28 @@ def test_every_issue_flag_exists():
         assert flag in help_text
 
 
-def test_readme_documents_every_config_key():
-    readme = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+
+
+def test_docs_document_every_config_key():
+    page = (DOCS / "configuration.md").read_text()
     for key in keys(to_dict(Config())):
-        assert f"`{key}`" in readme, f"README's config table lacks {key}"
+        assert f"`{key}`" in page, f"docs/configuration.md's table lacks {key}"
 
 
-def test_readme_names_every_live_control_where_mqtt_and_the_browser_list_them():
-    """The live controls are the schema's (CONTROLS): README's MQTT and browser lists follow it."""
+def test_docs_name_every_live_control_where_mqtt_and_the_browser_list_them():
+    """The live controls are the schema's (CONTROLS): the MQTT and browser pages' lists follow it."""
     from edgecam.config import CONTROLS
-    readme = (ROOT / "README.md").read_text()
-    mqtt = readme[readme.index("**Live settings**"):readme.index("**Home Assistant**")]
-    browser = readme[readme.index("`POST /set` with"):readme.index("For example:\n`curl")]
+    mqtt_page, live_page = (DOCS / "mqtt.md").read_text(), (DOCS / "live.md").read_text()
+    mqtt = mqtt_page[mqtt_page.index("**Live settings**"):mqtt_page.index("**Home Assistant**")]
+    browser = live_page[live_page.index("`POST /set` with"):live_page.index("For example:\n`curl")]
     for c in CONTROLS:
         assert f"`{c.alias}`" in mqtt and (c.key == "paused" or f"`{c.key}`" in mqtt), c.key
         assert f"`{c.alias}`" in browser, c.key
 
 
 def _shown(value) -> str:
-    """A default as README's table writes it."""
+    """A default as docs/configuration.md's table writes it."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -95,11 +98,11 @@ def _shown(value) -> str:
     return str(value)
 
 
-def test_readme_table_matches_the_schema():
-    """Each row of README's config table: the key's default and flag as the schema has them."""
+def test_docs_table_matches_the_schema():
+    """Each row of docs/configuration.md's table: the key's default and flag as the schema has them."""
     from edgecam.config import SETTINGS
     rows = {}
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in (DOCS / "configuration.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`") and "." in cells[0] or cells[0] == "`log_level`":
             keys = [k.strip(" `") for k in cells[0].split(",")]
@@ -132,3 +135,25 @@ def test_config_yaml_names_each_flag_of_the_schema():
         pending += re.findall(r"\[(--[a-z0-9-]+)(?:, -[a-z])?\]", rest)
         flags[key], pending = (pending[-1] if pending else None), []
     assert {k: f for k, f in flags.items()} == {k: s.flag for k, s in SETTINGS.items()}
+
+
+def test_links_in_readme_and_docs_lead_somewhere():
+    """Every relative link of README.md and docs/*.md names a file of the checkout and, with an
+    anchor, a heading of that file (GitHub's anchors: lower case, punctuation dropped, - for spaces)."""
+    import re
+
+    def anchors(path):
+        return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                for h in re.findall(r"^#{1,4} (.*)$", path.read_text(), flags=re.M)}
+
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    assert len(pages) >= 10
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            name, _, anchor = target.partition("#")
+            dest = (page.parent / name).resolve() if name else page
+            assert dest.exists(), f"{page.name}: {target}"
+            if anchor:
+                assert anchor in anchors(dest), f"{page.name}: {target}"
