@@ -11,6 +11,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from edgecam.bounds import read_bounded
 from edgecam.errors import ConversionError, CorruptModelError, ModelError, UsageError
 from edgecam.costlens import tflite_file
 from edgecam.model.cores import new_threads, pin
@@ -61,13 +62,7 @@ def check_structure(path: Path) -> None:
     """ModelError for a file whose flatbuffer points outside itself (a truncated download): read
     whole and bounded by tflite_file (13 ms for the SSD) before any interpreter sees it, since
     tflite-runtime dies of a segmentation fault on one instead of raising."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MODEL_BYTES + 1)
-    except OSError as exc:
-        raise ModelError(f"model file {path} cannot be read ({exc.strerror})") from None
-    if len(data) > MAX_MODEL_BYTES:
-        return                              # larger than any MobileNet: the interpreter checks it
+    data = read_bounded(Path(path), "model file", MAX_MODEL_BYTES, ModelError)
     try:
         tflite_file.read(data)
     except CorruptModelError as exc:

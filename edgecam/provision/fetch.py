@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, IO, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from tqdm import tqdm
 
@@ -145,7 +145,7 @@ def _from_network(spec: ModelSpec, item: _Item, dest: Path, downloads: Dict[str,
     for url in item.urls:                          # alt_url (uncompressed) first, then url
         try:
             if url not in downloads:               # one archive serves model and labels
-                tmp = temps.enter_context(_temp_in(dest.parent))
+                tmp = temps.enter_context(temp_in(dest.parent))
                 downloads[url] = (tmp, _download(spec, url, item.file, tmp, progress))
             src, digest = downloads[url]
             name = os.path.basename(urllib.parse.urlsplit(url).path) or url
@@ -194,7 +194,7 @@ def _install(src: Path, src_digest: Optional[str], item: _Item, dest: Path, src_
     kind = _archive_kind(src)
     if kind and item.archive_sha256:
         _verify(item.archive_sha256, src_digest or sha256_of(src), src_name, blame)
-    with _temp_in(dest.parent) as tmp:
+    with temp_in(dest.parent) as tmp:
         h = hashlib.sha256()
         with contextlib.ExitStack() as stack:
             reader = _open_member(src, src_name, kind, item.member or item.file, stack) if kind else \
@@ -253,14 +253,20 @@ def _open_member(archive: Path, name: str, kind: str, member: str, stack: contex
     raise ModelError(f"the archive {name} has no member named {want}; the catalogue entry may be out of date")
 
 
+def _unwritable(directory: Path, e: OSError) -> Exception:
+    return ModelError(f"cannot write to the model folder {directory} ({e.strerror}): "
+                      "choose another one with model.dir or EDGECAM_MODEL_DIR")
+
+
 @contextlib.contextmanager
-def _temp_in(directory: Path) -> Iterator[Path]:
-    """A fresh .tmp-* file in directory, removed on exit unless it was moved into place."""
+def temp_in(directory: Path, suffix: str = "",
+            refused: Callable[[Path, OSError], Exception] = _unwritable) -> Iterator[Path]:
+    """A fresh .tmp-* file in directory, removed on exit unless it was moved into place;
+    ``refused`` makes the error for a folder it cannot be made in."""
     try:
-        fd, name = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
     except OSError as e:
-        raise ModelError(f"cannot write to the model folder {directory} ({e.strerror}): "
-                         "choose another one with model.dir or EDGECAM_MODEL_DIR") from None
+        raise refused(directory, e) from None
     os.close(fd)
     try:
         yield Path(name)

@@ -17,18 +17,16 @@ published with one note line, never an error.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from edgecam.errors import ConversionError, CorruptModelError, ModelError
 from edgecam.costlens import int8, int8_check, tflite_file
-from edgecam.provision.fetch import mirror_from_env, sha256_of
+from edgecam.provision.fetch import mirror_from_env, sha256_of, temp_in
 from edgecam.statedir import state_dir
 
 MODES = ("auto", "on", "off")
@@ -178,16 +176,7 @@ def _write_synced(path: Path, data: bytes) -> None:
     os.chmod(path, 0o644)
 
 
-@contextlib.contextmanager
-def _temp_beside(published: Path) -> Iterator[Path]:
+def _temp_beside(published: Path):
     """A fresh .tmp-* file in the model's folder, removed on exit unless renamed into place."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".int8", dir=folder(published))
-    except OSError as exc:
-        raise ConversionError(f"the folder {folder(published)} is not writable ({exc.strerror})") from None
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
+    return temp_in(folder(published), ".int8",
+                   lambda d, e: ConversionError(f"the folder {d} is not writable ({e.strerror})"))
