@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Whether two runs' JSON lines hold the same detections, frame by frame: the same labels, scores
-within one uint8 quantization step (1/256), boxes with IoU >= 0.98. Used by scripts/check-arm64
-(arm64 under emulation against this machine).
+"""Whether two runs' JSON lines hold the same detections, frame by frame, by the bar the int8
+rewrite is held to (edgecam/costlens/int8_check.py): each detection of one run matched by one of
+the other's with the same label and a box of IoU >= 0.9 (>= 99% of them), and as many detections
+on >= 99% of the frames; the largest score difference of matched pairs is printed. Used by
+scripts/check-arm64 (arm64 under emulation against this machine: OpenCV's decoder and resize
+and XNNPACK's kernels differ between the two, so scores differ by a few uint8 steps).
 
     same-detections.py A.jsonl B.jsonl NAME [A2.jsonl B2.jsonl NAME2 ...]
 
@@ -21,25 +24,38 @@ def iou(a, b):
 
 def frames(path):
     with open(path, encoding="utf-8") as f:
-        return [sorted(json.loads(line)["detections"], key=lambda d: (d["label"], d["box"])) for line in f]
+        return [json.loads(line)["detections"] for line in f]
+
+
+def pairs(fa, fb):
+    """Greedy pairs (best IoU first) of same-label detections with IoU >= 0.9."""
+    cand = sorted(((iou(a["box"], b["box"]), i, j) for i, a in enumerate(fa) for j, b in enumerate(fb)
+                   if a["label"] == b["label"]), reverse=True)
+    used_a, used_b, out = set(), set(), []
+    for v, i, j in cand:
+        if v >= 0.9 and i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            out.append((fa[i], fb[j]))
+    return out
 
 
 def compare(a_path, b_path, name):
     a, b = frames(a_path), frames(b_path)
     if len(a) != len(b):
         return f"{name}: {len(a)} frames against {len(b)}", False
-    n = worst = 0
-    low = 1.0
-    for i, (fa, fb) in enumerate(zip(a, b)):
-        if [d["label"] for d in fa] != [d["label"] for d in fb]:
-            return f"{name}: frame {i}: {[d['label'] for d in fa]} against {[d['label'] for d in fb]}", False
-        for da, db in zip(fa, fb):
-            n += 1
-            worst = max(worst, abs(da["score"] - db["score"]))
-            low = min(low, iou(da["box"], db["box"]))
-    ok = worst <= 1 / 256 + 1e-6 and low >= 0.98
-    return (f"{name}: {len(a)} frames, {n} detections, the same labels; largest score difference "
-            f"{worst:.4f}, lowest box IoU {low:.4f}: {'the same' if ok else 'DIFFERENT'}"), ok
+    total = matched = same_count = 0
+    worst = 0.0
+    for fa, fb in zip(a, b):
+        got = pairs(fa, fb)
+        total += max(len(fa), len(fb))
+        matched += len(got)
+        same_count += len(fa) == len(fb)
+        worst = max([worst] + [abs(x["score"] - y["score"]) for x, y in got])
+    ok = matched >= 0.99 * total and same_count >= 0.99 * len(a)
+    return (f"{name}: {len(a)} frames; {matched} of {total} detections matched (same label, IoU >= 0.9), "
+            f"as many on {same_count} frames; largest score difference {worst:.4f}: "
+            f"{'the same' if ok else 'DIFFERENT'}"), ok
 
 
 def main(argv):
