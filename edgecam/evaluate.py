@@ -85,18 +85,16 @@ def read_jsonl(path: Path) -> Iterator[dict]:
                 if held is not None:
                     yield _record(held, path, n - 1)
                 held = line
-            if held is not None and (held.endswith("\n") or _parses(held)):
-                yield _record(held, path, n)
+            if held is not None:
+                try:
+                    rec = _record(held, path, n)
+                except UsageError:
+                    if held.endswith("\n"):
+                        raise
+                    return                  # cut short by a crash: the lines before it are whole
+                yield rec
     except (OSError, UnicodeDecodeError) as err:
         raise OutputError(f"cannot read {show(str(path))}: {getattr(err, 'strerror', None) or err}") from None
-
-
-def _parses(line: str) -> bool:
-    try:
-        json.loads(line)
-        return True
-    except ValueError:
-        return False
 
 
 def _record(line: str, path: Path, n: int) -> dict:
