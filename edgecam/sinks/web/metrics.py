@@ -80,6 +80,7 @@ class Metrics(Sink):
                 reason = "the port is already in use" if exc.errno == 98 else (exc.strerror or str(exc))
                 raise OutputError(f"cannot serve metrics on {host}:{port}: {reason} "
                                   f"(choose another with --metrics HOST:PORT)") from None
+            self.server.start()
             log.info("Prometheus metrics: http://%s:%d/metrics", host, self.server.address[1])
 
     # the runner's side ----------------------------------------------------------------------

@@ -58,6 +58,7 @@ class WebView(Sink):
             raise OutputError(f"cannot serve the browser view on {show(host)}:{port}: {reason} "
                               f"(choose another with --web HOST:PORT)") from None
         self.host, self.port = host, self.server.address[1]
+        self.server.start()
         self._announce(out, local, token, generated)
 
     def _announce(self, out, local: bool, token: Optional[str], generated) -> None:
