@@ -39,12 +39,17 @@ def test_clip_is_pre_plus_event_plus_post(models_dir, media, tmp_path, annotated
     settings = f"clips:\n  pre_s: 1.0\n  post_s: 1.5\n  events: [cross]\n  annotated: {annotated}\n"
     clips, _, err = live_run(models_dir, media, tmp_path, settings, until=lambda d: any(d.glob("*.json")))
     (side,) = [json.loads(p.read_text()) for p in clips.glob("*.json")]
-    assert [(e["event"], e["direction"], e["frame"]) for e in side["events"]] == [("cross", "in", 64)]
-    assert side["start_t"] == pytest.approx(6.4 - 1.0, abs=0.15)
-    assert side["end_t"] == pytest.approx(6.4 + 1.5, abs=0.15)
+    # the realtime source drops frames when the machine is busy: the crossing is then counted
+    # on the first frame inferred past the line (frame 64 on a quiet machine)
+    ((event, direction, frame),) = [(e["event"], e["direction"], e["frame"]) for e in side["events"]]
+    assert (event, direction) == ("cross", "in") and 64 <= frame <= 72, side["events"]
+    t = frame / 10
+    assert side["start_t"] == pytest.approx(t - 1.0, abs=0.15)
+    assert side["end_t"] == pytest.approx(t + 1.5, abs=0.15)
     video = ffprobe(clips / side["clip"])
     # 2.5 s at 10 fps, both ends included, and a frame or two that the realtime source repeats
-    assert video["frames"] == side["frames"] and 24 <= video["frames"] <= 30
+    # (fewer where a busy machine drops some)
+    assert video["frames"] == side["frames"] and 15 <= video["frames"] <= 30, (video, side)
     import cv2
     ok, first = cv2.VideoCapture(str(clips / side["clip"])).read()
     column = first[120:400, 343:348]                   # the counting line at x = 0.45 of 768 px, in yellow
