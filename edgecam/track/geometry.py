@@ -3,6 +3,7 @@ tuples and numpy arrays. Boxes are (x1, y1, x2, y2) in frame pixels; points are 
 
 from __future__ import annotations
 
+import math
 from typing import Sequence, Tuple
 
 import numpy as np
@@ -51,6 +52,20 @@ def segments_cross(a1: Point, a2: Point, b1: Point, b2: Point) -> bool:
     d1, d2 = side(b1, b2, a1), side(b1, b2, a2)
     d3, d4 = side(a1, a2, b1), side(a1, a2, b2)
     return (d1 * d2 <= 0) and (d3 * d4 <= 0)
+
+
+def nearest_edge(polygon: Sequence[Point], p: Point) -> Tuple[float, Point, Point]:
+    """The distance from ``p`` to ``polygon``'s outline, and the ends of the edge it is nearest."""
+    best = (math.inf, polygon[0], polygon[0])
+    for i in range(len(polygon)):
+        a, b = polygon[i], polygon[(i + 1) % len(polygon)]
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        span = dx * dx + dy * dy
+        u = min(1.0, max(0.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / span)) if span else 0.0
+        d = math.hypot(p[0] - a[0] - u * dx, p[1] - a[1] - u * dy)
+        if d < best[0]:
+            best = (d, a, b)
+    return best
 
 
 def inside(polygon: Sequence[Point], p: Point) -> bool:

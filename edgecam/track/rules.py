@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from edgecam.track.geometry import Point, inside, segments_cross, side
+from edgecam.track.geometry import Point, inside, nearest_edge, segments_cross, side
 
 BAND = 0.01     # fraction of the frame: closer than this to a line is "on" it
 BOX_BAND = 0.15  # ... or closer than this share of the box's extent across the line
@@ -154,7 +154,7 @@ class Rules:
         events = [e for line in self.lines for e in self._line(line, key, p, box, when)]
         for zone in self.zones:
             k = (key, zone.name)
-            if inside(zone.points, p) == (k in self.within):
+            if inside(zone.points, p) == (k in self.within) or self._near_edge(zone, k, p, box):
                 self.turning.pop(k, None)
                 continue
             turn = self.turning.setdefault(k, [0, t, when])   # the first point the other way
@@ -185,12 +185,25 @@ class Rules:
         return e
 
     def _band(self, line: Line, length: float, box) -> float:
-        if box is None:
+        return self._edge_band(line.p1, line.p2, length, box)
+
+    def _edge_band(self, p1: Point, p2: Point, length: float, box) -> float:
+        """How far past the line or edge p1-p2 a point of ``box`` must be to have clearly gone."""
+        if box is None or not length:
             return self.band
         x1, y1, x2, y2 = box
-        nx, ny = (line.p2[1] - line.p1[1]) / length, (line.p2[0] - line.p1[0]) / length
+        nx, ny = (p2[1] - p1[1]) / length, (p2[0] - p1[0]) / length
         extent = abs(nx) * (x2 - x1) / max(self.w, 1) + abs(ny) * (y2 - y1) / max(self.h, 1)
         return max(self.band, BOX_BAND * extent)
+
+    def _near_edge(self, zone: Zone, k, p: Point, box) -> bool:
+        """A track inside ``zone`` whose anchor is outside it but within the jitter band of its
+        edge has not clearly left: a box that stretches for a frame or two (a hand that takes
+        a bottle, measured) would otherwise leave and enter again. Entering needs no band."""
+        if k not in self.within:
+            return False
+        d, a, b = nearest_edge(zone.points, p)
+        return d <= self._edge_band(a, b, math.hypot(b[0] - a[0], b[1] - a[1]), box)
 
     def _line(self, line: Line, key: int, p: Point, box, when) -> List[dict]:
         # the side, scaled so that |s| is the distance in frame fractions (y scaled like x)
