@@ -96,7 +96,7 @@ class Guard:
     def __init__(self, host: str, token: Optional[str], writes_need_token: bool, views_need_token: bool,
                  names: Iterable[str] = ()):
         self.token = token.encode() if token else None
-        self.ticket_key = hmac.new(self.token, b"edgecam ticket key 1", hashlib.sha256).digest() if token else b""
+        self.ticket_key = hmac.new(token.encode(), b"edgecam ticket key 1", hashlib.sha256).digest() if token else b""
         self.writes_need_token = bool(token) and writes_need_token
         self.views_need_token = bool(token) and views_need_token
         own = socket.gethostname().lower()

@@ -1,19 +1,13 @@
 """The browser view's HTTP server, bounded: one thread runs every socket (``selectors``), a
 fixed pool of worker threads computes the answers; nothing grows with the number of clients.
 
-- At most ``max_conns`` connections. When full, a new one is taken and the one slowest to
-  send its request is answered 503 and closed to make room (the oldest connection whose request
-  is still incomplete, from the address that holds the most connections: a flood from one
-  address makes room from itself first, and on one address the client that sends its request
-  at once is never the slowest); only when every connection is answering, streaming or was
-  taken in this very pass is the new one answered 503. A request must arrive whole within
-  READ_S of the connection (an idle or half-sent request is dropped); an answer must make
-  progress every WRITE_S. A listen backlog larger than any such flood, so that an honest
-  client's connection waits in it for a pass of the loop, not for SYN retries.
+- At most ``max_conns`` connections; when full, the one slowest to send its request makes
+  room (admission.py). A request must arrive whole within READ_S of the connection (an idle
+  or half-sent request is dropped); an answer must make progress every WRITE_S. A listen
+  backlog larger than such floods: a new connection waits a pass of the loop, not SYN retries.
 - Answers are written by the loop without blocking; a worker never waits on a client.
-- MJPEG viewers (at most ``max_viewers``; when full, a viewer with the token takes the place
-  of the oldest one without it, else it is answered 503) are fed by the loop: each new frame is encoded once,
-  on a worker, whoever watches; a viewer still busy with an older frame skips to the newest,
+- MJPEG viewers (at most ``max_viewers``, admission.py) are fed by the loop: each new frame
+  is encoded once, on a worker, whoever watches; a viewer still busy with an older frame skips to the newest,
   and one that reads nothing for STALL_S is dropped. Its memory: one frame at most.
 - Out of file descriptors (EMFILE): a spare descriptor is given up to answer 503 and close,
   and accepting pauses a moment; one log line per episode, never a spinning loop. The worker
@@ -36,6 +30,7 @@ from collections import deque
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 from edgecam.bounds import show
+from edgecam.sinks.web.admission import slowest, untrusted_viewer
 from edgecam.sinks.web.protocol import MAX_HEAD, BadRequest, Request, head_end, parse_head, text
 
 log = logging.getLogger("edgecam.web")
@@ -177,9 +172,7 @@ class Server:
             self._sweep(time.monotonic())
 
     def _event(self, what, mask: int) -> None:
-        if what is _LISTEN:
-            self._accept()
-        elif what is _WAKE:
+        if what is _WAKE:
             try:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
@@ -209,17 +202,10 @@ class Server:
             self._open(sock, peer)
 
     def _evict(self) -> bool:
-        """Full: answer 503 and close the connection slowest to send its request, so that a flood
-        of slow or half-sent requests cannot lock out a client that sends its own at once.
-        Only requests still incomplete may go, never one taken in this pass (it has not been
-        read yet); of those, the oldest of the address holding the most connections."""
-        oldest: Dict[str, Conn] = {}
-        for conn in self.conns.values():          # oldest first
-            if not (conn.busy or conn.stream or conn.out or conn.born == self.passes):
-                oldest.setdefault(conn.peer[0], conn)
-        if not oldest:
+        """Full: answer 503 and close the connection slowest to send its request (admission.py)."""
+        victim = slowest(self.conns.values(), self.per_address, self.passes)
+        if victim is None:
             return False
-        victim = oldest[max(oldest, key=self.per_address.__getitem__)]   # ties: the older one
         self.stats["evicted"] += 1
         _send_busy(victim.sock)
         self._close(victim)
@@ -339,12 +325,11 @@ class Server:
 
     def _unseat(self) -> bool:
         """Viewers full: the oldest viewer without the token makes room for one with it."""
-        for conn in self.conns.values():
-            if conn.stream and not conn.trusted:
-                self.stats["evicted"] += 1
-                self._close(conn)
-                return True
-        return False
+        viewer = untrusted_viewer(self.conns.values())
+        if viewer is not None:
+            self.stats["evicted"] += 1
+            self._close(viewer)
+        return viewer is not None
 
     def _watch(self, conn: Conn, events: int) -> None:
         try:
@@ -417,11 +402,9 @@ class Server:
         conn.closed = True
         self.streams.discard(conn)
         if self.conns.pop(conn.key, None) is not None:
-            left = self.per_address[conn.peer[0]] - 1
+            left = self.per_address.pop(conn.peer[0]) - 1
             if left:
                 self.per_address[conn.peer[0]] = left
-            else:
-                del self.per_address[conn.peer[0]]
         try:
             self.sel.unregister(conn.sock)
         except (KeyError, ValueError):
