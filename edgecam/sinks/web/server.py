@@ -7,8 +7,8 @@ fixed pool of worker threads computes the answers; nothing grows with the number
   backlog larger than such floods: a new connection waits a pass of the loop, not SYN retries.
 - Answers are written by the loop without blocking; a worker never waits on a client.
 - MJPEG viewers (at most ``max_viewers``, admission.py) are fed by the loop: each new frame
-  is encoded once, on a worker, whoever watches; a viewer still busy with an older frame skips to the newest,
-  and one that reads nothing for STALL_S is dropped. Its memory: one frame at most.
+  is encoded once, on a worker, whoever watches; a viewer still busy with an older frame skips
+  to the newest, and one that reads nothing for STALL_S is dropped. Its memory: one frame.
 - Out of file descriptors (EMFILE): a spare descriptor is given up to answer 503 and close,
   and accepting pauses a moment; one log line per episode, never a spinning loop. The worker
   threads are started once, at the start: no thread is created per client.
