@@ -6,6 +6,7 @@ requests get a 4xx without a traceback, and idle, half-sent and excess connectio
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -134,6 +135,10 @@ def test_viewing_off_loopback_needs_the_token(net):
                 {"Cookie": f"edgecam_token={token}"})[0] == 401
     assert status(net)["threshold"] == 0.5
     assert call(base + "/status", headers={"X-Edgecam-Token": token})[0] == 200
+    basic = base64.b64encode(f"edgecam:{token}".encode()).decode()          # Home Assistant's MJPEG camera
+    assert call(base + "/snapshot.jpg", headers={"Authorization": f"Basic {basic}"})[0] == 200
+    wrong = base64.b64encode(f"{token}:nope".encode()).decode()
+    assert call(base + "/snapshot.jpg", headers={"Authorization": f"Basic {wrong}"})[0] == 401
     # the cookie older versions set is cleared when the page is opened
     code, headers, _ = call(base + "/", headers={"Cookie": f"edgecam_token={token}"})
     assert code == 200 and headers["Set-Cookie"].startswith("edgecam_token=;") and "Max-Age=0" in headers["Set-Cookie"]

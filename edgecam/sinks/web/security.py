@@ -8,8 +8,9 @@
   that names another site is refused (403), on any address.
 - The token: needed for every change when the view is bound off loopback (whoever asks,
   127.0.0.1 included) or when one was configured; needed to watch off loopback unless
-  output.web_public_view. It comes only in a header, ``Authorization: Bearer`` or
-  ``X-Edgecam-Token``: never in a cookie (a browser sends a host's cookies to every port of
+  output.web_public_view. It comes only in a header, ``Authorization: Bearer``,
+  ``X-Edgecam-Token`` or ``Authorization: Basic`` as the password (for cameras in Home
+  Assistant, which speak only that): never in a cookie (a browser sends a host's cookies to every port of
   it, where other servers run), never in a URL but the page's own (``/?token=``, which the
   page keeps in its origin's localStorage and takes off the address bar; the page itself, a
   shell holding no data, is served to anyone). Compared in constant time; never echoed.
@@ -124,7 +125,8 @@ class Guard:
         if self.token is None:
             return True
         auth = req.header("authorization")
-        offered = [auth[7:].strip() if auth[:7].lower() == "bearer " else "", req.header("x-edgecam-token")]
+        offered = [auth[7:].strip() if auth[:7].lower() == "bearer " else "", req.header("x-edgecam-token"),
+                   _basic_password(auth)]
         return any(o and self._is_token(o) for o in offered)
 
     def _is_token(self, offered: str) -> bool:
@@ -200,6 +202,15 @@ def _netloc(url: str) -> str:
         return urlsplit(url).netloc.lower()
     except ValueError:
         return "?"
+
+
+def _basic_password(auth: str) -> str:
+    if auth[:6].lower() != "basic ":
+        return ""
+    try:
+        return base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").partition(":")[2]
+    except (ValueError, UnicodeDecodeError):
+        return ""
 
 
 def has_old_cookie(req: Request) -> bool:
