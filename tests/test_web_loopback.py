@@ -1,7 +1,9 @@
 """The browser view on loopback and its other faces: a page on another origin, opened in
 headless Chromium, auto-submits forms at it (refused: no change); running out of file
 descriptors answers 503 with one log line and recovers; IPv6 with --web-auth none (warned);
---metrics alone; the token generated once and not logged at the next start."""
+--metrics alone; the token generated once and not logged at the next start; floods of slow
+and half-open sockets deny no one (scripts/measure-web); viewers refused at the cap are
+counted, and one with the token comes before one without."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from test_web import call, free_port, wait_for  # noqa: E402
 
 from edgecam.config import load_config  # noqa: E402
 from edgecam.sinks.web import WebView  # noqa: E402
+from edgecam.sinks.web.security import Guard  # noqa: E402
 
 
 def start(args, tmp: Path, env=None, limit_files: int = 0):
@@ -217,3 +220,64 @@ def test_token_is_logged_at_its_first_start_only(tmp_path, monkeypatch, caplog):
     third = WebView(given.output)
     third.close()
     assert "a-token-of-mine" not in caplog.text
+
+
+def test_a_flood_of_slow_or_half_open_sockets_denies_no_one(models_dir, media):
+    """Issue 22: with 200 slow sockets (and then 500 half-open ones) that reconnect as soon as
+    they are dropped, on both the browser view and --metrics, a client that sends whole
+    requests, from the flood's address and from another one, gets /status and /metrics on
+    >= 95% of its polls and its stream keeps flowing; measured by scripts/measure-web."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "measure-web"
+    r = subprocess.run([sys.executable, str(script), "--cases", "slow200,halfopen500deny", "--rounds", "1",
+                        "--seconds", "10", "--warmup", "2", "--model", "v1_0.25_128", "--model-dir", str(models_dir),
+                        "--video", str(media / "bottle-detection.mp4")], capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for row in json.loads(r.stdout.splitlines()[-1]):
+        assert row["flood_connections"] > 1000, row                  # the flood did reconnect
+        for address in ("127.0.0.1", "127.0.0.2"):
+            h = row[address]
+            assert h["status_ok"] >= 0.95 * h["status_polls"] > 15, (row["case"], address, r.stdout)
+            assert h["metrics_ok"] >= 0.95 * h["metrics_scrapes"] > 7, (row["case"], address, r.stdout)
+            assert h["stream_fps"] > 5 and h["stream_longest_gap_s"] < 2.0, (row["case"], address, r.stdout)
+
+
+def test_viewers_refused_at_the_cap_are_counted_and_the_token_comes_first(tmp_path, monkeypatch):
+    """output.web_max_viewers 1 with --web-public-view: a second anonymous viewer is answered
+    503 and counted in web.refused; a viewer with the token (a ticket) takes the anonymous
+    one's place (counted in web.evicted)."""
+    import numpy as np
+    monkeypatch.setenv("EDGECAM_STATE_DIR", str(tmp_path / "state"))
+    cfg = load_config(None, {"output": {"web": "0.0.0.0:0", "web_public_view": True, "web_max_viewers": 1,
+                                        "web_token": "a-token-of-mine"}})
+    view = WebView(cfg.output)
+    frames = threading.Event()
+
+    def publish():
+        while not frames.is_set():
+            view.publish(np.zeros((48, 64, 3), np.uint8), dict)
+            time.sleep(0.05)
+    threading.Thread(target=publish, daemon=True).start()
+
+    socks: list = []
+
+    def viewer(query: str = "") -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", view.port), timeout=5)
+        socks.append(s)
+        s.sendall(f"GET /stream.mjpg{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        return s
+    try:
+        first = viewer()
+        assert first.recv(15) == b"HTTP/1.1 200 OK"
+        second = viewer()
+        assert second.recv(12) == b"HTTP/1.1 503" and view.status()["web"]["refused"] == 1
+        ticket = Guard("0.0.0.0", "a-token-of-mine", True, True).ticket("/stream.mjpg")
+        third = viewer(f"?ticket={ticket}")
+        assert third.recv(15) == b"HTTP/1.1 200 OK"
+        wait_for("the anonymous viewer dropped", lambda: len(first.recv(1 << 20)) == 0, 5)
+        web = view.status()["web"]
+        assert web["viewers"] == 1 and web["evicted"] == 1 and web["refused"] == 1
+    finally:
+        frames.set()
+        for s in socks:
+            s.close()
+        view.close()

@@ -1,9 +1,14 @@
 """The browser view's page: the live stream, the status, the controls (threshold, classes,
 overlay, pause, snapshot, model), a chart of FPS and frame age over the last minutes, and
 counts per label and line. Plain HTML, CSS and JS: no CDN, nothing fetched but this server.
-Names that come from the user (labels, lines) are set as text, never as HTML. The page holds
-no token: the browser sends the HttpOnly cookie set when the URL with ?token= was opened.
-The threshold slider's range and step are the schema's (edgecam.config.CONTROLS)."""
+Names that come from the user (labels, lines) are set as text, never as HTML. The threshold
+slider's range and step are the schema's (edgecam.config.CONTROLS).
+
+The HTML holds no token and no data (it is served to anyone); AUTH_JS, which every page of the
+view includes, keeps the token that ``/?token=`` brought in localStorage (this origin's only:
+scheme, host and port) and takes it off the address bar; ``api()`` sends it in a header, and
+``ticketed()`` / ``ticketFor()`` + ``withTicket()`` make the URLs of <img>, <video> and links,
+which carry a short-lived ticket for their path instead (security.py)."""
 
 from edgecam.config import CONTROL_NAMES
 
@@ -14,6 +19,34 @@ def _slider(name: str) -> str:
     lo, hi = c.range or (0, 1)
     return f'min="{lo:g}" max="{hi:g}" step="{c.step or 1:g}"'
 
+
+AUTH_JS = """
+const TOKEN_KEY = "edgecam_token";
+(() => {   // /?token=: kept in this origin's storage, taken off the address bar and the history
+  const u = new URL(location.href), t = u.searchParams.get("token");
+  if (t === null) return;
+  try { localStorage.setItem(TOKEN_KEY, t); } catch (e) {}
+  u.searchParams.delete("token");
+  history.replaceState(history.state, "", u.pathname + u.search + u.hash);
+})();
+function storedToken() { try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } }
+function api(path, opts = {}) {   // fetch() with the token in a header
+  const t = storedToken(), headers = Object.assign({}, opts.headers || {});
+  if (t) headers["Authorization"] = "Bearer " + t;
+  return fetch(path, Object.assign({cache: "no-store"}, opts, {headers}));
+}
+async function ticketFor(scope) {   // a ticket for a path, or for every path under a folder ending in /
+  if (!storedToken()) return "";
+  try {
+    const r = await api("/ticket?path=" + encodeURIComponent(scope));
+    return r.ok ? (await r.json()).ticket : "";
+  } catch (e) { return ""; }
+}
+function withTicket(path, ticket) {
+  return ticket ? path + (path.includes("?") ? "&" : "?") + "ticket=" + encodeURIComponent(ticket) : path;
+}
+async function ticketed(path) { return withTicket(path, await ticketFor(path.split("?")[0])); }
+"""
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -28,13 +61,14 @@ PAGE = """<!doctype html>
  input[type=text]{width:180px} canvas{background:#000;width:100%;height:90px;display:block;margin:3px 0}
  .legend span{margin-right:10px}
 </style></head><body>
-<div id="view"><img id="stream" src="/stream.mjpg" alt="live stream">
-<a href="/tradeoff.svg"><img id="tradeoff" src="/tradeoff.svg" alt="the trade-off chart of the last sweep" style="background:#fff;margin-top:8px"></a></div>
+<div id="view"><img id="stream" alt="live stream">
+<a id="tradeoff_link"><img id="tradeoff" alt="the trade-off chart of the last sweep" style="background:#fff;margin-top:8px"></a></div>
 <div id="side"><h1>edgecam</h1>
 <table>
  <tr><td>status</td><td id="status" class="state">…</td></tr>
  <tr><td>model</td><td id="model"></td></tr>
  <tr><td>camera</td><td id="camera"></td></tr>
+ <tr><td>picture</td><td id="picture"></td></tr>
  <tr><td>inference</td><td id="inference"></td></tr>
  <tr><td>latency</td><td id="latency"></td></tr>
  <tr><td>frames</td><td id="frames"></td></tr>
@@ -50,7 +84,7 @@ PAGE = """<!doctype html>
  <button id="classes_set">apply</button><datalist id="labels"></datalist></div>
 <div class="row"><label><input id="overlay" type="checkbox"> overlay</label>
  <label><input id="paused" type="checkbox"> pause</label>
- <button id="snap">save snapshot</button> <a href="/snapshot.jpg" target="_blank" style="color:#9cf">download</a></div>
+ <button id="snap">save snapshot</button> <a id="download" target="_blank" style="color:#9cf">download</a></div>
 <div class="row"><select id="models"><option value="">next model</option></select>
  <button id="switch">switch model</button></div>
 <div id="linebox" class="row" hidden>lines <span style="color:#999">X1,Y1,X2,Y2,NAME in fractions;
@@ -65,7 +99,7 @@ PAGE = """<!doctype html>
 <h1>latest</h1><ul id="latest"></ul>
 <h1>counts</h1><ul id="counts"></ul>
 </div>
-<script>
+<script>%AUTH%
 const $ = id => document.getElementById(id);
 const HISTORY = 300;   // one sample a second: the last five minutes
 const hist = {cam: [], inf: [], lat: [], age: []};
@@ -113,13 +147,18 @@ function models(s) {
 }
 async function tick() {
   try {
-    const r = await fetch("/status", {cache: "no-store"});
-    if (r.status === 401) { text("status", "the token is needed: open the URL edgecam logged"); return; }
+    const r = await api("/status");
+    if (r.status === 401) {
+      text("status", storedToken() ? "this browser's token is refused: open the URL edgecam logged"
+                                   : "the token is needed: open the URL edgecam logged");
+      $("status").className = "state bad"; return;
+    }
     const s = await r.json();
     text("status", s.status + (s.paused ? " (paused)" : ""));
     $("status").className = "state" + (s.status === "running" ? "" : " bad");
     text("model", s.model ? `${s.model}  (${s.input_px}px, rho ${s.rho})` : "");
     text("camera", `${s.camera_fps} FPS`);
+    text("picture", img.naturalWidth ? `${img.naturalWidth}x${img.naturalHeight}` : "no picture yet");
     text("inference", `${s.inference_fps} FPS, ${s.inference_ms ?? "-"} ms`);
     text("latency", `${s.latency_ms} ms (result ${s.result_age_ms} ms old)`);
     text("frames", `${s.frames} captured, ${s.results} inferred`);
@@ -154,7 +193,7 @@ function tracking(t) {  // objects per label and line/zone counts (names are the
 }
 async function post(path, body) {
   try {
-    const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    const r = await api(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     const t = await r.text();
     let m = t.trim();
     try { const j = JSON.parse(t); m = j.message || m; } catch (e) {}
@@ -185,7 +224,13 @@ img.onclick = e => {
     clicks = []; text("msg", "new line drawn: apply lines to count with it");
   } else { text("msg", "click the line's second point"); }
 };
-img.onerror = () => setTimeout(() => { img.src = "/stream.mjpg?" + Date.now(); }, 2000);
+async function stream() { const u = await ticketed("/stream.mjpg"); img.src = u + (u.includes("?") ? "&" : "?") + "t=" + Date.now(); }
+img.onerror = () => setTimeout(stream, 2000);
+async function links() {   // tickets expire: the links get fresh ones every minute
+  $("download").href = await ticketed("/snapshot.jpg"); $("tradeoff_link").href = await ticketed("/tradeoff.svg");
+}
+stream(); ticketed("/tradeoff.svg").then(u => { $("tradeoff").src = u; });
+links(); setInterval(links, 60000);
 tick(); setInterval(tick, 1000);
 </script></body></html>
-""".replace("%THRESHOLD%", _slider("threshold")).encode()
+""".replace("%THRESHOLD%", _slider("threshold")).replace("%AUTH%", AUTH_JS).encode()

@@ -1,6 +1,8 @@
 """What the browser view answers (each request is checked by the Guard first):
 
-  GET  /              the page: stream, status, controls, chart (edgecam/sinks/web/page.py)
+  GET  /              the page: stream, status, controls, chart (edgecam/sinks/web/page.py);
+                      a shell served to anyone (``pages``), its data fetched with the token
+  GET  /ticket?path=P a ticket for P's <img>/<video>/link URLs: {"ticket", "expires_s"}
   GET  /stream.mjpg   the annotated frames as MJPEG (at most output.web_max_viewers at once)
   GET  /status        the live state as JSON, with the settings in force
   GET  /snapshot.jpg  the latest annotated frame
@@ -10,6 +12,12 @@
                       (edgecam.config.CONTROLS, by key or short name), through the run's tuning
   POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
   POST /snapshot      {}: save the picture on screen on the device (output.snapshot_dir)
+
+How a route is authenticated (security.py): every GET but a page's shell needs the token in a
+header (``Authorization: Bearer``, which the page's ``api()`` adds) or, for what a browser
+fetches by URL, a ticket in ``?ticket=`` (the page's ``ticketed()``); every POST needs the
+token in a header. A new GET route needs nothing more than its entry in ``gets``; a new page
+is a shell in ``pages`` that includes page.AUTH_JS.
 
 A POST waits (at most ANSWER_S) for the runner to say what it did, and answers
 ``{"done", "message", "value"}``: 200 done (``value``: what is in force now), 400 refused (the
@@ -27,7 +35,7 @@ from edgecam.bounds import show
 from edgecam.sinks.base import NEXT_MODEL, SET, SNAPSHOT, Intent
 from edgecam.sinks.web.page import PAGE
 from edgecam.sinks.web.protocol import Request, response, text
-from edgecam.sinks.web.security import Guard
+from edgecam.sinks.web.security import CLEAR_COOKIE, TICKET_PATH, TICKET_S, Guard, has_old_cookie
 from edgecam.sinks.web.server import Reply
 from edgecam.tradeoff import tradeoff_svg
 
@@ -35,6 +43,9 @@ ANSWER_S = 10.0       # how long a POST waits for the runner's answer
 MAX_PENDING = 16      # intents not yet taken by the runner
 JSON = "application/json"
 MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")   # a catalogue name (echoed to the log)
+TICKET_SCOPE = re.compile(r"/[A-Za-z0-9_.~/-]{0,255}")   # what a ticket may name
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'unsafe-inline'; "
+                "script-src 'unsafe-inline'; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
 BOUNDARY = "edgecamframe"
 STREAM_HEAD = (f"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n"
                f"Cache-Control: no-store\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n\r\n").encode()
@@ -75,7 +86,9 @@ class Routes:
         self.view, self.guard, self.controls, self.metrics = view, guard, controls, metrics
         self.gets: Dict[str, Callable[[Request], Reply]] = {
             "/": self.page, "/index.html": self.page, "/status": self.status, "/snapshot.jpg": self.snapshot,
-            "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff}
+            "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff,
+            TICKET_PATH: self.ticket}
+        self.pages = {"/", "/index.html"}        # shells served to anyone: they hold no data
         self.posts: Dict[str, Callable[[Request], Reply]] = {
             "/set": self.set, "/model": self.model, "/snapshot": self.save}
 
@@ -83,12 +96,9 @@ class Routes:
         write = req.method == "POST"
         if req.method not in ("GET", "POST"):
             return Reply(response(405, body=b"GET or POST only\n", headers={"Allow": "GET, POST"}))
-        refusal = self.guard.refusal(req, write)
+        refusal = self.guard.refusal(req, write, page=not write and req.path in self.pages)
         if refusal is not None:
             return Reply(refusal)
-        login = None if write else self.guard.login(req)
-        if login is not None:
-            return Reply(login)
         route = (self.posts if write else self.gets).get(req.path)
         if route is None:
             return Reply(text(404, "not found"))
@@ -96,10 +106,16 @@ class Routes:
 
     # -- reading ----------------------------------------------------------------------------
     def page(self, req: Request) -> Reply:
-        return Reply(response(200, "text/html; charset=utf-8", PAGE,
-                              headers={"Content-Security-Policy": "default-src 'self'; img-src 'self'; "
-                                       "style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-                                       "frame-ancestors 'none'", "X-Frame-Options": "DENY"}))
+        return page_reply(req, PAGE)
+
+    def ticket(self, req: Request) -> Reply:
+        scope = req.query.get("path", "")
+        if not TICKET_SCOPE.fullmatch(scope) or "/../" in scope + "/":
+            return Reply(text(400, "ask for a ticket with ?path=/stream.mjpg (a path, or a folder ending in /)"))
+        if not self.guard.has_token(req):       # a ticket never gets a ticket; nor does a public viewer
+            return Reply(text(401, "a ticket needs the token: send Authorization: Bearer TOKEN"))
+        body = {"ticket": self.guard.ticket(scope), "expires_s": TICKET_S}
+        return Reply(response(200, JSON, json.dumps(body).encode()))
 
     def status(self, req: Request) -> Reply:
         return Reply(response(200, JSON, json.dumps(self.view.status()).encode()))
@@ -109,7 +125,7 @@ class Routes:
         return Reply(response(200, "image/jpeg", jpeg) if jpeg else text(503, "no frame yet"))
 
     def stream(self, req: Request) -> Reply:
-        return Reply(STREAM_HEAD, stream=True)
+        return Reply(STREAM_HEAD, stream=True, trusted=self.guard.authenticated(req))
 
     def prometheus(self, req: Request) -> Reply:
         if self.metrics is None:
@@ -155,6 +171,12 @@ class Routes:
         done, why, value = answer
         body = {"done": done, "message": why, "value": value}
         return Reply(response(200 if done else 400, JSON, json.dumps(body, default=str).encode()))
+
+
+def page_reply(req: Request, html: bytes) -> Reply:
+    """A page's shell, clearing the cookie older versions set (it went to every port)."""
+    headers = dict(PAGE_HEADERS, **({"Set-Cookie": CLEAR_COOKIE} if has_old_cookie(req) else {}))
+    return Reply(response(200, "text/html; charset=utf-8", html, headers=headers))
 
 
 def _json_object(req: Request) -> Any:

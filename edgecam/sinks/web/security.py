@@ -8,12 +8,23 @@
   that names another site is refused (403), on any address.
 - The token: needed for every change when the view is bound off loopback (whoever asks,
   127.0.0.1 included) or when one was configured; needed to watch off loopback unless
-  output.web_public_view. It comes as ``Authorization: Bearer``, ``X-Edgecam-Token``, the
-  ``edgecam_token`` cookie (set, HttpOnly and SameSite=Strict, when the page is opened with
-  ``?token=``), or ``?token=`` itself. Compared in constant time; never echoed anywhere."""
+  output.web_public_view. It comes only in a header, ``Authorization: Bearer``,
+  ``X-Edgecam-Token`` or ``Authorization: Basic`` as the password (for cameras in Home
+  Assistant, which speak only that): never in a cookie (a browser sends a host's cookies to every port of
+  it, where other servers run), never in a URL but the page's own (``/?token=``, which the
+  page keeps in its origin's localStorage and takes off the address bar; the page itself, a
+  shell holding no data, is served to anyone). Compared in constant time; never echoed.
+- Tickets, for what a browser fetches without headers (``<img>``, ``<video>``, links): a GET
+  of ``PATH?ticket=EXPIRY.SIGNATURE``, the signature an HMAC of the path and the expiry (unix
+  seconds, at most TICKET_S ahead) with a key derived from the token. ``GET /ticket?path=P``
+  (with the token in a header) gives one for P, or for every path under P when P ends with
+  ``/``. A ticket lets its path be read until it expires; it changes nothing and gets no
+  ticket. Old ``edgecam_token`` cookies are cleared when the page is opened."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -21,8 +32,9 @@ import os
 import re
 import secrets
 import socket
+import time
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from edgecam.bounds import os_reason, path_text
@@ -32,7 +44,11 @@ from edgecam.sinks.web.protocol import Request, response, text
 from edgecam.statedir import state_dir
 
 log = logging.getLogger("edgecam.web")
-COOKIE = "edgecam_token"
+OLD_COOKIE = "edgecam_token"      # set by versions before issue 22; cleared, never read
+CLEAR_COOKIE = f"{OLD_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+TICKET_S = 300                    # a ticket's life (the page asks for a new one when a URL fails)
+TICKET_PATH = "/ticket"
+MAX_SCOPES = 8                    # the path and its parent folders a ticket may name
 TOKEN_FILE = "web-token"
 SAME = ("same-origin", "none", "")
 WRONG_HOST = text(403, "this server does not answer to that Host name (see output.web_hosts)")
@@ -81,6 +97,7 @@ class Guard:
     def __init__(self, host: str, token: Optional[str], writes_need_token: bool, views_need_token: bool,
                  names: Iterable[str] = ()):
         self.token = token.encode() if token else None
+        self.ticket_key = hmac.new(token.encode(), b"edgecam ticket key 1", hashlib.sha256).digest() if token else b""
         self.writes_need_token = bool(token) and writes_need_token
         self.views_need_token = bool(token) and views_need_token
         own = socket.gethostname().lower()
@@ -104,33 +121,74 @@ class Guard:
         return not referer or _netloc(referer) == host
 
     def has_token(self, req: Request) -> bool:
+        """The token in a header (True when there is no token at all)."""
         if self.token is None:
             return True
         auth = req.header("authorization")
         offered = [auth[7:].strip() if auth[:7].lower() == "bearer " else "", req.header("x-edgecam-token"),
-                   _cookie(req.header("cookie")), req.query.get("token", "")]
-        return any(o and hmac.compare_digest(o.encode("utf-8", "replace"), self.token) for o in offered)
+                   _basic_password(auth)]
+        return any(o and self._is_token(o) for o in offered)
 
-    def refusal(self, req: Request, write: bool) -> Optional[bytes]:
-        """The answer that refuses ``req`` (None: it may go on)."""
+    def _is_token(self, offered: str) -> bool:
+        return self.token is not None and hmac.compare_digest(offered.encode("utf-8", "replace"), self.token)
+
+    def authenticated(self, req: Request) -> bool:
+        """The token in a header, or a GET with a ticket for its path."""
+        return self.has_token(req) or req.method == "GET" and req.path != TICKET_PATH and self.ticket_ok(req)
+
+    def refusal(self, req: Request, write: bool, page: bool = False) -> Optional[bytes]:
+        """The answer that refuses ``req`` (None: it may go on). ``page``: a page's shell, served
+        to anyone; its ``?token=``, when given, must be the token."""
         if not self.host_ok(req):
             return WRONG_HOST
         if write and not self.same_site(req):
             return text(403, "refused: the request comes from another site")
-        if (write and self.writes_need_token or not write and self.views_need_token) and not self.has_token(req):
-            return response(401, body=b"the token is needed: open the URL edgecam logged at its first start, "
-                                      b"or send Authorization: Bearer TOKEN\n",
-                            headers={"WWW-Authenticate": 'Bearer realm="edgecam"'})
+        if page and "token" in req.query and self.token is not None and not self._is_token(req.query["token"]):
+            return UNAUTHORIZED
+        needed = self.writes_need_token if write else self.views_need_token and not page
+        if needed and not (self.has_token(req) if write else self.authenticated(req)):
+            return UNAUTHORIZED
         if write and req.header("content-type").split(";")[0].strip().lower() != "application/json":
             return text(415, "changes are POSTed as JSON (Content-Type: application/json)")
         return None
 
-    def login(self, req: Request) -> Optional[bytes]:
-        """``/?token=...`` with the right token: a redirect that stores it in a cookie."""
-        if self.token is None or "token" not in req.query or not self.has_token(req):
-            return None
-        cookie = f"{COOKIE}={req.query['token']}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000"
-        return response(303, headers={"Location": req.path, "Set-Cookie": cookie})
+    # -- tickets ------------------------------------------------------------------------------
+    def ticket(self, scope: str, now: Optional[float] = None) -> str:
+        """A ticket for ``scope`` (a path, or every path under a folder ending in ``/``); "" when
+        there is no token (nothing needs one)."""
+        if self.token is None:
+            return ""
+        expiry = int(time.time() if now is None else now) + TICKET_S
+        return f"{expiry}.{self._sign(scope, expiry)}"
+
+    def ticket_ok(self, req: Request) -> bool:
+        expiry, _, signature = req.query.get("ticket", "").partition(".")
+        if self.token is None or not (expiry.isdigit() and len(expiry) <= 12 and signature):
+            return False
+        now = time.time()
+        if not now <= int(expiry) <= now + TICKET_S + 1:
+            return False
+        return any(hmac.compare_digest(signature.encode("ascii", "replace"), self._sign(s, int(expiry)).encode())
+                   for s in scopes(req.path))
+
+    def _sign(self, scope: str, expiry: int) -> str:
+        mac = hmac.new(self.ticket_key, f"{scope}\n{expiry}".encode("utf-8", "replace"), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+
+
+UNAUTHORIZED = response(401, body=b"the token is needed: open the URL edgecam logged at its first start, "
+                                  b"or send Authorization: Bearer TOKEN\n",
+                        headers={"WWW-Authenticate": 'Bearer realm="edgecam"'})
+
+
+def scopes(path: str) -> List[str]:
+    """What a ticket for ``path`` may name: the path, then its folders (``/a/b/``, ``/a/``), never ``/``."""
+    out = [path]
+    cut = path.rfind("/", 0, len(path) - 1 if path.endswith("/") else len(path))
+    while cut > 0 and len(out) < MAX_SCOPES:
+        out.append(path[:cut + 1])
+        cut = path.rfind("/", 0, cut)
+    return out
 
 
 def _host_name(host: str) -> str:
@@ -146,9 +204,14 @@ def _netloc(url: str) -> str:
         return "?"
 
 
-def _cookie(header: str) -> str:
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == COOKIE:
-            return value
-    return ""
+def _basic_password(auth: str) -> str:
+    if auth[:6].lower() != "basic ":
+        return ""
+    try:
+        return base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").partition(":")[2]
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
+def has_old_cookie(req: Request) -> bool:
+    return any(part.strip().partition("=")[0] == OLD_COOKIE for part in req.header("cookie").split(";"))

@@ -1,14 +1,14 @@
 """The browser view's HTTP server, bounded: one thread runs every socket (``selectors``), a
 fixed pool of worker threads computes the answers; nothing grows with the number of clients.
 
-- At most ``max_conns`` connections. When full, one that has been sending its request for
-  EVICT_S (slow or half-sent) is dropped to make room, else the new one is answered 503 and
-  closed. A real listen backlog. A request must arrive whole within READ_S of the connection (an idle or
-  half-sent request is dropped); an answer must make progress every WRITE_S.
+- At most ``max_conns`` connections; when full, the one slowest to send its request makes
+  room (admission.py). A request must arrive whole within READ_S of the connection (an idle
+  or half-sent request is dropped); an answer must make progress every WRITE_S. A listen
+  backlog larger than such floods: a new connection waits a pass of the loop, not SYN retries.
 - Answers are written by the loop without blocking; a worker never waits on a client.
-- MJPEG viewers (at most ``max_viewers``) are fed by the loop: each new frame is encoded once,
-  on a worker, whoever watches; a viewer still busy with an older frame skips to the newest,
-  and one that reads nothing for STALL_S is dropped. Its memory: one frame at most.
+- MJPEG viewers (at most ``max_viewers``, admission.py) are fed by the loop: each new frame
+  is encoded once, on a worker, whoever watches; a viewer still busy with an older frame skips
+  to the newest, and one that reads nothing for STALL_S is dropped. Its memory: one frame.
 - Out of file descriptors (EMFILE): a spare descriptor is given up to answer 503 and close,
   and accepting pauses a moment; one log line per episode, never a spinning loop. The worker
   threads are started once, at the start: no thread is created per client.
@@ -30,6 +30,7 @@ from collections import deque
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 from edgecam.bounds import show
+from edgecam.sinks.web.admission import slowest, untrusted_viewer
 from edgecam.sinks.web.protocol import MAX_HEAD, BadRequest, Request, head_end, parse_head, text
 
 log = logging.getLogger("edgecam.web")
@@ -37,10 +38,10 @@ log = logging.getLogger("edgecam.web")
 READ_S = 5.0        # a whole request within this long of the connection
 WRITE_S = 15.0      # an answer makes progress at least this often
 STALL_S = 30.0      # an MJPEG viewer that reads nothing this long is dropped
-EVICT_S = 2.0       # when full, a connection still sending its request after this long makes room
 PAUSE_S = 1.0       # accepting pauses this long when the process is out of descriptors
 WORKERS = 4
-BACKLOG = 128
+BACKLOG = 1024      # (the kernel caps it at net.core.somaxconn)
+ACCEPTS = 64        # connections taken per pass of the loop
 BUSY = text(503, "busy: too many connections, try again")
 _LISTEN, _WAKE = object(), object()
 
@@ -50,14 +51,15 @@ class Reply(NamedTuple):
 
     data: bytes
     stream: bool = False
+    trusted: bool = True        # a stream's viewer showed the token (or none is needed)
 
 
 class Conn:
     __slots__ = ("sock", "peer", "local", "buf", "need", "head", "out", "sent", "deadline", "stream",
-                 "seen", "closed", "busy", "key")
+                 "seen", "closed", "busy", "key", "born", "trusted")
 
-    def __init__(self, sock: socket.socket, peer, now: float):
-        self.sock, self.peer = sock, peer
+    def __init__(self, sock: socket.socket, peer, now: float, born: int):
+        self.sock, self.peer, self.born, self.trusted = sock, peer, born, True
         self.local = sock.getsockname()
         self.buf, self.need = bytearray(), -1
         self.head: Optional[Tuple[str, str, Dict[str, str], int]] = None   # method, target, headers, its end
@@ -85,7 +87,9 @@ class Server:
         os.set_blocking(self._wake_w, False)
         self.sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         self._spare: Optional[int] = os.open(os.devnull, os.O_RDONLY)
-        self.conns: Dict[int, Conn] = {}
+        self.conns: Dict[int, Conn] = {}          # oldest first
+        self.per_address: Dict[str, int] = {}
+        self.passes = 0                           # passes of the loop
         self.streams: set = set()
         self.jobs: "queue.Queue" = queue.Queue()
         self.done: deque = deque()
@@ -157,16 +161,18 @@ class Server:
                 log.warning("browser view: select failed: %s", exc)
                 time.sleep(0.1)
                 continue
-            for key, mask in events:
-                self._event(key.data, mask)
+            self.passes += 1
+            for key, mask in events:              # requests already sent are read before new connections
+                if key.data is not _LISTEN:
+                    self._event(key.data, mask)
+            if any(key.data is _LISTEN for key, _ in events):
+                self._accept()
             self._finish()
             self._encode_if_wanted()
             self._sweep(time.monotonic())
 
     def _event(self, what, mask: int) -> None:
-        if what is _LISTEN:
-            self._accept()
-        elif what is _WAKE:
+        if what is _WAKE:
             try:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
@@ -178,7 +184,9 @@ class Server:
                 self._write(what)
 
     def _accept(self) -> None:
-        for _ in range(64):                      # a burst at a time: the loop stays fair
+        # a burst at a time, the loop stays fair; at most half the connections, so that a full
+        # server always has older connections to evict than the ones taken in this pass
+        for _ in range(min(ACCEPTS, max(1, self.max_conns // 2))):
             try:
                 sock, peer = self.listen.accept()
             except BlockingIOError:
@@ -194,28 +202,26 @@ class Server:
             self._open(sock, peer)
 
     def _evict(self) -> bool:
-        """Full: drop the oldest connection that has been sending its request for EVICT_S
-        (a slow or half-sent one), so that a flood of them cannot lock everyone out."""
-        limit = time.monotonic() + READ_S - EVICT_S
-        for conn in self.conns.values():          # oldest first
-            if conn.busy or conn.stream or conn.out:
-                continue
-            if conn.deadline > limit:             # the oldest still reading is too young
-                return False
-            self.stats["evicted"] += 1
-            self._close(conn)
-            return True
-        return False
+        """Full: answer 503 and close the connection slowest to send its request (admission.py)."""
+        victim = slowest(self.conns.values(), self.per_address, self.passes)
+        if victim is None:
+            return False
+        self.stats["evicted"] += 1
+        _send_busy(victim.sock)
+        self._close(victim)
+        return True
 
     def _open(self, sock: socket.socket, peer) -> None:
         try:
             sock.setblocking(False)
-            conn = Conn(sock, peer, time.monotonic())
+            conn = Conn(sock, peer, time.monotonic(), self.passes)
             self.sel.register(sock, selectors.EVENT_READ, conn)
         except OSError:        # the client already left
             _close_socket(sock)
             return
         self.conns[conn.key] = conn
+        self.per_address[conn.peer[0]] = self.per_address.get(conn.peer[0], 0) + 1
+        self._read(conn)       # a request sent with the connection is taken now, before any eviction
 
     def _accept_failed(self, exc: OSError) -> None:
         if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EINTR):
@@ -244,11 +250,7 @@ class Server:
         if why:
             self._episode(why, True, f"browser view: {len(self.conns)} connections open (output.web_max_connections): "
                                      f"answering 503 to more")
-        try:
-            sock.setblocking(False)
-            sock.send(BUSY)
-        except OSError:
-            pass
+        _send_busy(sock)
         _close_socket(sock)
 
     def _episode(self, what: str, on: bool, line: str) -> None:
@@ -310,15 +312,24 @@ class Server:
 
     def _answer(self, conn: Conn, reply: Reply) -> None:
         if reply.stream:
-            if len(self.streams) >= self.max_viewers:
+            if len(self.streams) >= self.max_viewers and not (reply.trusted and self._unseat()):
+                self.stats["refused"] += 1
                 reply = Reply(text(503, f"busy: {self.max_viewers} viewers already (output.web_max_viewers)"))
             else:
-                conn.stream = True
+                conn.stream, conn.trusted = True, reply.trusted
                 self.streams.add(conn)
                 self.frame_waiting = True        # start it with the newest frame
         conn.out, conn.sent = reply.data, 0
         conn.deadline = time.monotonic() + WRITE_S
         self._watch(conn, selectors.EVENT_READ | selectors.EVENT_WRITE)
+
+    def _unseat(self) -> bool:
+        """Viewers full: the oldest viewer without the token makes room for one with it."""
+        viewer = untrusted_viewer(self.conns.values())
+        if viewer is not None:
+            self.stats["evicted"] += 1
+            self._close(viewer)
+        return viewer is not None
 
     def _watch(self, conn: Conn, events: int) -> None:
         try:
@@ -390,7 +401,10 @@ class Server:
             return
         conn.closed = True
         self.streams.discard(conn)
-        self.conns.pop(conn.key, None)
+        if self.conns.pop(conn.key, None) is not None:
+            left = self.per_address.pop(conn.peer[0]) - 1
+            if left:
+                self.per_address[conn.peer[0]] = left
         try:
             self.sel.unregister(conn.sock)
         except (KeyError, ValueError):
@@ -418,6 +432,14 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _send_busy(sock: socket.socket) -> None:
+    try:
+        sock.setblocking(False)
+        sock.send(BUSY)
+    except OSError:
+        pass
 
 
 def _close_socket(sock: socket.socket) -> None:
