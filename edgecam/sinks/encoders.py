@@ -49,6 +49,11 @@ _chosen: Dict[Tuple[str, Tuple[int, int]], str] = {}
 _noted: List[str] = []
 
 
+def codec_of(encoder: str) -> str:
+    """The codec an encoder writes, as ffprobe names it (h264, mpeg4, mjpeg)."""
+    return "h264" if encoder in H264 else encoder
+
+
 def codec_args(encoder: str, size: Tuple[int, int], fps: float) -> List[str]:
     if encoder in CODEC:
         return list(CODEC[encoder])
@@ -108,7 +113,7 @@ def probe(ffmpeg: str, encoder: str, size: Tuple[int, int]) -> Optional[str]:
     otherwise why not (ffmpeg's last line)."""
     w, h = size
     frame = np.full(w * h * 3 // 2, 128, np.uint8).tobytes()
-    stream = mkv.header(size) + b"".join(mkv.cluster_head(ms, len(frame)) + frame for ms in (0, 40, 100))
+    stream = mkv.header(size, 10.0) + b"".join(mkv.cluster_head(ms, len(frame)) + frame for ms in (0, 40, 100))
     cmd = command(ffmpeg, None, 10.0, size, encoder)
     try:
         done = subprocess.run(cmd, input=stream, capture_output=True, timeout=PROBE_TIMEOUT_S)

@@ -24,6 +24,7 @@ EBML = 0x1A45DFA3
 SEGMENT = 0x18538067
 INFO, TIMECODE_SCALE, MUXING_APP, WRITING_APP = 0x1549A966, 0x2AD7B1, 0x4D80, 0x5741
 TRACKS, TRACK_ENTRY, TRACK_NUMBER, TRACK_UID, TRACK_TYPE, CODEC_ID = 0x1654AE6B, 0xAE, 0xD7, 0x73C5, 0x83, 0x86
+DEFAULT_DURATION = 0x23E383
 VIDEO, PIXEL_WIDTH, PIXEL_HEIGHT, COLOUR_SPACE = 0xE0, 0xB0, 0xBA, 0x2EB524
 CLUSTER, CLUSTER_TIMECODE, SIMPLE_BLOCK = 0x1F43B675, 0xE7, 0xA3
 
@@ -45,8 +46,10 @@ def uint(eid: int, value: int) -> bytes:
     return element(eid, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
 
 
-def header(size: Tuple[int, int]) -> bytes:
-    """The stream's start: the EBML header, the Segment (open-ended), Info and Tracks."""
+def header(size: Tuple[int, int], fps: float) -> bytes:
+    """The stream's start: the EBML header, the Segment (open-ended), Info and Tracks. The
+    track's default duration (1 / ``fps``) is how long the last frame lasts; every other
+    frame lasts until the next one's time."""
     w, h = size
     ebml = element(EBML, uint(0x4286, 1) + uint(0x42F7, 1) + uint(0x42F2, 4) + uint(0x42F3, 8)
                    + element(0x4282, b"matroska") + uint(0x4287, 4) + uint(0x4285, 2))
@@ -54,7 +57,7 @@ def header(size: Tuple[int, int]) -> bytes:
                    + element(MUXING_APP, b"edgecam") + element(WRITING_APP, b"edgecam"))
     video = element(VIDEO, uint(PIXEL_WIDTH, w) + uint(PIXEL_HEIGHT, h) + element(COLOUR_SPACE, b"I420"))
     track = element(TRACK_ENTRY, uint(TRACK_NUMBER, 1) + uint(TRACK_UID, 1) + uint(TRACK_TYPE, 1)
-                    + element(CODEC_ID, b"V_UNCOMPRESSED") + video)
+                    + uint(DEFAULT_DURATION, round(1e9 / max(fps, 0.1))) + element(CODEC_ID, b"V_UNCOMPRESSED") + video)
     return ebml + _id(SEGMENT) + UNKNOWN_SIZE + info + element(TRACKS, track)
 
 

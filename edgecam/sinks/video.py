@@ -81,10 +81,10 @@ class VideoSink(Sink):
 
     @property
     def seconds(self) -> float:
-        """How long the video plays: first to last frame, and the last frame for a mean interval."""
-        if self.frames < 2:
-            return round(self.frames / self.fps, 3) if self.fps else 0.0
-        return round(self.last_ms / 1000 * self.frames / (self.frames - 1), 3)
+        """How long the video plays: from the first frame to the last, which lasts 1 / fps."""
+        if not self.frames:
+            return 0.0
+        return round(self.last_ms / 1000 + (1 / self.fps if self.fps else 0.0), 3)
 
     def _start(self, ffmpeg: str, fps: float) -> None:
         w, h = self.size
@@ -103,7 +103,7 @@ class VideoSink(Sink):
         except OSError as exc:
             raise OutputError(f"cannot write video {path_text(self.path)}: ffmpeg cannot be "
                               f"started ({os_reason(exc)})") from None
-        self._send(mkv.header(self.even))
+        self._send(mkv.header(self.even, fps))
 
     def _opencv(self, fps: float) -> None:
         if not VideoSink._warned:
