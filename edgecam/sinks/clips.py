@@ -17,7 +17,7 @@ import os
 import time
 from collections import deque
 from pathlib import Path
-from threading import Lock
+from threading import Lock, Thread
 from typing import Deque, List, Optional, Tuple
 
 import cv2
@@ -34,6 +34,7 @@ log = logging.getLogger("edgecam.sinks")
 
 DEFAULT_KINDS = ("new", "cross", "enter")
 QUALITY = 85
+CLOSE_WAIT_S = 70.0       # at most this for an ending clip's encoder at close (it is killed after 60 s)
 
 
 class Ring:
@@ -122,7 +123,9 @@ class ClipSink(Sink):
         self.clip: Optional[Clip] = None
         self.failing = False
         self.written: List[Path] = []
+        self.closers: List[Thread] = []
         self.prune()
+        VideoSink.prepare(size)
 
     def result(self, result) -> None:                 # the inference thread
         wanted = [e for e in result.events
@@ -212,14 +215,26 @@ class ClipSink(Sink):
                 clip.close()
             except Exception:
                 pass
-            if clip.video.frames == 0 or clip.path.stat().st_size == 0:
-                clip.path.unlink(missing_ok=True)     # nothing of it could be written
+            try:
+                empty = clip.video.frames == 0 or clip.path.stat().st_size == 0
+            except OSError:
+                empty = True
+            if empty:                                  # nothing of it could be written
+                clip.path.unlink(missing_ok=True)
                 clip.path.with_suffix(".json").unlink(missing_ok=True)
 
     def finish(self) -> None:
+        """End the clip: its encoder finishes in a thread of its own (0.15-0.25 s for ffmpeg to
+        flush and exit, which would stall the output loop and drop frames of the next pre-roll)."""
         clip, self.clip = self.clip, None
         if clip is None:
             return
+        self.closers = [c for c in self.closers if c.is_alive()]
+        closer = Thread(target=self._finish, args=(clip,), name="clip-close", daemon=True)
+        self.closers.append(closer)
+        closer.start()
+
+    def _finish(self, clip: Clip) -> None:
         try:
             clip.close()
         except Exception as exc:
@@ -235,3 +250,5 @@ class ClipSink(Sink):
     def close(self) -> None:
         if self.clip is not None:
             self.finish()
+        for closer in self.closers:
+            closer.join(CLOSE_WAIT_S)

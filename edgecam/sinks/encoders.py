@@ -34,10 +34,11 @@ HARDWARE = ("h264_v4l2m2m",)
 H264 = (*HARDWARE, "libx264")
 FALLBACK = "mpeg4"
 PROBE_TIMEOUT_S = 20.0
-# libx264: superfast with zerolatency (no B-frames, no look-ahead: a frame is in the file as
-# soon as it is encoded, so a cut loses only the fragment being written); CPU per frame of
-# each preset in docs/live.md (scripts/measure-video).
-CODEC = {"libx264": ["-c:v", "libx264", "-preset", "superfast", "-tune", "zerolatency", "-crf", "23",
+# libx264: ultrafast with zerolatency (no B-frames, no look-ahead: a frame is in the file as
+# soon as it is encoded, so a cut loses only the fragment being written). ultrafast for the
+# CPU: 3.9 ms a 720p frame here against superfast's 6.1, for 20% more bits (person footage;
+# docs/file-mode.md, scripts/measure-video), on a board where inference wants every core.
+CODEC = {"libx264": ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-crf", "23",
                      "-threads", "2"],
          "mpeg4": ["-c:v", "mpeg4", "-q:v", "4", "-threads", "1"]}
 _FRAGMENTED = ["-movflags", "frag_keyframe+empty_moov+default_base_moof", "-video_track_timescale", "1000"]
@@ -77,7 +78,9 @@ def command(ffmpeg: str, path: Optional[Path], fps: float, size: Tuple[int, int]
     avi = path is not None and path.suffix.lower() == ".avi"
     muxer = ["-f", "null"] if path is None else MUXER.get(path.suffix.lower(), [])
     out = AVI if avi else [*codec_args(encoder, size, fps), "-pix_fmt", "yuv420p", *muxer]
-    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-f", "matroska", "-i", "pipe:0",
+    # (-probesize/-analyzeduration: the header says all there is to know; nothing to wait for)
+    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y",
+            "-probesize", "32", "-analyzeduration", "0", "-f", "matroska", "-i", "pipe:0",
             "-an", *timing_args(ffmpeg, fps, avi), "-flush_packets", "1", *out, "-" if path is None else str(path)]
 
 

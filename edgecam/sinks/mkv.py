@@ -11,7 +11,8 @@ video the same way), then one Cluster per frame whose Timecode is the frame's ti
 milliseconds and whose SimpleBlock is the frame. No compression on the way (a JPEG round
 trip would cost more CPU than the encoder's own colour conversion, and blur the picture);
 I420 is 1.5 bytes a pixel, half of BGR's 3, and OpenCV converts to it faster than ffmpeg's
-swscale does (figures in docs/live.md)."""
+swscale does (scripts/measure-video: MPEG-4 this way costs ffmpeg 2.6 ms a 720p
+frame against 3.6 ms from raw BGR, and edgecam's side no more; docs/file-mode.md)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from edgecam.bounds import os_reason, path_text, show
 from edgecam.errors import OutputError
 from edgecam.sinks import encoders, mkv
 from edgecam.sinks.base import FrameInfo, Sink
+from edgecam.sinks.feeder import Feeder
 from edgecam.sinks.files import SinkError, check_writable
 
 log = logging.getLogger("edgecam.sinks")
@@ -70,6 +71,7 @@ class VideoSink(Sink):
         self.first_t: Optional[float] = None   # the first frame's time (what write() was given)
         self.last_ms = -1                       # the last frame's, in ms after the first
         self.proc: Optional[subprocess.Popen] = None
+        self.feeder: Optional[Feeder] = None
         self.writer: Optional[cv2.VideoWriter] = None
         self.failed = False
         self.encoder = ""
@@ -79,6 +81,14 @@ class VideoSink(Sink):
         else:
             self._opencv(fps)
 
+    @staticmethod
+    def prepare(size: Tuple[int, int]) -> None:
+        """Choose the encoder for ``size`` now (its probe takes ~0.3 s): a clip's first frames
+        are not the time to try encoders."""
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg:
+            encoders.choose(ffmpeg, _even(size))
+
     @property
     def seconds(self) -> float:
         """How long the video plays: from the first frame to the last, which lasts 1 / fps."""
@@ -87,8 +97,7 @@ class VideoSink(Sink):
         return round(self.last_ms / 1000 + (1 / self.fps if self.fps else 0.0), 3)
 
     def _start(self, ffmpeg: str, fps: float) -> None:
-        w, h = self.size
-        self.even = (w - w % 2, h - h % 2)              # (4:2:0 needs even sides: an odd last column is cut)
+        self.even = _even(self.size)
         self.encoder = "mjpeg" if self.path.suffix.lower() == ".avi" else encoders.choose(ffmpeg, self.even)
         cmd = encoders.command(ffmpeg, self.path, fps, self.even, self.encoder)
         try:  # what ffmpeg would only report later: a folder or a file system that refuses the file
@@ -103,7 +112,9 @@ class VideoSink(Sink):
         except OSError as exc:
             raise OutputError(f"cannot write video {path_text(self.path)}: ffmpeg cannot be "
                               f"started ({os_reason(exc)})") from None
-        self._send(mkv.header(self.even, fps))
+        assert self.proc.stdin is not None                   # (stdin=PIPE)
+        self.feeder = Feeder(self.proc.stdin)
+        self.feeder.put(mkv.header(self.even, fps))
 
     def _opencv(self, fps: float) -> None:
         if not VideoSink._warned:
@@ -131,21 +142,19 @@ class VideoSink(Sink):
         if self.proc is not None:
             w, h = self.even
             yuv = cv2.cvtColor(np.ascontiguousarray(image[:h, :w], dtype=np.uint8), cv2.COLOR_BGR2YUV_I420)
-            self._send(mkv.cluster_head(ms, yuv.nbytes), yuv)
+            self._send(mkv.cluster_head(ms, yuv.nbytes), yuv.data)
         elif self.writer is not None:
             self.writer.write(image)
         self.last_ms = ms
         self.frames += 1
 
     def _send(self, *chunks) -> None:
-        stdin = self.proc.stdin if self.proc is not None else None
-        if stdin is None:
+        """To the encoder, through the feeder's thread; SinkError once a write has failed."""
+        if self.feeder is None:
             return
-        try:
-            for chunk in chunks:
-                stdin.write(chunk)
-        except (OSError, ValueError) as exc:
-            raise self._failure(exc) from None
+        if self.feeder.error is not None:
+            raise self._failure(self.feeder.error)
+        self.feeder.put(*chunks)
 
     def _failure(self, exc: BaseException) -> SinkError:
         """The encoder is gone: why, in one sentence."""
@@ -164,12 +173,12 @@ class VideoSink(Sink):
             self.writer = None
         if self.proc is None:
             return
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-        code = _wait(self.proc, 60.0)
+        feeder, self.feeder = self.feeder, None
+        if feeder is not None:
+            feeder.close()               # what is queued goes in, then the end of the input
+        code = _wait(self.proc, 60.0)    # (a hung encoder is killed: the feeder's write fails, it ends)
+        if feeder is not None:
+            feeder.join(5.0)
         try:
             # 255: ffmpeg stopped by a signal, file finished; no frame: ffmpeg finds no stream,
             # and there is nothing to lose
@@ -178,6 +187,11 @@ class VideoSink(Sink):
         finally:
             self.proc = None
             self._stderr.close()
+
+
+def _even(size: Tuple[int, int]) -> Tuple[int, int]:
+    """4:2:0 needs even sides: an odd last column or row is cut."""
+    return (size[0] - size[0] % 2, size[1] - size[1] % 2)
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> int:
