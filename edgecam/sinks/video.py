@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -240,6 +241,7 @@ class SegmentedVideo(Sink):
         self.fps, self.size = fps, size
         self.segment_s, self.keep_mb, self.keep_hours = segment_s, keep_mb, keep_hours
         self.current: Optional[VideoSink] = None
+        self.closers: List[threading.Thread] = []
         self._open()
 
     def files(self) -> List[Path]:
@@ -283,21 +285,45 @@ class SegmentedVideo(Sink):
         """Add ``image`` at its capture time (time.monotonic(); None: now), so the recording
         lasts what the wall clock did, at whatever rate the camera really delivers."""
         if self.segment_s > 0 and time.monotonic() - self.opened >= self.segment_s:
-            self.close()
-            self._open()
+            old, self.current = self.current, None
+            try:
+                self._open()         # the next segment first: no frame waits for the last to finish
+            finally:
+                self._finish_behind(old)
         if self.current is None:
             raise SinkError(f"the annotated video {path_text(self.base)} was closed")
         self.current.write(image, time.monotonic() if captured is None else captured)
 
+    def _finish_behind(self, segment: Optional[VideoSink]) -> None:
+        """Finish ``segment`` in a thread (ffmpeg's flush and exit take 0.15-0.25 s)."""
+        self.closers = [c for c in self.closers if c.is_alive()]
+        if segment is not None:
+            closer = threading.Thread(target=_finish_logged, args=(segment,), name="segment-close", daemon=True)
+            self.closers.append(closer)
+            closer.start()
+
     def close(self) -> None:
         current, self.current = self.current, None
-        if current is None:
-            return
+        for closer in self.closers:
+            closer.join(70.0)             # (a hung encoder is killed after 60 s)
+        if current is not None:
+            _finish(current)
+
+
+def _finish_logged(segment: VideoSink) -> None:
+    try:
+        _finish(segment)
+    except Exception as exc:
+        log.error("%s", exc)
+
+
+def _finish(segment: VideoSink) -> None:
+    """Close a segment; one that failed, or closed, before holding a frame is no recording."""
+    try:
+        segment.close()
+    finally:
         try:
-            current.close()
-        finally:  # a segment that failed, or closed, before holding a frame is no recording
-            try:
-                if not current.frames or current.failed and current.path.stat().st_size < 4096:
-                    current.path.unlink()
-            except OSError:
-                pass
+            if not segment.frames or segment.failed and segment.path.stat().st_size < 4096:
+                segment.path.unlink()
+        except OSError:
+            pass
