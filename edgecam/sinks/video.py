@@ -51,8 +51,9 @@ class VideoSink(Sink):
     """An annotated video at the source's size: H.264 (MPEG-4 Part 2 where ffmpeg has no
     H.264 encoder that works) in a fragmented .mp4 (.m4v, .mov) or in .mkv, MJPEG in .avi,
     encoded by an ffmpeg process that playback-safe containers and real error reports need.
-    Each frame is stamped with the time ``write`` is given (file mode: its place in the
-    media, n / fps). Without ffmpeg, OpenCV's writer at ``fps`` (say so once)."""
+    Each frame is stamped with the time ``write`` is given (file mode: n / fps, every frame
+    of the source in order; live: its capture time, see SegmentedVideo). Without ffmpeg,
+    OpenCV's writer at ``fps`` (say so once)."""
 
     _warned = False
 
@@ -128,7 +129,7 @@ class VideoSink(Sink):
             raise OutputError(f"cannot write video {path_text(self.path)}: OpenCV could not open an encoder for it")
 
     def frame(self, image: np.ndarray, info: FrameInfo) -> None:
-        self.write(image, info.frame.t if info.frame is not None else None)
+        self.write(image)          # file mode: every frame of the source, at n / fps as it was
 
     def write(self, image: np.ndarray, t: Optional[float] = None) -> None:
         """Add ``image`` at time ``t`` (seconds, any origin; None: n / fps)."""
