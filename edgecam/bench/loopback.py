@@ -199,9 +199,9 @@ class LoopbackCamera:
         raise RuntimeError(f"cannot decode {self.video_path}")
 
     def _encode_loop(self) -> None:
-        period = 1.0 / self.fps
         next_t = time.monotonic()
         while self._running.is_set():
+            period = 1.0 / self.fps           # (read each frame: a test may change the camera's rate)
             image = self._next_image()
             index = self.frames_sent
             if self.stamp:

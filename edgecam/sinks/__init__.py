@@ -4,7 +4,12 @@ videoOutput and picamera2's outputs/).
   base.py      Sink, the Sinks fan-out, FrameInfo, Intent (what a key or a browser asks for)
   overlay.py   boxes, labels, top-k and the heads-up display, drawn on a frame (pure)
   layout.py    where the overlay's HUD, captions and arrows go, clear of the labels (pure)
-  files.py     the annotated video, the JSON lines, snapshot PNGs
+  files.py     the JSON lines, snapshot PNGs
+  video.py     the annotated video: an ffmpeg process, cut-safe containers, live segments and
+               their caps (prune_oldest, also the clips folder's)
+  encoders.py  the ffmpeg command: H.264 by the first encoder that works, else MPEG-4 Part 2
+  mkv.py       the Matroska stream piped to ffmpeg: each frame with its own time
+  feeder.py    the bounded hand-over to the encoder's stdin, from a thread
   window.py    the window / kiosk (keys become intents)
   web/         the browser view (MJPEG, status, controls; bounded server, token) and /metrics
   progress.py  file mode's progress bar on a terminal

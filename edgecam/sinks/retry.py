@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, Optional
 
@@ -26,6 +27,7 @@ class Retrying(Sink):
     def __init__(self, name: str, opener: Callable[[], Sink], retry_s: float = RETRY_S,
                  healthy_after: int = 1):
         self.name = name
+        self._lock = threading.Lock()
         self.healthy_after = healthy_after   # writes that prove it works again (an encoder takes a few)
         self.opener = opener
         self.retry_s = retry_s
@@ -61,9 +63,14 @@ class Retrying(Sink):
         return True
 
     def _back(self) -> None:
-        if self.written >= self.healthy_after:
-            log.info("%s: writing again after %.0f s", self.name, time.monotonic() - (self.failing_since or 0.0))
+        # (results come from the inference thread, frames from the output loop: both may see
+        # the output back at once, and it is said once)
+        with self._lock:
+            since = self.failing_since
+            if since is None or self.written < self.healthy_after:
+                return
             self.failing_since = None
+        log.info("%s: writing again after %.0f s", self.name, time.monotonic() - since)
 
     def _fail(self, exc: Exception) -> None:
         text = (str(exc) if isinstance(exc, OutputError)

@@ -64,6 +64,7 @@ class OpenCVCameraSource(Source):
         cap, first = self._open()
         self.cap: Optional[cv2.VideoCapture] = cap     # None once closed
         self._pending: Optional[np.ndarray] = first
+        self._pending_t = time.monotonic()  # when it came: its capture time (recordings stamp frames with it)
         self.size = (first.shape[1], first.shape[0])
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else cfg.fps
@@ -87,8 +88,8 @@ class OpenCVCameraSource(Source):
             ok, image = cap.read()
             if not ok or image is None:
                 break
-            self._pending = image
             now = time.monotonic()
+            self._pending, self._pending_t = image, now
             if now - t0 >= SETTLE_S:
                 times.append(now)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 3 else 0.0
@@ -156,12 +157,12 @@ class OpenCVCameraSource(Source):
             if self.cap is None:
                 return None
             if self._pending is not None:
-                image, self._pending = self._pending, None
+                image, self._pending, now = self._pending, None, self._pending_t
             else:
                 ok, image = self.cap.read()   # as fast as frames come: no backlog in OpenCV's buffer
                 if not ok or image is None:
                     return None
-            now = time.monotonic()
+                now = time.monotonic()
             frame = Frame(self._index, now - self._t0, now, image)
             self._index += 1
             return frame
@@ -172,6 +173,7 @@ class OpenCVCameraSource(Source):
                 self.cap.release()
                 self.cap = None
             self.cap, self._pending = self._open()
+            self._pending_t = time.monotonic()
 
     def close(self) -> None:
         # a read blocked on a stalled stream holds the lock: leave that capture to the process exit

@@ -78,6 +78,10 @@ class ClipsConfig:
     labels: List[str] = setting([], help="only events of these labels (empty: all)")
     annotated: bool = setting(True, help="record the drawn frames (false: the clean camera frames)")
     buffer_mb: float = setting(64.0, range=(1.0, 4096.0), help="cap on the pre-roll buffer's memory")
+    keep_mb: float = setting(1000.0, range=(0.0, 1e9),
+                             help="delete the oldest clips beyond this total, sidecars included (0 = keep all)")
+    keep_days: float = setting(30.0, range=(0.0, 3650.0),
+                               help="delete clips older than this (0 = keep all)")
 
 
 def check_together(cfg) -> None:
