@@ -29,14 +29,14 @@ log = logging.getLogger("edgecam")
 # Each command imports what it runs when it runs: `edgecam doctor` must start where numpy,
 # OpenCV or the TFLite runtime do not import (that is what it diagnoses), so nothing here
 # imports them at the top.
-LAZY = "edgecam.app, edgecam.bench, edgecam.provision, edgecam.evaluate"
+LAZY = "edgecam.app, edgecam.bench, edgecam.provision, edgecam.evaluate, edgecam.teach"
 
 # which group of `edgecam --help` a section's flags are listed in
 GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
           "source": "input and output", "output": "input and output", "overlay": "input and output",
           "track": "tracking and counting", "filters": "tracking and counting", "rules": "tracking and counting",
           "motion": "tracking and counting", "clips": "tracking and counting",
-          "mqtt": "MQTT and Home Assistant"}
+          "mqtt": "MQTT and Home Assistant", "teach": "taught sets"}
 
 
 def _add_flag(group, s: Setting) -> None:
@@ -127,6 +127,11 @@ def file_run(argv: List[str]):
     return cfg, args.fetch
 
 
+def cmd_teach(argv: List[str]) -> int:
+    from edgecam.teach import command       # (see LAZY)
+    return command.main(argv)
+
+
 def cmd_doctor(argv: List[str]) -> int:
     setup_logging("warning")
     return doctor.main(argv)
@@ -143,7 +148,7 @@ def cmd_reload(argv: List[str]) -> int:
 
 
 COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor,
-            "reload": cmd_reload, "eval": cmd_eval}
+            "reload": cmd_reload, "eval": cmd_eval, "teach": cmd_teach}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
