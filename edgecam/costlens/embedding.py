@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Sequence, Set
 
 import numpy as np
 
@@ -108,7 +108,7 @@ def _signature(s: Signature, tmap: Dict[int, int], feature: int) -> Signature:
     return Signature([(n, tmap[t]) for n, t in s.inputs], [(b"features", tmap[feature])], s.key, s.subgraph)
 
 
-def intermediate(full: Path, tensor: str, images: List[np.ndarray], runtime: str = "auto") -> List[np.ndarray]:
+def intermediate(full: Path, tensor: str, images: Sequence[np.ndarray], runtime: str = "auto") -> List[np.ndarray]:
     """The full model's tensor ``tensor`` (dequantized) on each (1, H, W, 3) input, read from an
     interpreter that keeps every tensor (experimental_preserve_all_tensors)."""
     _, cls = interpreter_class(runtime)
@@ -130,7 +130,7 @@ def intermediate(full: Path, tensor: str, images: List[np.ndarray], runtime: str
 
 
 def check(full: Path, derived: Path, tensor: str, runtime: str = "auto",
-          images: List[np.ndarray] = ()) -> float:
+          images: Sequence[np.ndarray] = ()) -> float:
     """The largest difference between the derived model's output and the full model's
     intermediate ``tensor``, on ``images`` (default: the built-in probes)."""
     engine = Engine(derived, 1, runtime)

@@ -41,7 +41,8 @@ from edgecam.track.stage import TrackStage, tracking_on
 
 
 def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-             hooks: Optional[Hooks] = None, clock: StageClock = NO_CLOCK, teach: Optional[TeachStage] = None) -> Summary:
+             hooks: Optional[Hooks] = None, clock: StageClock = NO_CLOCK,
+             teach: Optional[TeachStage] = None) -> Summary:
     """Every frame of ``source`` through ``model`` into ``sinks``, in order, until the source
     ends or ``stop`` is set. ``clock`` times each stage (for `edgecam bench`); ``teach``: the
     taught sets, applied to each result before tracking (edgecam/teach/)."""

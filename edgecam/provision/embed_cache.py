@@ -43,7 +43,7 @@ class EmbeddingModel:
 
 def _paths(source: Path):
     stem = source.name[:-len(".tflite")] if source.name.endswith(".tflite") else source.name
-    where = source.parent if source.parent == int8_cache.folder(source) else int8_cache.folder(source)
+    where = int8_cache.folder(source)
     if where != source.parent:
         stem = f"{stem}.{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:8]}"
     return where / f"{stem}.embed.tflite", where / f"{stem}.embed.json"
@@ -68,8 +68,8 @@ def ensure(cfg, name: str) -> EmbeddingModel:
     published = provisioned(cfg, name)
     choice = int8_cache.choose(published, cfg.model.int8, cfg.model.runtime)
     source = choice.path
-    label = (catalog.locate(name).spec.name if not catalog.is_model_path(name) else published.name) \
-        + (" (int8)" if choice.int8 else "")
+    spec = None if catalog.is_model_path(name) else catalog.locate(name).spec
+    label = (spec.name if spec is not None else published.name) + (" (int8)" if choice.int8 else "")
     digest = sha256_of(source)
     path, record_file = _paths(source)
     record = _cached(path, record_file, digest)

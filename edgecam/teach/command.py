@@ -31,8 +31,10 @@ def parser() -> ArgParser:
     p.add_argument("--from", dest="video", metavar="VIDEO", help="with --add LABEL: take the examples from "
                    "these frames of VIDEO instead of image files (--frames)")
     p.add_argument("--frames", metavar="N,N,...", help="with --from: the frames (0-based) to take")
-    p.add_argument("--box", metavar="X1,Y1,X2,Y2", help="with --from: cut this part of each frame (fractions; "
-                   "grown by teach.pad on each side, as a detection's crop is); default: the whole frame")
+    p.add_argument("--box", metavar="X1,Y1,X2,Y2", help="with --from: cut this object's box from each frame "
+                   "(fractions; grown by teach.pad on each side, as a detection's crop is)")
+    p.add_argument("--region", metavar="X1,Y1,X2,Y2", help="with --from: cut exactly this part of each frame "
+                   "(fractions: the --teach-region a frame set is used with); default: the whole frame")
     p.add_argument("--remove", nargs="+", metavar="FILE", help="remove these examples (LABEL/NAME) first")
     p.add_argument("--config", metavar="PATH", help="config file (model.dir, model.mirror, model.int8, teach.model)")
     return p
@@ -43,7 +45,7 @@ def main(argv: List[str]) -> int:
     cfg = load_config(a.config)
     folder = Path(a.set)
     if a.add and a.video:
-        from_video(folder, a.add, a.video, a.frames, a.box, cfg.teach.pad)
+        from_video(folder, a.add, a.video, a.frames, a.box or a.region, cfg.teach.pad if a.box else 0.0)
     elif a.add:
         add(folder, a.add[0], a.add[1:])
     for file in a.remove or []:
@@ -124,8 +126,9 @@ def report(s: taught.TaughtSet, fresh: int) -> str:
         low = f", lowest similarity to its label's mean {np.nanmin(sims):.3f}" if not np.isnan(sims).all() else ""
         loo = f"{int(right[mine].sum())}/{n} right{low}" if n > 1 else "needs 2 examples or more"
         lines.append(f"  {label:<20} {n:>8}  {loo}{_role(label)}")
-    lines.append("  margins (halfway between a label's least-alike example and the most alike of what it is not): "
-                 + ", ".join(f"{label} {m:.3f}" for label, m in zip(s.labels, s.margins)) + "; teach.margin overrides them")
+    margins = ", ".join(f"{label} {m:.3f}" for label, m in zip(s.labels, s.margins))
+    lines.append(f"  margins (halfway between a label's least-alike example and the most alike of what it is not): "
+                 f"{margins}; teach.margin overrides them")
     return "\n".join(lines)
 
 

@@ -121,11 +121,12 @@ def scan(folder: Path) -> Dict[str, List[Path]]:
     without an image, a file that is not an image."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UsageError(f"the taught set {folder} is not a folder (make SET/<label>/ folders of .jpg or .png examples)")
+        raise UsageError(f"the taught set {folder} is not a folder (make SET/<label>/ folders of .jpg or "
+                         f".png examples)")
     out: Dict[str, List[Path]] = {}
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not LABEL.match(sub.name):
-            raise UsageError(f"the taught set's folder {sub} is not a label (letters, digits, space, _ . + -)")
+            raise UsageError(f"the taught set's folder {sub} is not a label name (letters, digits, space, _ . + -)")
         files = sorted(p for p in sub.iterdir() if not p.name.startswith(".") and p.is_file())
         for p in files:
             if p.suffix.lower() not in SUFFIXES:
@@ -136,7 +137,8 @@ def scan(folder: Path) -> Dict[str, List[Path]]:
     if not out:
         raise UsageError(f"the taught set {folder} is empty: it needs SET/<label>/ folders of .jpg or .png examples")
     if sum(len(v) for v in out.values()) > MAX_IMAGES:
-        raise UsageError(f"the taught set {folder} has more than {MAX_IMAGES} images: a set is a few examples per label")
+        raise UsageError(f"the taught set {folder} has more than {MAX_IMAGES} images: a set is a few "
+                         f"examples per label")
     return out
 
 

@@ -66,7 +66,7 @@ class TrackStage:
             if tr.shown:
                 events += self._flush(tr) + [self._event({"event": "lost"}, tr, result)]
                 del self.counted[tr.key]
-        result.detections, result.events = out, events
+        result.detections, result.events = out, result.events + events   # (a taught state's event first)
         self.view = tuple(view)
         return result
 
