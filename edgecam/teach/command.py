@@ -5,6 +5,8 @@ many of them leave-one-out puts back in their own label: whether the examples ar
 from __future__ import annotations
 
 import shutil
+import statistics
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,6 +14,7 @@ import cv2
 import numpy as np
 
 from edgecam.config import load_config
+from edgecam.costlens import costs
 from edgecam.errors import ArgParser, UsageError
 from edgecam.provision.embed_cache import ensure
 from edgecam.teach import taught
@@ -36,13 +39,16 @@ def parser() -> ArgParser:
     p.add_argument("--region", metavar="X1,Y1,X2,Y2", help="with --from: cut exactly this part of each frame "
                    "(fractions: the --teach-region a frame set is used with); default: the whole frame")
     p.add_argument("--remove", nargs="+", metavar="FILE", help="remove these examples (LABEL/NAME) first")
+    p.add_argument("--time", type=int, metavar="ROUNDS", help="then time the embedding of each example, "
+                   "ROUNDS times, with 1 and with model.threads threads; print the median per crop")
+    p.add_argument("--int8", choices=("auto", "on", "off"), help="model.int8 for the classifier (default: config)")
     p.add_argument("--config", metavar="PATH", help="config file (model.dir, model.mirror, model.int8, teach.model)")
     return p
 
 
 def main(argv: List[str]) -> int:
     a = parser().parse_args(argv)
-    cfg = load_config(a.config)
+    cfg = load_config(a.config, {"model": {"int8": a.int8}} if a.int8 else None)
     folder = Path(a.set)
     if a.add and a.video:
         from_video(folder, a.add, a.video, a.frames, a.box or a.region, cfg.teach.pad if a.box else 0.0)
@@ -56,7 +62,28 @@ def main(argv: List[str]) -> int:
     embedder = Embedder(ensure(cfg, model), 1, cfg.model.runtime)
     s, fresh = taught.build(folder, model, embedder.name, embedder.model.sha256, embedder, strict=not a.model)
     print(report(s, fresh))
+    if a.time:
+        print(timing(embedder, s, a.time, cfg))
     return 0
+
+
+def timing(embedder: Embedder, s: taught.TaughtSet, rounds: int, cfg) -> str:
+    """The embedding of each example (preprocess and model), timed ``rounds`` times."""
+    images = [taught.read_image(s.folder / e.file) for e in s.entries]
+    cost = costs.analyze(embedder.model.path, embedder.engine.interpreter)
+    out = [f"  embedding model {embedder.model.path.name}: {cost.madds / 1e6:.0f}M mult-adds per crop"]
+    for threads in sorted({1, cfg.model.threads}):
+        e = Embedder(embedder.model, threads, cfg.model.runtime)
+        times = []
+        for _ in range(rounds):
+            for image in images:
+                t0 = time.perf_counter()
+                e(image)
+                times.append((time.perf_counter() - t0) * 1000.0)
+        out.append(f"  {threads} thread{'s' if threads > 1 else ''}: {statistics.median(times):.2f} ms per crop "
+                   f"(median of {len(times)}: {rounds} rounds of {len(images)} examples, preprocess included; "
+                   f"p90 {sorted(times)[int(0.9 * (len(times) - 1))]:.2f} ms)")
+    return "\n".join(out)
 
 
 def add(folder: Path, label: str, images: List[str]) -> None:

@@ -193,7 +193,7 @@ class TeachStage:
         return "  " + "; ".join(parts)
 
 
-def open_teach(cfg, threads: int = 1,
+def open_teach(cfg, threads: int = 0,
                embedder_for: Optional[Callable[[str], Embedder]] = None) -> Optional[TeachStage]:
     """The run's teach stage (None without a taught set); UsageError (exit 2, one sentence) for
     a bad set, before anything else starts."""
@@ -208,6 +208,7 @@ def open_teach(cfg, threads: int = 1,
         raise UsageError(f"teach.region: {exc}") from None
     folders = [f for f in (t.set, t.frame_set) if f]
     model = t.model or next((m for m in map(taught.recorded_model, folders) if m), None) or "v2"
+    threads = threads or cfg.model.threads
     embedder = (embedder_for or (lambda name: Embedder(ensure(cfg, name), threads, cfg.model.runtime)))(model)
     relabel = frame = None
     if t.set:
