@@ -4,6 +4,7 @@ applies (edgecam/teach/), and how."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Optional
 
 from edgecam.schema import setting
@@ -19,6 +20,15 @@ def parse_region(value) -> List[float]:
     if not (0.0 <= x1 < x2 <= 1.0 and 0.0 <= y1 < y2 <= 1.0):
         raise ValueError(f"a region's corners are fractions of the frame with X1 < X2 and Y1 < Y2, not {value!r}")
     return [x1, y1, x2, y2]
+
+
+def frame_states(t: "TeachConfig") -> List[str]:
+    """The labels of the frame set (its folders, sorted; no model read): for MQTT's discovery."""
+    try:
+        return sorted(p.name for p in Path(t.frame_set).iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if t.frame_set else []
+    except OSError:
+        return []
 
 
 @dataclass
