@@ -161,8 +161,11 @@ class TeachStage:
 
     def __init__(self, relabel: Optional[Relabel], frame: Optional[FrameState], embedder: Embedder):
         self.relabel, self.frame, self.embedder = relabel, frame, embedder
+        self.results = 0
+        self.started = (embedder.embedded, embedder.ms)   # the sets' own build is not the run's cost
 
     def step(self, result, image: np.ndarray):
+        self.results += 1
         if self.relabel is not None and result.task == "detect" and result.inferred:
             result.detections = self.relabel(result.detections, image, result.t)
         if self.frame is not None and result.inferred:
@@ -184,8 +187,9 @@ class TeachStage:
 
     def line(self) -> str:
         e = self.embedder
-        each = e.ms / e.embedded if e.embedded else 0.0
-        parts = [f"taught ({e.name} embeddings): {e.embedded} embedded, {each:.1f} ms each"]
+        n, ms = e.embedded - self.started[0], e.ms - self.started[1]
+        each, per_result = (ms / n if n else 0.0), (ms / self.results if self.results else 0.0)
+        parts = [f"taught ({e.name} embeddings): {n} embedded, {each:.1f} ms each, {per_result:.2f} ms per result"]
         if self.relabel is not None:
             parts.append(f"{self.relabel.relabelled} detections relabelled, {self.relabel.suppressed} suppressed")
         if self.frame is not None:
