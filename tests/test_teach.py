@@ -118,7 +118,7 @@ def test_a_plain_label_relabels_and_keeps_the_detectors(models_dir, window_set, 
                    for d in json.loads(line)["detections"] if d["label"] == "window"]
     assert taught_ones and all(d["detected_as"] == "tv" and 0.5 < d["taught"] <= 1.0 for d in taught_ones)
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert any(e["event"] == "new" and e["label"] == "window" for e in events)
+    assert any(e["event"] == "new" and e["label"] == "window" and e["detected_as"] == "tv" for e in events)
 
 
 def test_bottles_frame_state(config, models_dir, media, tmp_path):
