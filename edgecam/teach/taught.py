@@ -240,6 +240,9 @@ def add_example(folder: Path, label: str, image: np.ndarray, name: str) -> Path:
     is added when it is taken); UsageError for a bad label or name, nothing written."""
     if not LABEL.match(label):
         raise UsageError(f"{label!r} is not a label (letters, digits, space, _ . + -; up to 64)")
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and min(image.shape[:2]) >= 2):
+        raise UsageError("the example is not a colour image of at least 2x2 pixels: nothing was added")
     stem, suffix = os.path.splitext(os.path.basename(name))
     suffix = suffix.lower() if suffix.lower() in SUFFIXES else ".png"
     target = Path(folder) / label
