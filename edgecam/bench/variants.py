@@ -184,8 +184,9 @@ def pipeline(spec: dict) -> dict:
     finally:
         sinks.close()
         source.close()
-    out = {"fps": round(summary.fps, 2), "frames": summary.frames, "seconds": round(summary.seconds, 3),
-           "first_result_at": hooks.t_ready, "stages": {k: summarize_ms(clock.times[k]) for k in STAGES}}
+    out: Dict[str, object] = {
+        "fps": round(summary.fps, 2), "frames": summary.frames, "seconds": round(summary.seconds, 3),
+        "first_result_at": hooks.t_ready, "stages": {k: summarize_ms(clock.times[k]) for k in STAGES}}
     if teach is not None:                          # what teaching cost, per embedding and per result
         out["teach"] = teach.line().strip()
     if video is not None and jsonl is not None:     # (outputs on)

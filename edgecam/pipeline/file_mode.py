@@ -169,7 +169,8 @@ class Writer:
             image = frame.image
             if self.draw:
                 scene = self.stage.scene() if self.stage is not None else ()
-                image = annotate(image, result, hud(self.model, self.meter.rate), scene)
+                state = [f"state {result.state['label']}"] if result.state else []   # (--teach-frame)
+                image = annotate(image, result, hud(self.model, self.meter.rate, state), scene)
             t2 = clock.now()
             self.sinks.frame(image, FrameInfo(result, frame=frame))
             t3 = clock.now()
