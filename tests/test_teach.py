@@ -20,6 +20,7 @@ import pytest
 from helpers import run_edgecam, write_clip
 
 from edgecam.config import load_config
+from edgecam.errors import UsageError
 from edgecam.costlens import embedding, tflite_file
 from edgecam.model.preprocess import preprocess
 from edgecam.model.engine import Engine
@@ -161,6 +162,11 @@ def test_a_set_changed_while_in_use(config, window_set, media, tmp_path):
     time.sleep(RELOAD_S + 0.1)
     assert not watched.fresh() and len(watched.set.entries) == 3 and "broken.jpg" in watched.refused
     taught.remove_example(folder, "not-tv/broken.jpg")
+    before = taught.stamp(folder)
+    for label, bad in (("../up", image), ("not-tv", np.zeros((0, 5, 3), np.uint8)), ("not-tv", np.zeros((9, 9)))):
+        with pytest.raises(UsageError):                # as the review page would: refused, nothing written
+            taught.add_example(folder, label, bad, "bad.png")
+    assert taught.stamp(folder) == before
     with pytest.raises(Exception, match="not an example"):
         taught.remove_example(folder, "../escape.png")
     assert np.isfinite(watched.set.margins).all()
