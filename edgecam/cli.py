@@ -1,6 +1,7 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
 manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file;
-`edgecam doctor` checks the machine; `edgecam reload PID` is the service's ExecReload=. Errors
+`edgecam doctor` checks the machine; `edgecam teach SET` builds a taught set (edgecam/teach/);
+`edgecam reload PID` is the service's ExecReload=. Errors
 end in one sentence and an exit code: 2 for usage and config, 1 for runtime problems; never a
 traceback.
 
@@ -66,7 +67,8 @@ def on_off(text: str) -> bool:
 def _run_parser() -> argparse.ArgumentParser:
     p = ArgParser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
                   "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|available|info`, "
-                  "`edgecam bench`, `edgecam doctor`, `edgecam eval TRUTH` (counts scored against a ground truth).")
+                  "`edgecam bench`, `edgecam doctor`, `edgecam eval TRUTH` (counts scored against a ground truth), "
+                  "`edgecam teach SET` (examples that relabel, suppress or classify the frame's state).")
     p.add_argument("--version", action="version", version=f"edgecam {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml, $EDGECAM_CONFIG)")
     groups = {name: p.add_argument_group(name) for name in dict.fromkeys(GROUPS.values())}
