@@ -24,6 +24,7 @@ from edgecam.service.systemd import notifier_from_env
 from edgecam.sinks.opening import open_sinks
 from edgecam.sources.waiting import WaitingCamera, is_camera
 from edgecam.sources import open_source
+from edgecam.teach.stage import open_teach
 from edgecam.track.stage import tracking_on
 
 log = logging.getLogger("edgecam")
@@ -73,6 +74,7 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
     stop.install()
     try:
         model = load_compare(cfg) if cfg.model.compare else load_model(cfg)
+        teach = open_teach(cfg)             # a bad taught set: one sentence, exit 2, before the source
         source = open_or_wait(cfg, model.size, hooks)
     except BaseException:
         stop.restore()
@@ -88,9 +90,10 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
                 hooks.ready(f"{model.name}: waiting for camera {source.name} ({source.error})")
             switcher = ModelSwitcher(cfg)
             reloader = Reloader(cfg, hooks)
-            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher, on_reload=reloader)
+            summary = run_live(cfg, source, model, stop, sinks, hooks, switcher=switcher, on_reload=reloader,
+                               teach=teach)
         else:
-            summary = run_file(cfg, source, model, stop, sinks, hooks)
+            summary = run_file(cfg, source, model, stop, sinks, hooks, teach=teach)
     finally:
         hooks.stopping()
         if sinks is not None:
@@ -99,7 +102,8 @@ def run(cfg: Config, hooks: Optional[Hooks] = None, stop: Optional[StopFlag] = N
         stop.restore()
     # JSON lines on stdout stay pure JSON: the summary goes to stderr then
     stdout_taken = "-" in (cfg.output.json, cfg.output.events)
-    print(summary.format(), file=sys.stderr if stdout_taken else sys.stdout, flush=True)
+    print(summary.format() + ("\n" + teach.line() if teach is not None else ""),
+          file=sys.stderr if stdout_taken else sys.stdout, flush=True)
     return 130 if stop.signal == signal.SIGINT else 0
 
 

@@ -1,6 +1,7 @@
 """Command line: `edgecam [flags]` runs the pipeline; `edgecam models list|fetch|available|info`
 manages models; `edgecam bench` measures; `edgecam eval` scores counts against a truth file;
-`edgecam doctor` checks the machine; `edgecam reload PID` is the service's ExecReload=. Errors
+`edgecam doctor` checks the machine; `edgecam teach SET` builds a taught set (edgecam/teach/);
+`edgecam reload PID` is the service's ExecReload=. Errors
 end in one sentence and an exit code: 2 for usage and config, 1 for runtime problems; never a
 traceback.
 
@@ -29,14 +30,14 @@ log = logging.getLogger("edgecam")
 # Each command imports what it runs when it runs: `edgecam doctor` must start where numpy,
 # OpenCV or the TFLite runtime do not import (that is what it diagnoses), so nothing here
 # imports them at the top.
-LAZY = "edgecam.app, edgecam.bench, edgecam.provision, edgecam.evaluate"
+LAZY = "edgecam.app, edgecam.bench, edgecam.provision, edgecam.evaluate, edgecam.teach"
 
 # which group of `edgecam --help` a section's flags are listed in
 GROUPS = {"model": "model", "preprocess": "model", "postprocess": "model",
           "source": "input and output", "output": "input and output", "overlay": "input and output",
           "track": "tracking and counting", "filters": "tracking and counting", "rules": "tracking and counting",
           "motion": "tracking and counting", "clips": "tracking and counting",
-          "mqtt": "MQTT and Home Assistant"}
+          "mqtt": "MQTT and Home Assistant", "teach": "taught sets"}
 
 
 def _add_flag(group, s: Setting) -> None:
@@ -66,7 +67,8 @@ def on_off(text: str) -> bool:
 def _run_parser() -> argparse.ArgumentParser:
     p = ArgParser(prog="edgecam", description="Real-time MobileNet classification and SSD detection "
                   "on camera, stream, video file or photos. Subcommands: `edgecam models list|fetch|available|info`, "
-                  "`edgecam bench`, `edgecam doctor`, `edgecam eval TRUTH` (counts scored against a ground truth).")
+                  "`edgecam bench`, `edgecam doctor`, `edgecam eval TRUTH` (counts scored against a ground truth), "
+                  "`edgecam teach SET` (examples that relabel, suppress or classify the frame's state).")
     p.add_argument("--version", action="version", version=f"edgecam {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default: ./config.yaml, $EDGECAM_CONFIG)")
     groups = {name: p.add_argument_group(name) for name in dict.fromkeys(GROUPS.values())}
@@ -127,6 +129,11 @@ def file_run(argv: List[str]):
     return cfg, args.fetch
 
 
+def cmd_teach(argv: List[str]) -> int:
+    from edgecam.teach import command       # (see LAZY)
+    return command.main(argv)
+
+
 def cmd_doctor(argv: List[str]) -> int:
     setup_logging("warning")
     return doctor.main(argv)
@@ -143,7 +150,7 @@ def cmd_reload(argv: List[str]) -> int:
 
 
 COMMANDS = {"models": cmd_models, "bench": cmd_bench, "run": cmd_run, "doctor": cmd_doctor,
-            "reload": cmd_reload, "eval": cmd_eval}
+            "reload": cmd_reload, "eval": cmd_eval, "teach": cmd_teach}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

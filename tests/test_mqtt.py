@@ -515,3 +515,42 @@ def test_lines_and_zones_changed_by_every_route_reach_mqtt_status_and_metrics(mo
         sub.close()
         broker.stop()
     assert "Traceback" not in (tmp_path / "edgecam.log").read_text()
+
+
+def test_a_taught_frame_state_reaches_mqtt_home_assistant_status_and_metrics(models_dir, media, tmp_path):
+    """--teach-frame live (the bottle clip's frames 480-879 as a camera, a set of 5 frames per
+    state built now from frames outside them): the state retained on <prefix>/state, a Home
+    Assistant binary sensor (two labels), /status and /metrics."""
+    config = tmp_path / "teach.yaml"
+    config.write_text(f"model:\n  dir: {models_dir}\n")
+    bottles = media / "bottle-detection.mp4"
+    for label, frames in (("all", "50,150,400,1120,1150"), ("missing", "250,300,320,1000,1030")):
+        r = run_edgecam("teach", tmp_path / "bottles", "--add", label, "--from", bottles, "--frames", frames,
+                        "--config", config)
+        assert r.returncode == 0, r.stderr[-2000:]
+    cut = write_clip(bottles, tmp_path / "cut.mp4", 400, first=480)
+    broker, port = Broker(tmp_path), free_port()
+    sub = Subscriber(broker.port, "homeassistant/#", "edgecam/cam4/#")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"model:\n  dir: {models_dir}\nmqtt:\n  name: cam4\n  status_s: 30\n"
+                   f"output:\n  web: 127.0.0.1:{port}\n  web_auth: none\n")
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", "--model", "v1_ssd", "--source", str(cut), "--loop",
+                             "--display", "none", "--mqtt", broker.url, "--config", str(cfg), "--teach-frame",
+                             str(tmp_path / "bottles")], stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "edgecam.log", "w"), env=dict(os.environ))
+    try:
+        conf = json.loads(wait_for("the state's entity", lambda: sub.last(
+            "homeassistant/binary_sensor/cam4/state/config"), 60))
+        assert conf["state_topic"] == "edgecam/cam4/state" and "missing" in conf["value_template"], conf
+        wait_for("the state all, then missing", lambda: [json.loads(p)["state"] for p in sub.on(
+            "edgecam/cam4/state")][:2] == ["all", "missing"], 30)
+        status = json.loads(_web(port, "/status"))["teach"]
+        assert status["states"] == ["all", "missing"] and status["state"] in ("all", "missing"), status
+        metrics = _web(port, "/metrics")
+        assert b'edgecam_state{state="missing"}' in metrics and b"edgecam_embedded_total" in metrics
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        sub.close()
+        broker.stop()
+    assert "Traceback" not in (tmp_path / "edgecam.log").read_text()

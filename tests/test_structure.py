@@ -25,6 +25,7 @@ LAZY = {
     # `edgecam doctor` must start where numpy, OpenCV or the TFLite runtime do not import:
     ("edgecam.cli", "edgecam.app"): "the run command", ("edgecam.cli", "edgecam.bench"): "the bench command",
     ("edgecam.cli", "edgecam.provision"): "the models command", ("edgecam.cli", "edgecam.evaluate"): "the eval command",
+    ("edgecam.cli", "edgecam.teach"): "the teach command",
     ("edgecam.evaluate", "edgecam.app"): "eval's own run: scoring a run's files needs no model or OpenCV",
     ("edgecam.doctor", "cv2"): "a check", ("edgecam.doctor", "edgecam.model"): "a check",
     ("edgecam.doctor", "edgecam.provision"): "a check (the int8 cache imports numpy)",

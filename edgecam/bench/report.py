@@ -71,6 +71,7 @@ def _file_lines(src: dict, report: dict) -> List[str]:
             s = src[key]["stages"].get(st, {})
             cells.append("-" if not s.get("n") else f"{s['p50']:.2f}/{s['p95']:.2f}")
         lines.append(f"  {st:<14}" + "".join(f"{x:>18}" for x in cells))
+    lines += [f"  {label}: {src[key]['teach']}" for key, label in RUNS if src[key].get("teach")]
     if c.get("thread_scan"):
         lines.append("  interpreter threads (ceiling FPS): " +
                      ", ".join(f"{t}: {v['fps']:.1f}" for t, v in c["thread_scan"].items()))

@@ -27,6 +27,7 @@ from edgecam.sinks import FrameInfo, Sink, Sinks
 from edgecam.sinks.opening import open_outputs
 from edgecam.sources import Frame, Source, open_source
 from edgecam.sources.wrapper import Wrapper
+from edgecam.teach.stage import open_teach
 
 
 def config(spec: dict, video: Optional[str] = None, jsonl: Optional[str] = None,
@@ -173,17 +174,21 @@ def pipeline(spec: dict) -> dict:
     cfg = config(spec, video=str(video) if on else None, jsonl=str(jsonl) if on else None)
     hooks, clock = ReadyHooks(), StageTimes()
     model = load_model(cfg)
+    teach = open_teach(cfg)                        # the config's taught sets (teach.set, teach.frame_set)
     source = open_source(cfg.source, model.size)
     if spec.get("frames"):
         source = Limited(source, spec["frames"])
     sinks = Sinks(open_outputs(cfg.output, source.fps or 30.0, source.size))
     try:
-        summary = run_file(cfg, source, model, StopFlag(), sinks, hooks=hooks, clock=clock)
+        summary = run_file(cfg, source, model, StopFlag(), sinks, hooks=hooks, clock=clock, teach=teach)
     finally:
         sinks.close()
         source.close()
-    out = {"fps": round(summary.fps, 2), "frames": summary.frames, "seconds": round(summary.seconds, 3),
-           "first_result_at": hooks.t_ready, "stages": {k: summarize_ms(clock.times[k]) for k in STAGES}}
+    out: Dict[str, object] = {
+        "fps": round(summary.fps, 2), "frames": summary.frames, "seconds": round(summary.seconds, 3),
+        "first_result_at": hooks.t_ready, "stages": {k: summarize_ms(clock.times[k]) for k in STAGES}}
+    if teach is not None:                          # what teaching cost, per embedding and per result
+        out["teach"] = teach.line().strip()
     if video is not None and jsonl is not None:     # (outputs on)
         cap = cv2.VideoCapture(str(video))
         out["video_frames"] = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))

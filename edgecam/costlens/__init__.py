@@ -8,5 +8,6 @@ int8 rewrite of the published models. Tooling, not the runtime: `edgecam models 
   tflite_file.py   a whole TFLite flatbuffer read into plain objects and written back (bounded)
   int8.py          the published uint8 models rewritten as int8 (XNNPACK's faster kernels)
   int8_check.py    the int8 file against the published one: probe images, the equality bar
+  embedding.py     a classifier cut at its pooled features (the embedding model of edgecam/teach/)
 
 This file only re-exports (nothing)."""

@@ -33,11 +33,15 @@ class Detection:
     score: float
     box: tuple  # x1, y1, x2, y2 in frame pixels
     id: Optional[int] = None   # the tracked object's id (edgecam/track/), when tracking
+    detected_as: Optional[str] = None   # the detector's label, where a taught set relabelled it (edgecam/teach/)
+    taught: Optional[float] = None      # ... and the similarity to the taught label's mean
 
     def to_json(self) -> dict:
         d = {"label": self.label, "score": round(self.score, 4), "box": [round(v, 1) for v in self.box]}
         if self.id is not None:
             d["id"] = self.id
+        if self.detected_as is not None:
+            d["detected_as"], d["taught"] = self.detected_as, self.taught
         return d
 
 

@@ -4,7 +4,7 @@ Classifications (the top-k)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from edgecam.model.postprocess import Classification, Detection
 
@@ -23,6 +23,7 @@ class Result:
     captured: float = 0.0          # monotonic capture time of the frame behind it
     inferred: bool = True          # False: the motion gate skipped the model (tracks coasted)
     events: List[dict] = field(default_factory=list)   # what tracking and the rules saw happen
+    state: Optional[dict] = None   # the frame's taught state (edgecam/teach/): {label, similarity}
 
     def to_json(self) -> dict:
         d = {"frame": self.frame, "t": round(self.t, 4), "model": self.model,
@@ -33,6 +34,8 @@ class Result:
             d["detections"] = [x.to_json() for x in self.detections]
         else:
             d["classes"] = [x.to_json() for x in self.classes]
+        if self.state is not None:
+            d["state"], d["state_similarity"] = self.state["label"], self.state["similarity"]
         return d
 
     @classmethod

@@ -4,7 +4,9 @@ availability topic; an empty retained payload on the same topic removes an entit
 
 Entities: per watched label (mqtt.labels) a binary sensor "<label> detected" and a sensor
 "<label> count"; per line the sensors "<line> in" / "<line> out", per zone "<zone> inside" /
-"<zone> entered"; the FPS and latency sensors; with mqtt.snapshot a camera; in live mode the
+"<zone> entered"; with --teach-frame the taught state: a sensor of its label, or a binary sensor
+for two labels (ON for the second in alphabetical order: "open" of closed/open); the FPS and
+latency sensors; with mqtt.snapshot a camera; in live mode the
 controls, derived from the live controls' schema: a select for the model (the provisioned
 models of the running model's task), numbers for the threshold and top_k (the schema's range
 and step), switches for pause, overlay and show_cost (their command topics are the set topics)."""
@@ -32,6 +34,7 @@ class Device:
     snapshot: bool = False
     live: bool = False
     models: List[str] = field(default_factory=list)   # the select's options (empty: no select yet)
+    states: Sequence[str] = ()             # the taught frame states (--teach-frame), sorted
 
     @property
     def node(self) -> str:
@@ -65,12 +68,23 @@ def _sensors(d: Device) -> List[tuple]:
                             state_class="measurement"))
     out += [_count(d, name, what, what != "inside") for name, kinds in
             [(n, ("in", "out")) for n in d.lines] + [(z, ("inside", "entered")) for z in d.zones] for what in kinds]
+    out += _state(d)
     diagnostic = {"state_topic": t.status, "state_class": "measurement", "entity_category": "diagnostic"}
     out.append(d.entity("sensor", "fps", "FPS", value_template="{{ value_json.fps }}", unit_of_measurement="fps",
                         **diagnostic))
     out.append(d.entity("sensor", "latency", "latency", value_template="{{ value_json.latency_ms }}",
                         unit_of_measurement="ms", device_class="duration", **diagnostic))
     return out
+
+
+def _state(d: Device) -> List[tuple]:
+    if len(d.states) == 2:
+        return [d.entity("binary_sensor", "state", f"{d.states[1]}", state_topic=d.topics.state,
+                         value_template="{{ 'ON' if value_json.state == '%s' else 'OFF' }}" % d.states[1])]
+    if d.states:
+        return [d.entity("sensor", "state", "state", state_topic=d.topics.state,
+                         value_template="{{ value_json.state }}")]
+    return []
 
 
 def _controls(d: Device) -> List[tuple]:
@@ -107,7 +121,7 @@ def every_topic(d: Device) -> List[str]:
     """Every discovery topic this device may have announced, whatever its options: what
     ``--mqtt-discovery off`` empties (and what a change of options leaves empty)."""
     full = Device(d.name, d.topics, d.prefix, d.labels, d.lines, d.zones, snapshot=True, live=True, models=["x"])
-    return list(configs(full))
+    return list(configs(full)) + [full.topic(component, "state") for component in ("sensor", "binary_sensor")]
 
 
 def announcements(d: Device, on: bool) -> Dict[str, bytes]:

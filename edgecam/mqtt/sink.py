@@ -36,6 +36,7 @@ from edgecam.mqtt.link import Link, log
 from edgecam.mqtt.topics import (MAX_SET_PAYLOAD, RuleCounts, Topics, encode, event_payload, in_view, reply_payload,
                                  slug)
 from edgecam.sinks.base import SET, FrameInfo, Intent, Sink
+from edgecam.teach.settings import frame_states
 from edgecam.track.rules import Line, Zone
 
 MAX_PEM = 1024 * 1024   # bytes in a certificate or key file
@@ -63,7 +64,8 @@ class MqttSink(Sink):
         self.settings = {c.alias or c.key: get_value(cfg, c.key) if c.key in _KEYS else False for c in CONTROLS}
         lines, zones = _names(cfg.rules.lines, cfg.rules.zones)
         self.device = Device(self.name, self.topics, m.discovery_prefix, list(m.labels), lines, zones,
-                             m.snapshot, live)
+                             m.snapshot, live, states=frame_states(cfg.teach))
+        self.state: Optional[str] = None                # the taught frame state, as published
         self.rules = RuleCounts(lines, zones)
         self.announced: set = set()                     # the discovery topics with a config now
         self.zone_points = _zone_points(cfg.rules.zones)
@@ -112,6 +114,9 @@ class MqttSink(Sink):
                 counts = encode(self.rules.counts[name]) if name is not None else None
             if name is not None and counts is not None:
                 self.link.keep(self.topics.counts(name), counts)
+        if result.state is not None and result.state["label"] != self.state:
+            self.state = result.state["label"]
+            self.link.keep(self.topics.state, encode({"state": self.state, "similarity": result.state["similarity"]}))
         if result.events and self.m.snapshot and self.snapshot_after is None:
             self.snapshot_after = result.frame
         if result.task == "detect":

@@ -33,6 +33,7 @@ class Topics:
         p = self.prefix
         self.availability, self.status, self.events = f"{p}/availability", f"{p}/status", f"{p}/events"
         self.snapshot, self.set_filter = f"{p}/snapshot", f"{p}/set/+"
+        self.state = f"{p}/state"                 # the taught frame state (--teach-frame), retained
 
     def objects(self, label: str) -> str:
         return f"{self.prefix}/objects/{slug(label)}"

@@ -36,13 +36,16 @@ from edgecam.sinks import QUIT, FrameInfo, Sinks
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
 from edgecam.track.motion import MotionGate, gate_for
+from edgecam.teach.stage import TeachStage
 from edgecam.track.stage import TrackStage, tracking_on
 
 
 def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-             hooks: Optional[Hooks] = None, clock: StageClock = NO_CLOCK) -> Summary:
+             hooks: Optional[Hooks] = None, clock: StageClock = NO_CLOCK,
+             teach: Optional[TeachStage] = None) -> Summary:
     """Every frame of ``source`` through ``model`` into ``sinks``, in order, until the source
-    ends or ``stop`` is set. ``clock`` times each stage (for `edgecam bench`)."""
+    ends or ``stop`` is set. ``clock`` times each stage (for `edgecam bench`); ``teach``: the
+    taught sets, applied to each result before tracking (edgecam/teach/)."""
     hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
     models = interpreters(model, cfg.model.workers or cfg.model.threads, cfg.model.threads)
     stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
@@ -62,6 +65,8 @@ def run_file(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: S
             workers.start("edgecam-reader", lambda: read_ahead(source, pool, infer, fifo, stop, clock, gate))
             for frame, future in in_order(fifo, stop, workers, beat):
                 result = future.result()
+                if teach is not None:
+                    result = teach.step(result, frame.image)
                 if stage is not None:
                     result = stage.step(result, keep.threshold)
                 tally.result(result)
@@ -164,7 +169,8 @@ class Writer:
             image = frame.image
             if self.draw:
                 scene = self.stage.scene() if self.stage is not None else ()
-                image = annotate(image, result, hud(self.model, self.meter.rate), scene)
+                state = [f"state {result.state['label']}"] if result.state else []   # (--teach-frame)
+                image = annotate(image, result, hud(self.model, self.meter.rate, state), scene)
             t2 = clock.now()
             self.sinks.frame(image, FrameInfo(result, frame=frame))
             t3 = clock.now()

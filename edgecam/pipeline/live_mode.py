@@ -62,24 +62,24 @@ RELOAD_BOUND_S = 120.0   # a reload or model switch (loading a model) may block 
 
 def run_live(cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
              hooks: Optional[Hooks] = None, switcher: Optional[ModelSwitcher] = None,
-             on_reload=None) -> Summary:
+             on_reload=None, teach=None) -> Summary:
     """Newest-frame-only processing of a live source until it ends or ``stop`` is set.
     ``switcher`` serves the model intents (the `m` key, the browser, MQTT); ``on_reload(state)``
     runs on the output loop after a SIGHUP. Every live setting goes through the run's Tuning."""
     hooks = Hooks() if hooks is None else hooks   # (one per run: a default made once would share its heartbeat)
-    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload).run()
+    return LiveRun(cfg, source, model, stop, sinks, hooks, switcher, on_reload, teach).run()
 
 
 class LiveRun:
     def __init__(self, cfg: Config, source: Source, model: Model, stop: StopFlag, sinks: Sinks,
-                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload):
-        self.cfg, self.source, self.stop, self.sinks = cfg, source, stop, sinks
+                 hooks: Hooks, switcher: Optional[ModelSwitcher], on_reload, teach=None):
+        self.cfg, self.source, self.stop, self.sinks, self.teach = cfg, source, stop, sinks, teach
         self.hooks, self.switcher, self.on_reload = hooks, switcher, on_reload
         self.stage = TrackStage(cfg, source.size) if tracking_on(cfg, model.task, source.still) else None
         self.tuning = self.tune(cfg)
         self.state = LiveState(model=model, tuning=self.tuning,
                                models=switcher.options(model.task) if switcher else [],
-                               on_model=self.model_switched, tracking=self.stage)
+                               on_model=self.model_switched, tracking=self.stage, teach=teach)
         sinks.watch(self.state.snapshot)
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
@@ -202,6 +202,8 @@ class LiveRun:
                 continue
             t0 = time.monotonic()
             result = infer_frame(state.model, frame, self.tuning.keep())
+            if self.teach is not None:                     # taught labels and the frame's state
+                result = self.teach.step(result, frame.image)
             state.infer_s = 0.8 * state.infer_s + 0.2 * (time.monotonic() - t0) if state.infer_s else \
                 time.monotonic() - t0
             state.result = self.track(result)

@@ -39,6 +39,7 @@ class LiveState:
     infer_s: float = 0.0                     # inference thread: recent seconds per frame (EWMA)
     on_model: Callable[[Model], None] = _ignore       # the runner: told of every model switch
     tracking: Optional[Any] = None           # the tracking stage (edgecam/track/), when on
+    teach: Optional[Any] = None              # the teach stage (edgecam/teach/), with a taught set
 
     @property
     def paused(self) -> bool:
@@ -65,7 +66,8 @@ class LiveState:
                 "dropped": self.dropped, "not_inferred": self.not_inferred,
                 "reconnects": self.reconnects, "models": self.models,
                 "latest": r.to_json() if r else None,
-                **({"tracking": self.tracking.status()} if self.tracking is not None else {})}
+                **({"tracking": self.tracking.status()} if self.tracking is not None else {}),
+                **({"teach": self.teach.status()} if self.teach is not None else {})}
 
     def hud_extra(self) -> List[str]:
         lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",
@@ -74,4 +76,6 @@ class LiveState:
             lines.append(self.status.upper())
         if self.paused:
             lines.append("PAUSED")
+        if self.teach is not None and self.teach.frame is not None:
+            lines.append(f"state {self.teach.frame.label}")
         return lines

@@ -66,7 +66,7 @@ class TrackStage:
             if tr.shown:
                 events += self._flush(tr) + [self._event({"event": "lost"}, tr, result)]
                 del self.counted[tr.key]
-        result.detections, result.events = out, events
+        result.detections, result.events = out, result.events + events   # (a taught state's event first)
         self.view = tuple(view)
         return result
 
@@ -102,7 +102,7 @@ class TrackStage:
             e, stamp = tr.pending.popleft()
             if self.rules is not None:
                 self.rules.record(tr.key, tr.label, dict(e, t=stamp["t"]))
-            out.append({**e, "id": tr.id, "label": tr.label, **stamp})
+            out.append({**e, "id": tr.id, "label": tr.label, **_taught(tr), **stamp})
         return out
 
     def coast(self, result):
@@ -116,7 +116,7 @@ class TrackStage:
 
     @staticmethod
     def _event(what: dict, tr: Track, result) -> dict:
-        return {**what, "id": tr.id, "label": tr.label, **_stamp(tr, result)}
+        return {**what, "id": tr.id, "label": tr.label, **_taught(tr), **_stamp(tr, result)}
 
     def set_lines(self, specs: Sequence[str]) -> None:
         """The counting lines, changed while running (``X1,Y1,X2,Y2[,NAME]`` each)."""
@@ -163,6 +163,11 @@ def _stamp(tr: Track, result) -> dict:
     """Where and when an event of track ``tr`` happens: on this result, at its box."""
     return {"score": round(tr.score, 4), "frame": result.frame, "t": round(result.t, 4),
             "box": [round(v, 1) for v in tr.box]}
+
+
+def _taught(tr: Track) -> dict:
+    """A taught label's event names the detector's label beside it (edgecam/teach/)."""
+    return {"detected_as": tr.taught[tr.label]} if tr.label in tr.taught else {}
 
 
 def _copy(m: Motion) -> Motion:

@@ -149,6 +149,7 @@ class Track:
     shown: bool = False           # has been shown (a "new" event went out)
     votes: Dict[str, float] = field(default_factory=dict)   # label -> summed score
     classes: Dict[str, int] = field(default_factory=dict)   # label -> class id
+    taught: Dict[str, str] = field(default_factory=dict)    # taught label -> the detector's (edgecam/teach/)
     # (event, where) not sent yet
     pending: Deque[Tuple[dict, dict]] = field(default_factory=lambda: deque(maxlen=PENDING))
 
@@ -156,6 +157,8 @@ class Track:
         """Count ``d``'s label (weighted by its score); the track takes the label with most."""
         self.votes[d.label] = self.votes.get(d.label, 0.0) + float(d.score)
         self.classes.setdefault(d.label, d.class_id)
+        if d.detected_as:
+            self.taught[d.label] = d.detected_as
         self.label = max(self.votes, key=self.votes.__getitem__)
         self.class_id = self.classes[self.label]
 

@@ -20,6 +20,8 @@ into a private CollectorRegistry.
   edgecam_line_crossings_total{line,direction}, edgecam_zone_entries_total{zone},
   edgecam_zone_inside{zone}               the counting rules
   edgecam_model_info{model,task,alpha,rho,input_px,madds}   1
+  edgecam_state{state}                    the taught frame state (--teach-frame): 1 for the one in force
+  edgecam_embedded_total                  crops and frames embedded by the taught sets
   process_resident_memory_bytes, process_cpu_seconds_total, ...   (prometheus_client's)"""
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class _StatusCollector:
         yield _labelled(core.GaugeMetricFamily("edgecam_objects", "objects in the latest result", labels=["label"]),
                         {(k,): v for k, v in m.objects.items()})
         yield from _tracking(core, s.get("tracking") or {})
+        yield from _teach(core, s.get("teach"))
         if s.get("model"):
             info = core.GaugeMetricFamily("edgecam_model_info", "the model running",
                                           labels=["model", "task", "alpha", "rho", "input_px", "madds"])
@@ -177,6 +180,17 @@ def _tracking(core, t: dict) -> Iterator:
                     {k: c["entered"] for k, c in zones.items()})
     yield _labelled(core.GaugeMetricFamily("edgecam_zone_inside", "objects inside each zone now", labels=["zone"]),
                     {k: c["inside"] for k, c in zones.items()})
+
+
+def _teach(core, t: Optional[dict]) -> Iterator:
+    if not t:
+        return
+    yield core.CounterMetricFamily("edgecam_embedded", "crops and frames embedded by the taught sets",
+                                   value=float(t.get("embedded") or 0))
+    if t.get("states"):
+        yield _labelled(core.GaugeMetricFamily("edgecam_state", "the taught frame state: 1 for the one in force",
+                                               labels=["state"]),
+                        {(name,): float(name == t.get("state")) for name in t["states"]})
 
 
 def _labelled(family, values: Dict[tuple, float]):
