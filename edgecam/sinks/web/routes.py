@@ -6,6 +6,7 @@
   GET  /snapshot.jpg  the latest annotated frame
   GET  /metrics       Prometheus metrics (edgecam/sinks/web/metrics.py)
   GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
+  GET  /review, /api/events, /api/counts, /api/clips/ID ...   the history (edgecam/sinks/web/review.py)
   POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live control
                       (edgecam.config.CONTROLS, by key or short name), through the run's tuning
   POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
@@ -27,6 +28,7 @@ from edgecam.bounds import show
 from edgecam.sinks.base import NEXT_MODEL, SET, SNAPSHOT, Intent
 from edgecam.sinks.web.page import PAGE
 from edgecam.sinks.web.protocol import Request, response, text
+from edgecam.sinks.web.review import Review
 from edgecam.sinks.web.security import Guard
 from edgecam.sinks.web.server import Reply
 from edgecam.tradeoff import tradeoff_svg
@@ -71,8 +73,9 @@ class Controls:
 
 
 class Routes:
-    def __init__(self, view, guard: Guard, controls: Controls, metrics=None):
+    def __init__(self, view, guard: Guard, controls: Controls, metrics=None, history=None):
         self.view, self.guard, self.controls, self.metrics = view, guard, controls, metrics
+        self.review = Review(history)
         self.gets: Dict[str, Callable[[Request], Reply]] = {
             "/": self.page, "/index.html": self.page, "/status": self.status, "/snapshot.jpg": self.snapshot,
             "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff}
@@ -90,6 +93,8 @@ class Routes:
         if login is not None:
             return Reply(login)
         route = (self.posts if write else self.gets).get(req.path)
+        if route is None and not write and self.review.handles(req.path):
+            return self.review.handle(req)
         if route is None:
             return Reply(text(404, "not found"))
         return route(req)
