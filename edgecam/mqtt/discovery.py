@@ -6,9 +6,10 @@ Entities: per watched label (mqtt.labels) a binary sensor "<label> detected" and
 "<label> count"; per line the sensors "<line> in" / "<line> out", per zone "<zone> inside" /
 "<zone> entered" (with a history, edgecam/store/: "<line> in today" / "<line> out today" and
 "<zone> entered today", total_increasing, back to 0 at local midnight); the FPS and latency
-sensors; with mqtt.snapshot a camera; in live mode the controls, derived from the live controls' schema: a select for the model (the provisioned
-models of the running model's task), numbers for the threshold and top_k (the schema's range
-and step), switches for pause, overlay and show_cost (their command topics are the set topics)."""
+sensors; with mqtt.snapshot a camera; in live mode the controls, derived from the live
+controls' schema: a select for the model (the provisioned models of the running model's
+task), numbers for the threshold and top_k (the schema's range and step), switches for pause,
+overlay and show_cost (their command topics are the set topics)."""
 
 from __future__ import annotations
 
