@@ -147,19 +147,24 @@ def prune(conn: sqlite3.Connection, keep_days: float, max_mb: float, now: Option
     with conn:
         for table, column in (("events", "ts"), ("clips", "ts"), ("status", "ts"), ("counts", "minute")):
             deleted += conn.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)).rowcount
-    for table in _oldest_first(conn, max_mb * 1e6):
+    for table, n in _oldest_first(conn, max_mb * 1e6):
         oldest = ("minute <= (SELECT MIN(minute) FROM counts)" if table == "counts" else
-                  f"rowid IN (SELECT rowid FROM {table} ORDER BY rowid LIMIT {PRUNE_BATCH})")
+                  f"rowid IN (SELECT rowid FROM {table} ORDER BY rowid LIMIT {n})")
         with conn:
             deleted += conn.execute(f"DELETE FROM {table} WHERE {oldest}").rowcount
     if deleted:
-        conn.execute("PRAGMA incremental_vacuum")
-        conn.commit()
+        conn.executescript("PRAGMA incremental_vacuum;")          # (execute() frees one page only)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()   # the file shrinks now
     return deleted
 
 
-def _oldest_first(conn: sqlite3.Connection, limit: float) -> Iterable[str]:
-    """The table to delete from next while the file is over ``limit`` bytes (oldest first)."""
+def _oldest_first(conn: sqlite3.Connection, limit: float) -> Iterable[Tuple[str, int]]:
+    """The table to delete from next, and how many of its oldest rows, while the file is over
+    ``limit`` bytes (the share of its rows that is the share of the bytes over, at most PRUNE_BATCH)."""
     for table in ("events", "status", "counts"):
-        while used_bytes(conn) > limit and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
-            yield table
+        while True:
+            used = used_bytes(conn)
+            rows = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            if used <= limit or not rows:
+                break
+            yield table, min(PRUNE_BATCH, int(rows * (used - limit) / used) + 1)

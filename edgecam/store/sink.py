@@ -131,7 +131,7 @@ class HistorySink(Sink):
         if w <= self.snapshot_px:
             return image.copy()
         return cv2.resize(image, (self.snapshot_px, max(1, round(h * self.snapshot_px / w))),
-                          interpolation=cv2.INTER_AREA)
+                          interpolation=cv2.INTER_LINEAR)     # (INTER_AREA: 2.5 ms on 720p, this 0.2 ms)
 
     def _hand_counts(self) -> None:
         """Every minute's counts not yet handed over, as they stand; past minutes are done."""

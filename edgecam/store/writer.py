@@ -173,9 +173,14 @@ def _encoded(item: Item) -> Item:
     if kind == "clip":                   # (the wall time of the run's t = 0, the video)
         t0, path = data
         side = _sidecar(Path(path))
-        start = side.get("start_t")
-        return kind, (t0 + start if isinstance(start, (int, float)) else time.time(), str(path), side)
+        wall, start = side.get("start"), side.get("start_t")        # ("start": the wall clock, when given)
+        ts = wall if _number(wall) else t0 + start if _number(start) else time.time()
+        return kind, (ts, str(path), side)
     return item
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _sidecar(video: Path) -> dict:

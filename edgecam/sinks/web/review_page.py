@@ -112,11 +112,11 @@ async function load() {
   const q = query();
   q.set("limit", "200");
   const r = await fetch("/api/events?" + q, {cache: "no-store"});
-  if (!r.ok) { $("msg").textContent = await r.text(); return; }
+  if (!r.ok) { $("msg").textContent = await r.text(); return []; }
   $("msg").textContent = "";
-  const list = $("events");
+  const list = $("events"), events = (await r.json()).events;
   list.replaceChildren();
-  for (const e of (await r.json()).events) {
+  for (const e of events) {
     const li = document.createElement("li");
     if (e.clip) li.className = "clip";
     if (e.snapshot) {
@@ -133,8 +133,19 @@ async function load() {
   $("csv_events").href = "/api/events?" + q + "&limit=1000";
   q.delete("label"); q.delete("place");
   $("csv_counts").href = "/api/counts?" + q + "&by=hour";
+  return events;
 }
 $("filter").onsubmit = ev => { ev.preventDefault(); load(); };
-load();
+for (const kind of ["loadedmetadata", "canplay", "canplaythrough", "error"]) {   // what the player has: on the tag
+  $("video").addEventListener(kind, () => {
+    const v = $("video");
+    v.dataset.ready = v.readyState; v.dataset.duration = v.duration; v.dataset.error = v.error ? v.error.code : "";
+  });
+}
+load().then(events => {        // review#event=ID: that event, played at once
+  const id = Number((location.hash.match(/event=([0-9]+)/) || [])[1]);
+  const e = events.find(x => x.id === id);
+  if (e) play(e);
+});
 </script></body></html>
 """
