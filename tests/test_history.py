@@ -8,7 +8,6 @@ across a restart, the review page in Chromium) is in test_history_live.py."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import subprocess
@@ -199,7 +198,7 @@ def test_the_history_costs_the_pipeline_little(tmp_path):
     frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     quiet = Result.skipped(_frame(frame, 0), "m", "detect")
     t0 = time.perf_counter()
-    for i in range(2000):
+    for _ in range(2000):
         sink.frame(frame, FrameInfo(quiet))
     per_frame = (time.perf_counter() - t0) / 2000
     n, spent = 200, 0.0
