@@ -136,7 +136,8 @@ async function load() {
   return events;
 }
 $("filter").onsubmit = ev => { ev.preventDefault(); load(); };
-for (const kind of ["loadedmetadata", "canplay", "canplaythrough", "error"]) {   // what the player has: on the tag
+const PLAYER = ["loadedmetadata", "canplay", "canplaythrough", "seeked", "playing", "timeupdate", "ended", "error"];
+for (const kind of PLAYER) {   // what the player has, on its tag (readyState, duration, error)
   $("video").addEventListener(kind, () => {
     const v = $("video");
     v.dataset.ready = v.readyState; v.dataset.duration = v.duration; v.dataset.error = v.error ? v.error.code : "";
