@@ -72,8 +72,12 @@ class LiveState:
                 **({"history": self.history.status()} if self.history is not None else {})}
 
     def tracking_status(self) -> dict:
+        """The tracking stage's status, with today's totals of its lines and zones (0 until counted)."""
         status = self.tracking.status() if self.tracking is not None else {}
-        return {**status, "today": self.today.totals()} if self.today is not None else status
+        if self.today is None:
+            return status
+        today = self.today.totals()
+        return {**status, "today": {name: today.get(name) or _zero(c) for name, c in status.get("counts", {}).items()}}
 
     def scene(self) -> Sequence:
         """The lines and zones the overlay draws, with today's totals when they are kept."""
@@ -88,3 +92,7 @@ class LiveState:
         if self.paused:
             lines.append("PAUSED")
         return lines
+
+
+def _zero(counts: dict) -> dict:
+    return {"in": 0, "out": 0, "by_label": {}} if "in" in counts else {"entered": 0, "by_label": {}}

@@ -180,9 +180,7 @@ def _tracking(core, t: dict) -> Iterator:
     yield _labelled(core.GaugeMetricFamily("edgecam_zone_inside", "objects inside each zone now", labels=["zone"]),
                     {k: c["inside"] for k, c in zones.items()})
     if "today" in t:
-        today = t["today"] or {}
-        for n, c in counts.items():          # every line and zone, 0 until counted today
-            today.setdefault(n, {"in": 0, "out": 0} if "in" in c else {"entered": 0})
+        today = t["today"] or {}             # (the lines and zones in force: 0 until counted today)
         yield _labelled(core.GaugeMetricFamily("edgecam_line_crossings_today", "crossings of each line since "
                                                "local midnight", labels=["line", "direction"]),
                         {(n, d): c.get(d, 0) for n, c in today.items() if "in" in c for d in ("in", "out")})
