@@ -4,9 +4,10 @@ does the rest, edgecam/store/writer.py).
   result()           (the inference thread) the events: today's totals, this minute's counts,
                      and the events kept until their frame is drawn
   frame()/refresh()  (the output loop) an event's drawn frame, shrunk to history.snapshot_px
-                     wide, goes with it; the counts are handed over every COUNTS_S (whole
-                     values per minute, so that one dropped is replaced by the next); a status
-                     sample every STATUS_S; the clips the clip sink finished"""
+                     wide, goes with it
+  either of them     the counts handed over every COUNTS_S (whole values per minute, so that
+                     one dropped is replaced by the next), the clips the clip sink finished, a
+                     status sample every STATUS_S"""
 
 from __future__ import annotations
 
@@ -42,13 +43,12 @@ def history_path() -> Path:
 
 
 class HistorySink(Sink):
-    wants_frames = True
-
     def __init__(self, history, clips: Optional[Any] = None, path: Optional[Path] = None):
         """``history``: the config's history section; ``clips``: the run's ClipSink, if any
         (its finished clips, ``written``, are recorded)."""
         self.path = path or history_path()
         self.snapshot_px = history.snapshot_px
+        self.wants_frames = self.snapshot_px > 0           # (snapshots need the drawn frames)
         self.run = int(time.time() * 1000)
         self.today = Today(self._seed())
         self.writer = Writer(self.path, self.run, history.keep_days, history.max_mb).start()
@@ -82,6 +82,7 @@ class HistorySink(Sink):
 
     # -- the inference thread -----------------------------------------------------------------
     def result(self, result) -> None:
+        self._tick()
         if not result.events:
             return
         now = time.time()
@@ -107,13 +108,20 @@ class HistorySink(Sink):
     def refresh(self, image: Optional[np.ndarray], info: FrameInfo) -> None:
         if self.waiting:
             self._pictures(image, info)
+        self._tick()
+
+    def _tick(self) -> None:
+        """The counts and the finished clips every COUNTS_S, a status sample every STATUS_S (from
+        whichever thread calls first: results, or frames while no result comes)."""
         now = time.monotonic()
-        if now - self.counts_at >= COUNTS_S:
-            self.counts_at = now
+        with self.lock:
+            counts, sample = now - self.counts_at >= COUNTS_S, now - self.status_at >= STATUS_S
+            self.counts_at = now if counts else self.counts_at
+            self.status_at = now if sample else self.status_at
+        if counts:
             self._hand_counts()
             self._finished_clips()
-        if now - self.status_at >= STATUS_S:
-            self.status_at = now
+        if sample:
             self._sample()
 
     def _pictures(self, image: Optional[np.ndarray], info: FrameInfo) -> None:

@@ -45,6 +45,7 @@ class Writer:
         self.retry_at = self.prune_at = 0.0
         self.stats = {"written": 0, "dropped": 0, "failed_writes": 0}
         self.said_full = False
+        self.cpu_s = 0.0                          # the thread's CPU time so far (encoding, writing, pruning)
         self.thread = threading.Thread(target=self._run, name="edgecam-history", daemon=True)
 
     def start(self) -> "Writer":
@@ -86,6 +87,7 @@ class Writer:
             if self.conn is not None and now >= self.prune_at and not self.failing:
                 self.prune_at = now + PRUNE_S
                 self._prune()
+            self.cpu_s = time.thread_time()
         if self.conn is not None:
             self.conn.close()
 
