@@ -7,6 +7,7 @@ across a restart, the review page in Chromium) is in test_history_live.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import sqlite3
@@ -27,6 +28,7 @@ from edgecam.store import db, writer
 from edgecam.store.queries import History, today_totals
 from edgecam.store.settings import HistoryConfig
 from edgecam.store.sink import HistorySink
+from edgecam.track.today import Today, with_today
 from test_survive import fill, small_disk  # noqa: F401 (the fixture)
 
 EVENT = {"event": "cross", "line": "door", "direction": "in", "id": 1, "label": "person", "t": 1.0,
@@ -222,3 +224,16 @@ def test_the_history_costs_the_pipeline_little(tmp_path):
 
 def _frame(image, index: int):
     return Frame(index, index / 30, time.monotonic(), image)
+
+
+def test_todays_totals_start_again_at_midnight_and_show_on_the_overlay():
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    today = Today({("door", "person", "in"): 5, ("desk", "cup", "entered"): 2}, day=yesterday)
+    assert today.totals() == {} and today.current_day() == dt.date.today()        # midnight passed
+    today = Today({("door", "person", "in"): 5, ("desk", "cup", "entered"): 2})
+    today.add(dict(EVENT, direction="out"))
+    today.add({"event": "leave", "zone": "desk", "label": "cup"})                   # (not counted)
+    assert today.totals()["door"] == {"in": 5, "out": 1, "by_label": {"person": {"in": 5, "out": 1}}}
+    assert today.of("desk", zone=True) == {"today_entered": 2}
+    scene = with_today([("line", [], "door: in 0 out 1"), ("zone", [], "desk: 0 in, 0 entered")], today.totals())
+    assert [s[2] for s in scene] == ["door: in 0 out 1; today in 5 out 1", "desk: 0 in, 0 entered; today 2"]

@@ -59,6 +59,7 @@ class MqttSink(Sink):
         (``today_in``/``today_out``, ``today_entered``) and announced as "today" sensors."""
         m = self.m = cfg.mqtt
         self.today = today
+        self.today_day = today.current_day() if today is not None else None   # the day published
         self.cfg, self.live = cfg, live
         self.name = m.name or socket.gethostname()
         self.topics = Topics(m.topic_prefix or f"edgecam/{slug(self.name)}")
@@ -161,7 +162,8 @@ class MqttSink(Sink):
         """Every mqtt.status_s: the status, with the live runner's (camera FPS, capture to display);
         after local midnight, every count with today's back at zero."""
         self._publish_status(self.live_status())
-        if self.today is not None and self.today.rolled():
+        if self.today is not None and self.today.current_day() != self.today_day:
+            self.today_day = self.today.current_day()
             with self.lock:
                 counts = {name: self._counts(name) for name in self.rules.counts}
             for name, payload in counts.items():

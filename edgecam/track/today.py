@@ -42,12 +42,11 @@ class Today:
                 self.counts[key] = self.counts.get(key, 0) + 1
         return key
 
-    def rolled(self) -> bool:
-        """Whether local midnight has passed since the last count or read (the counts are zero)."""
+    def current_day(self) -> dt.date:
+        """The local day the totals are of (after midnight: the new day, the totals at zero)."""
         with self.lock:
-            before = self.day
             self._roll()
-            return before != self.day
+            return self.day
 
     def totals(self) -> dict:
         """``{line: {"in", "out", "by_label": {label: {"in", "out"}}}, zone: {"entered", "by_label"}}``."""
