@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from loopback import LoopbackCamera  # noqa: E402
 from test_web import call, wait_for  # noqa: E402
 
 from helpers import ffprobe, free_port  # noqa: E402
+from test_survive import fill, small_disk  # noqa: E402,F401 (the fixture)
 
 CLIP = "one-by-one-person-detection.mp4"
 CONFIG = "clips:\n  pre_s: 1.0\n  post_s: 1.0\n  events: [cross]\n"
@@ -177,3 +179,44 @@ def _duration(path: Path) -> float:
     out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
                          capture_output=True, text=True, timeout=60)
     return float(json.loads(out.stdout)["format"]["duration"])
+
+
+def test_a_full_disk_under_the_history_is_one_error_line_and_the_run_goes_on(models_dir, media, small_disk,  # noqa: F811
+                                                                             tmp_path):
+    """The state folder on a real tmpfs left with 16 KB: the history cannot even be made; one
+    error line, the view and the events file keep going; space returns: it is written again."""
+    filler = fill(small_disk, leave_kb=16)
+    port, events = free_port(), tmp_path / "events.jsonl"
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, EDGECAM_STATE_DIR=str(small_disk / "state"))
+    env.pop("DISPLAY", None)
+    log = tmp_path / "stderr.txt"
+    with LoopbackCamera(media / CLIP) as cam, open(log, "w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "edgecam", "--model", "v1_ssd", "--model-dir", str(models_dir),
+                              "--source", cam.url, "--display", "none", "--web", f"127.0.0.1:{port}",
+                              "--line", "0.45,0,0.45,1,door", "--events", str(events)],
+                             stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            wait_for("events while the disk is full", lambda: events.exists() and len(events.read_text().splitlines())
+                     >= 2, 90)
+            s = json.loads(call(base + "/status")[2])
+            assert s["history"]["failing"] and s["history"]["written"] == 0, s["history"]
+            frames = s["frames"]
+            time.sleep(1.5)
+            assert json.loads(call(base + "/status")[2])["frames"] > frames          # the run goes on
+            filler.unlink()                                                         # space returns
+            s = wait_for("the history written again", lambda: (lambda h: h if h["written"] and not h["failing"]
+                                                                else None)(json.loads(call(base + "/status")[2])
+                                                                           ["history"]), 45)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+    text = log.read_text()
+    assert p.returncode == 0 and "Traceback" not in text, text[-2000:]
+    errors = [line for line in text.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "history" in errors[0] and "trying again" in errors[0], errors
+    assert "history: writing again" in text
+    with sqlite3.connect(small_disk / "state" / "history.db") as conn:
+        stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    assert stored >= 1
+    print(f"full disk under the history: {errors[0]!r}; {s}; {stored} events stored once space returned")

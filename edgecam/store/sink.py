@@ -26,7 +26,7 @@ from edgecam.sinks.base import FrameInfo, Sink
 from edgecam.statedir import state_dir
 from edgecam.store import db
 from edgecam.store.queries import History, today_totals
-from edgecam.store.writer import Writer
+from edgecam.store.writer import RETRY_S, Writer
 from edgecam.track.today import Today
 
 log = logging.getLogger("edgecam.store")
@@ -50,8 +50,11 @@ class HistorySink(Sink):
         self.snapshot_px = history.snapshot_px
         self.wants_frames = self.snapshot_px > 0           # (snapshots need the drawn frames)
         self.run = int(time.time() * 1000)
+        self.failed: Optional[str] = None                  # why the file could not be opened at the start
         self.today = Today(self._seed())
-        self.writer = Writer(self.path, self.run, history.keep_days, history.max_mb).start()
+        self.writer = Writer(self.path, self.run, history.keep_days, history.max_mb)
+        self.writer.failing = self.failed                  # (said once: here)
+        self.writer.start()
         self.reader = History(self.path, clips.pre_s if clips is not None else 0.0)
         self.clips, self.clips_seen = clips, 0
         self.lock = threading.Lock()
@@ -72,8 +75,9 @@ class HistorySink(Sink):
             finally:
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
-            log.error("history: cannot open %s: %s (today's totals start from zero; writes are tried again)",
-                      path_text(self.path), exc)
+            self.failed = str(exc) or type(exc).__name__
+            log.error("history: cannot open %s: %s (the run goes on; today's totals start from zero; "
+                      "trying again every %g s)", path_text(self.path), self.failed, RETRY_S)
             return {}
         if seed:
             log.info("history: today's totals resumed from %s (%d counted since midnight)",

@@ -49,6 +49,8 @@ class Writer:
         self.thread = threading.Thread(target=self._run, name="edgecam-history", daemon=True)
 
     def start(self) -> "Writer":
+        if self.failing:                          # (the file could not be opened: tried again later)
+            self.retry_at = time.monotonic() + RETRY_S
         self.thread.start()
         return self
 
