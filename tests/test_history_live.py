@@ -129,8 +129,12 @@ def test_the_review_api_serves_events_snapshots_counts_and_clips(two_runs):
     assert hdrs["Content-Range"] == f"bytes 100-{size - 1}/{size}" and len(part) == size - 100
     code, hdrs, part = call(base + f"/api/clips/{clip['clip']}", headers={"Range": "bytes=0-99"})
     assert code == 206 and len(part) == 100 and hdrs["Accept-Ranges"] == "bytes"
-    page = get(base, "/review")[1].decode()
-    assert page.count("<svg") == 2 and "door in (person)" in page and 'href="/review"' in get(base, "/")[1].decode()
+    hdrs, svg = get(base, "/api/chart.svg?by=hour")
+    assert hdrs["Content-Type"] == "image/svg+xml" and b"door in (person): " in svg and b"<polyline" in svg
+    assert b"door in (person)" in get(base, "/api/chart.svg?by=day")[1]
+    known = json.loads(get(base, "/api/labels")[1])
+    assert "person" in known["labels"] and known["places"] == ["door"]
+    assert b'id="events"' in get(base, "/review")[1] and b'href="/review"' in get(base, "/")[1]
 
 
 def test_chromium_lists_the_events_with_thumbnails_and_plays_a_clip(two_runs, tmp_path):
@@ -151,6 +155,8 @@ def test_chromium_lists_the_events_with_thumbnails_and_plays_a_clip(two_runs, tm
     dom = r.stdout
     thumbnails = re.findall(r'<img [^>]*src="/api/events/(\d+)\.jpg"', dom)
     assert len(thumbnails) >= 3, dom[-3000:]
+    assert re.search(r'<img id="chart_hour"[^>]*src="/api/chart.svg\?by=hour"', dom), dom[-3000:]
+    assert '<option value="door">door</option>' in dom
     video = re.search(r'<video id="video"[^>]*>', dom)
     assert video, dom[-3000:]
     ready = re.search(r'data-ready="(\d)"', video.group(0))

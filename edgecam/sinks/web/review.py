@@ -1,11 +1,13 @@
 """The review page and the history's JSON API (edgecam/store/; each request is checked by the
 Guard first, as every route is):
 
-  GET /review                 events newest first with thumbnails, filters, the clip player, and
-                              the counts per hour (last 48 h) and per day (last 30 days) as SVG
-                              drawn here, so the page is whole when it opens
+  GET /review                 the page: events newest first with thumbnails, filters, the clip
+                              player, the charts (it holds no data: its script asks for it)
   GET /api/events?since=&until=&label=&place=&limit=&format=json|csv   events, newest first
   GET /api/events/ID.jpg      an event's annotated snapshot
+  GET /api/labels             the labels and the lines/zones the history holds (the filters)
+  GET /api/chart.svg?by=hour|day   the counts per hour (last 48 h) or per day (last 30 days) per
+                              line/zone, direction and label, drawn here as SVG: whole at once
   GET /api/counts?since=&until=&by=minute|hour|day&format=json|csv     counts per bucket
   GET /api/clips/ID           a clip's video; a Range request gets 206 and that part (the
                               browser seeks), at most CHUNK bytes per answer
@@ -29,7 +31,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from edgecam.bounds import show
 from edgecam.sinks.web.protocol import Request, response, text
-from edgecam.sinks.web.review_page import review_page
+from edgecam.sinks.web.review_page import chart, review_page
 from edgecam.sinks.web.server import Reply
 
 log = logging.getLogger("edgecam.web")
@@ -71,7 +73,8 @@ class Review:
     def __init__(self, history: Optional[Reader]):
         self.history = history
         self.gets: Dict[str, Callable[[Request], bytes]] = {
-            "/review": self.page, "/api/events": self.events, "/api/counts": self.counts}
+            "/review": self.page, "/api/events": self.events, "/api/counts": self.counts,
+            "/api/labels": self.labels, "/api/chart.svg": self.chart}
 
     def handles(self, path: str) -> bool:
         return path in self.gets or path.startswith("/api/")
@@ -95,16 +98,24 @@ class Review:
             return Reply(text(503, "the history cannot be read now (the log says why)"))
 
     def page(self, req: Request) -> bytes:
-        h = self.history
-        assert h is not None
-        now = time.time()
-        labels, places = h.labels()
-        hours = h.counts(now - 48 * 3600, None, "hour")
-        days = h.counts(now - 30 * 86400, None, "day")
-        return response(200, "text/html; charset=utf-8", review_page(labels, places, hours, days, h.pre_s),
+        return response(200, "text/html; charset=utf-8", review_page(self.history.pre_s if self.history else 0.0),
                         headers={"Content-Security-Policy": "default-src 'self'; img-src 'self'; "
                                  "style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'",
                                  "X-Frame-Options": "DENY"})
+
+    def labels(self, req: Request) -> bytes:
+        _query(req, set())
+        labels, places = self.history.labels() if self.history else ([], [])
+        return response(200, JSON, json.dumps({"labels": labels, "places": places}).encode())
+
+    def chart(self, req: Request) -> bytes:
+        by = _query(req, {"by"}).get("by", "hour")
+        if by not in ("hour", "day"):
+            raise Bad(f"by must be hour or day, not {show(by, 20)}")
+        back, title = ((48 * 3600, "counts per hour, last 48 hours") if by == "hour"
+                       else (30 * 86400, "counts per day, last 30 days"))
+        rows = self.history.counts(time.time() - back, None, by) if self.history else []
+        return response(200, "image/svg+xml", chart(rows, by, title).encode())
 
     def events(self, req: Request) -> bytes:
         q = _query(req, {"since", "until", "label", "place", "limit", "format"})

@@ -1,7 +1,9 @@
 """The review page (edgecam/sinks/web/review.py serves it): events newest first with their
 thumbnails, filters, a player for an event's clip (from its pre-roll) or its snapshot, CSV
-links, and the counts per hour and per day drawn here as inline SVG (no JS library). Names that
-come from the user (labels, lines, zones) are escaped in the HTML and set as text by the JS."""
+links, and the counts per hour and per day, drawn here as SVG (no JS library: /api/chart.svg).
+The page holds no data: its script asks the API (with the view's token, where the page has the
+view's AUTH_JS). Names that come from the user (labels, lines, zones) are escaped in the SVG and
+set as text by the JS."""
 
 from __future__ import annotations
 
@@ -44,16 +46,9 @@ def chart(rows: List[dict], by: str, title: str) -> str:
     return "".join(parts) + "</svg>"
 
 
-def _options(names: List[str]) -> str:
-    return "".join(f'<option value="{html.escape(n)}">{html.escape(n)}</option>' for n in names)
-
-
-def review_page(labels: List[str], places: List[str], hours: List[dict], days: List[dict], pre_s: float) -> bytes:
-    page = (PAGE.replace("%LABELS%", _options(labels)).replace("%PLACES%", _options(places))
-            .replace("%HOURS%", chart(hours, "hour", "counts per hour, last 48 hours"))
-            .replace("%DAYS%", chart(days, "day", "counts per day, last 30 days"))
-            .replace("%PRE%", json.dumps(pre_s)))
-    return page.encode()
+def review_page(pre_s: float) -> bytes:
+    """The page (no data in it: its script asks the API, behind the view's token)."""
+    return PAGE.replace("%PRE%", json.dumps(pre_s)).encode()
 
 
 PAGE = """<!doctype html>
@@ -69,9 +64,10 @@ PAGE = """<!doctype html>
  .chart{background:#000;max-width:100%;height:auto;display:block;margin:4px 0}
 </style></head><body>
 <h1>edgecam review</h1><a href="/">back to the live view</a>
-<div id="charts">%HOURS%%DAYS%</div>
-<form id="filter">label <select name="label"><option value="">any</option>%LABELS%</select>
- line/zone <select name="place"><option value="">any</option>%PLACES%</select>
+<div id="charts"><img id="chart_hour" class="chart" alt="counts per hour"><img id="chart_day" class="chart"
+ alt="counts per day"></div>
+<form id="filter">label <select name="label" id="label"><option value="">any</option></select>
+ line/zone <select name="place" id="place"><option value="">any</option></select>
  from <input name="since" type="datetime-local"> to <input name="until" type="datetime-local">
  <button>show</button>
  <a id="csv_events" href="/api/events?format=csv&amp;limit=1000">events CSV</a>
@@ -83,6 +79,9 @@ PAGE = """<!doctype html>
 <script>
 const $ = id => document.getElementById(id);
 const PRE = %PRE%;
+// the view's token (after the web view's AUTH_JS, when this page includes it): api() and ticketed()
+const ask = path => typeof api === "function" ? api(path) : fetch(path, {cache: "no-store"});
+const link = async path => typeof ticketed === "function" ? ticketed(path) : path;
 function query() {
   const q = new URLSearchParams();
   for (const [k, v] of new FormData($("filter"))) if (v) q.set(k, v);
@@ -98,10 +97,11 @@ function play(e) {
       video.currentTime = Math.max(0, (e.clip_at || 0) - PRE);
       video.play().catch(() => {});
     };
-    video.src = "/api/clips/" + e.clip;
+    link("/api/clips/" + e.clip).then(u => { video.src = u; });
   } else {
     video.pause(); video.removeAttribute("src"); video.hidden = true;
-    still.hidden = !e.snapshot; if (e.snapshot) still.src = "/api/events/" + e.id + ".jpg";
+    still.hidden = !e.snapshot;
+    if (e.snapshot) link("/api/events/" + e.id + ".jpg").then(u => { still.src = u; });
   }
 }
 function describe(e) {
@@ -111,7 +111,7 @@ function describe(e) {
 async function load() {
   const q = query();
   q.set("limit", "200");
-  const r = await fetch("/api/events?" + q, {cache: "no-store"});
+  const r = await ask("/api/events?" + q);
   if (!r.ok) { $("msg").textContent = await r.text(); return []; }
   $("msg").textContent = "";
   const list = $("events"), events = (await r.json()).events;
@@ -121,7 +121,8 @@ async function load() {
     if (e.clip) li.className = "clip";
     if (e.snapshot) {
       const img = document.createElement("img");
-      img.loading = "lazy"; img.alt = e.event + " " + (e.label || ""); img.src = "/api/events/" + e.id + ".jpg";
+      img.loading = "lazy"; img.alt = e.event + " " + (e.label || "");
+      link("/api/events/" + e.id + ".jpg").then(u => { img.src = u; });
       li.append(img);
     }
     li.append(describe(e));
@@ -130,9 +131,9 @@ async function load() {
   }
   if (!list.children.length) $("msg").textContent = "no events for these filters";
   q.delete("limit"); q.set("format", "csv");
-  $("csv_events").href = "/api/events?" + q + "&limit=1000";
+  $("csv_events").href = await link("/api/events?" + q + "&limit=1000");
   q.delete("label"); q.delete("place");
-  $("csv_counts").href = "/api/counts?" + q + "&by=hour";
+  $("csv_counts").href = await link("/api/counts?" + q + "&by=hour");
   return events;
 }
 $("filter").onsubmit = ev => { ev.preventDefault(); load(); };
@@ -143,6 +144,20 @@ for (const kind of PLAYER) {   // what the player has, on its tag (readyState, d
     v.dataset.ready = v.readyState; v.dataset.duration = v.duration; v.dataset.error = v.error ? v.error.code : "";
   });
 }
+async function filters() {   // the labels and lines/zones the history holds, as the filters' options
+  const r = await ask("/api/labels");
+  if (!r.ok) return;
+  const known = await r.json();
+  for (const [id, names] of [["label", known.labels], ["place", known.places]]) {
+    for (const name of names) {
+      const o = document.createElement("option");
+      o.value = name; o.textContent = name;
+      $(id).append(o);
+    }
+  }
+}
+for (const by of ["hour", "day"]) link("/api/chart.svg?by=" + by).then(u => { $("chart_" + by).src = u; });
+filters();
 load().then(events => {        // review#event=ID: that event, played at once
   const id = Number((location.hash.match(/event=([0-9]+)/) || [])[1]);
   const e = events.find(x => x.id === id);
