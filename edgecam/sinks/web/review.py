@@ -194,7 +194,7 @@ def _answer(q: Dict[str, str], body: dict, rows: List[dict], columns: List[str])
 
 
 def _query(req: Request, known: set) -> Dict[str, str]:
-    unknown = sorted(set(req.query) - known - {"token"})
+    unknown = sorted(set(req.query) - known - {"token", "ticket"})     # (the view's, checked by the Guard)
     if unknown:
         raise Bad(f"unknown parameter {show(unknown[0], 30)}: use {', '.join(sorted(known))}")
     return req.query

@@ -23,7 +23,7 @@ def chart(rows: List[dict], by: str, title: str) -> str:
     for r in rows:
         series.setdefault((r["place"], r["what"], r["label"]), {})[r["t"]] = r["n"]
     buckets = sorted({t for s in series.values() for t in s})
-    head = (f'<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
             f'aria-label="{html.escape(title)}"><text x="4" y="14" fill="#999" font-size="12">'
             f'{html.escape(title)}</text>')
     if not buckets:
@@ -79,9 +79,15 @@ PAGE = """<!doctype html>
 <script>
 const $ = id => document.getElementById(id);
 const PRE = %PRE%;
-// the view's token (after the web view's AUTH_JS, when this page includes it): api() and ticketed()
+// the view's token, where this page has the web view's AUTH_JS: api() for the JSON, and one
+// ticket for every /api/ URL the page sets on <img>, <video> and links (asked again after 2 min)
 const ask = path => typeof api === "function" ? api(path) : fetch(path, {cache: "no-store"});
-const link = async path => typeof ticketed === "function" ? ticketed(path) : path;
+let folder = null;
+async function link(path) {
+  if (typeof ticketFor !== "function") return path;
+  if (!folder || Date.now() > folder.until) folder = {ticket: await ticketFor("/api/"), until: Date.now() + 120000};
+  return withTicket(path, folder.ticket);
+}
 function query() {
   const q = new URLSearchParams();
   for (const [k, v] of new FormData($("filter"))) if (v) q.set(k, v);
@@ -137,13 +143,6 @@ async function load() {
   return events;
 }
 $("filter").onsubmit = ev => { ev.preventDefault(); load(); };
-const PLAYER = ["loadedmetadata", "canplay", "canplaythrough", "seeked", "playing", "timeupdate", "ended", "error"];
-for (const kind of PLAYER) {   // what the player has, on its tag (readyState, duration, error)
-  $("video").addEventListener(kind, () => {
-    const v = $("video");
-    v.dataset.ready = v.readyState; v.dataset.duration = v.duration; v.dataset.error = v.error ? v.error.code : "";
-  });
-}
 async function filters() {   // the labels and lines/zones the history holds, as the filters' options
   const r = await ask("/api/labels");
   if (!r.ok) return;
