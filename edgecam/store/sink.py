@@ -51,6 +51,8 @@ class HistorySink(Sink):
         self.wants_frames = self.snapshot_px > 0           # (snapshots need the drawn frames)
         self.run = int(time.time() * 1000)
         self.failed: Optional[str] = None                  # why the file could not be opened at the start
+        # what the start found, said once the run runs (a start refused by another output says only that)
+        self.said: Optional[Tuple[int, str, tuple]] = None
         self.today = Today(self._seed())
         self.writer = Writer(self.path, self.run, history.keep_days, history.max_mb)
         self.writer.failing = self.failed                  # (said once: here)
@@ -76,12 +78,12 @@ class HistorySink(Sink):
                 conn.close()
         except (sqlite3.Error, OSError) as exc:
             self.failed = str(exc) or type(exc).__name__
-            log.error("history: cannot open %s: %s (the run goes on; today's totals start from zero; "
-                      "trying again every %g s)", path_text(self.path), self.failed, RETRY_S)
+            self.said = (logging.ERROR, "history: cannot open %s: %s (the run goes on; today's totals start from "
+                         "zero; trying again every %g s)", (path_text(self.path), self.failed, RETRY_S))
             return {}
         if seed:
-            log.info("history: today's totals resumed from %s (%d counted since midnight)",
-                     path_text(self.path), sum(seed.values()))
+            self.said = (logging.INFO, "history: today's totals resumed from %s (%d counted since midnight)",
+                         (path_text(self.path), sum(seed.values())))
         return seed
 
     # -- the inference thread -----------------------------------------------------------------
@@ -117,6 +119,9 @@ class HistorySink(Sink):
     def _tick(self) -> None:
         """The counts and the finished clips every COUNTS_S, a status sample every STATUS_S (from
         whichever thread calls first: results, or frames while no result comes)."""
+        if self.said is not None:
+            said, self.said = self.said, None
+            log.log(said[0], said[1], *said[2])
         now = time.monotonic()
         with self.lock:
             counts, sample = now - self.counts_at >= COUNTS_S, now - self.status_at >= STATUS_S
