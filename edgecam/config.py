@@ -22,6 +22,7 @@ from edgecam.yamlfile import MAX_DEPTH, MAX_NODES, load_yaml  # noqa: F401
 
 from edgecam.mqtt.address import check_url
 from edgecam.mqtt.settings import MqttConfig
+from edgecam.store.settings import HistoryConfig
 from edgecam.teach.settings import TeachConfig
 from edgecam.schema import HOT, MODEL, RESTART, UNUSED, coerce_many, setting, unwrap  # noqa: F401
 from edgecam.track.settings import (ClipsConfig, FiltersConfig, MotionConfig, RulesConfig, TrackConfig,
@@ -160,6 +161,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     clips: ClipsConfig = field(default_factory=ClipsConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     teach: TeachConfig = field(default_factory=TeachConfig)
     log_level: str = setting("info", flag="--log-level", choices=("debug", "info", "warning", "error"),

@@ -183,6 +183,7 @@ def test_a_line_crossing_reaches_mqtt(live):
     assert new and new[0]["frame"] <= cross["frame"]
     counts = wait_for("the door's counts", lambda: [c for c in sub.json(f"{p}/counts/door") if c["in"] == 1])
     assert counts[0]["by_label"] == {"person": {"in": 1, "out": 0}}
+    assert counts[0]["today_in"] >= 1 and "today_out" in counts[0]      # today's, from the history (since midnight)
     assert b"1" in sub.on(f"{p}/objects/person") and sub.on(f"{p}/availability")[0] == b"online"
     status = wait_for("a status", lambda: sub.json(f"{p}/status"))[-1]
     assert status["model"] == "v1_ssd" and status["threshold"] == 0.5 and "camera_fps" in status
@@ -202,9 +203,13 @@ def test_discovery_is_retained_for_a_late_subscriber(live):
     assert person["availability_topic"] == "edgecam/cam1/availability"
     assert person["device"]["identifiers"] == ["edgecam_cam1"]
     for obj in ("sensor/cam1/person_count", "sensor/cam1/tv_count", "binary_sensor/cam1/tv_detected",
-                "sensor/cam1/door_in", "sensor/cam1/door_out", "sensor/cam1/fps", "sensor/cam1/latency",
+                "sensor/cam1/door_in", "sensor/cam1/door_out", "sensor/cam1/door_today_in",
+                "sensor/cam1/door_today_out", "sensor/cam1/fps", "sensor/cam1/latency",
                 "camera/cam1/snapshot", "number/cam1/threshold", "switch/cam1/paused", "switch/cam1/overlay"):
         assert f"homeassistant/{obj}/config" in retained, obj
+    today = retained["homeassistant/sensor/cam1/door_today_in/config"]
+    assert (today["name"], today["state_class"], today["value_template"]) == (
+        "door in today", "total_increasing", "{{ value_json['today_in'] }}")
     # Home Assistant (re)starts: its birth message has everything announced again
     again = Subscriber(live["broker"].port, "homeassistant/select/cam1/#")
     try:

@@ -4,12 +4,14 @@ availability topic; an empty retained payload on the same topic removes an entit
 
 Entities: per watched label (mqtt.labels) a binary sensor "<label> detected" and a sensor
 "<label> count"; per line the sensors "<line> in" / "<line> out", per zone "<zone> inside" /
-"<zone> entered"; with --teach-frame the taught state: a sensor of its label, or a binary sensor
-for two labels (ON for the second in alphabetical order: "open" of closed/open); the FPS and
-latency sensors; with mqtt.snapshot a camera; in live mode the
-controls, derived from the live controls' schema: a select for the model (the provisioned
-models of the running model's task), numbers for the threshold and top_k (the schema's range
-and step), switches for pause, overlay and show_cost (their command topics are the set topics)."""
+"<zone> entered" (with a history, edgecam/store/: "<line> in today" / "<line> out today" and
+"<zone> entered today", total_increasing, back to 0 at local midnight); with --teach-frame the
+taught state: a sensor of its label, or a binary sensor for two labels (ON for the second in
+alphabetical order: "open" of closed/open); the FPS and latency sensors; with mqtt.snapshot a
+camera; in live mode the controls, derived from the live controls' schema: a select for the
+model (the provisioned models of the running model's task), numbers for the threshold and top_k
+(the schema's range and step), switches for pause, overlay and show_cost (their command topics
+are the set topics)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class Device:
     live: bool = False
     models: List[str] = field(default_factory=list)   # the select's options (empty: no select yet)
     states: Sequence[str] = ()             # the taught frame states (--teach-frame), sorted
+    today: bool = False                    # today's totals (a history): "<line> in today" ...
 
     @property
     def node(self) -> str:
@@ -53,7 +56,8 @@ class Device:
 
 
 def _count(d: Device, name: str, what: str, total: bool) -> tuple:
-    return d.entity("sensor", f"{name}_{what}", f"{name} {what}", state_topic=d.topics.counts(name),
+    title = what.replace("today_", "") + " today" if what.startswith("today_") else what
+    return d.entity("sensor", f"{name}_{what}", f"{name} {title}", state_topic=d.topics.counts(name),
                     value_template="{{ value_json['%s'] }}" % what,
                     state_class="total_increasing" if total else "measurement")
 
@@ -66,8 +70,11 @@ def _sensors(d: Device) -> List[tuple]:
                             value_template="{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}", **extra))
         out.append(d.entity("sensor", f"{label}_count", f"{label} count", state_topic=t.objects(label),
                             state_class="measurement"))
+    today = ("today_in", "today_out") if d.today else ()
     out += [_count(d, name, what, what != "inside") for name, kinds in
-            [(n, ("in", "out")) for n in d.lines] + [(z, ("inside", "entered")) for z in d.zones] for what in kinds]
+            [(n, ("in", "out") + today) for n in d.lines]
+            + [(z, ("inside", "entered") + (("today_entered",) if d.today else ())) for z in d.zones]
+            for what in kinds]
     out += _state(d)
     diagnostic = {"state_topic": t.status, "state_class": "measurement", "entity_category": "diagnostic"}
     out.append(d.entity("sensor", "fps", "FPS", value_template="{{ value_json.fps }}", unit_of_measurement="fps",

@@ -38,6 +38,7 @@ from edgecam.mqtt.topics import (MAX_SET_PAYLOAD, RuleCounts, Topics, encode, ev
 from edgecam.sinks.base import SET, FrameInfo, Intent, Sink
 from edgecam.teach.settings import frame_states
 from edgecam.track.rules import Line, Zone
+from edgecam.track.today import Today
 
 MAX_PEM = 1024 * 1024   # bytes in a certificate or key file
 MAX_ASKED = 64          # set messages waiting for the output loop; beyond, refused
@@ -54,8 +55,12 @@ def check_files(m) -> None:
 
 
 class MqttSink(Sink):
-    def __init__(self, cfg, live: bool):
+    def __init__(self, cfg, live: bool, today: Optional[Today] = None):
+        """``today``: today's totals (edgecam/track/today.py), published beside the live counts
+        (``today_in``/``today_out``, ``today_entered``) and announced as "today" sensors."""
         m = self.m = cfg.mqtt
+        self.today = today
+        self.today_day = today.current_day() if today is not None else None   # the day published
         self.cfg, self.live = cfg, live
         self.name = m.name or socket.gethostname()
         self.topics = Topics(m.topic_prefix or f"edgecam/{slug(self.name)}")
@@ -64,7 +69,7 @@ class MqttSink(Sink):
         self.settings = {c.alias or c.key: get_value(cfg, c.key) if c.key in _KEYS else False for c in CONTROLS}
         lines, zones = _names(cfg.rules.lines, cfg.rules.zones)
         self.device = Device(self.name, self.topics, m.discovery_prefix, list(m.labels), lines, zones,
-                             m.snapshot, live, states=frame_states(cfg.teach))
+                             m.snapshot, live, states=frame_states(cfg.teach), today=today is not None)
         self.state: Optional[str] = None                # the taught frame state, as published
         self.rules = RuleCounts(lines, zones)
         self.announced: set = set()                     # the discovery topics with a config now
@@ -90,8 +95,8 @@ class MqttSink(Sink):
         self._announce()
         for label in m.labels:
             self._in_view(label, 0)
-        for name, counts in self.rules.counts.items():
-            self.link.keep(self.topics.counts(name), encode(counts))
+        for name in self.rules.counts:
+            self.link.keep(self.topics.counts(name), self._counts(name))
         self.link.start()
 
     # -- the pipeline's calls ---------------------------------------------------------------------
@@ -111,7 +116,7 @@ class MqttSink(Sink):
             self.link.send(self.topics.events, event_payload(event, self.name), self.m.qos)
             with self.lock:                              # tuned() may replace the rules meanwhile
                 name = self.rules.apply(event)
-                counts = encode(self.rules.counts[name]) if name is not None else None
+                counts = self._counts(name) if name is not None else None
             if name is not None and counts is not None:
                 self.link.keep(self.topics.counts(name), counts)
         if result.state is not None and result.state["label"] != self.state:
@@ -159,8 +164,20 @@ class MqttSink(Sink):
 
     # -- the publisher thread's work --------------------------------------------------------------
     def _tick(self) -> None:
-        """Every mqtt.status_s: the status, with the live runner's (camera FPS, capture to display)."""
+        """Every mqtt.status_s: the status, with the live runner's (camera FPS, capture to display);
+        after local midnight, every count with today's back at zero."""
         self._publish_status(self.live_status())
+        if self.today is not None and self.today.current_day() != self.today_day:
+            self.today_day = self.today.current_day()
+            with self.lock:
+                counts = {name: self._counts(name) for name in self.rules.counts}
+            for name, payload in counts.items():
+                self.link.keep(self.topics.counts(name), payload)
+
+    def _counts(self, name: str) -> bytes:
+        """A line's or zone's counts topic: since the start, and today's (with a history)."""
+        c = self.rules.counts[name]
+        return encode({**c, **self.today.of(name, "entered" in c)} if self.today is not None else c)
 
     def _publish_status(self, live: dict) -> None:
         now = time.monotonic()
@@ -206,7 +223,7 @@ class MqttSink(Sink):
             old, self.rules = self.rules, RuleCounts(lines, zones, self.rules)
             for name in moved & set(zones):
                 self.rules.counts[name] = dict(self.rules.counts[name], inside=0)
-            counts = {name: encode(c) for name, c in self.rules.counts.items()}
+            counts = {name: self._counts(name) for name in self.rules.counts}
         self.zone_points = _zone_points(self.settings["zones"])
         for name in set(old.counts) - set(counts):
             self.link.keep(self.topics.counts(name), b"")      # an empty retained message deletes it

@@ -50,6 +50,7 @@ from edgecam.sinks import (NEXT_MODEL, OVERLAY, PAUSE, QUIT, SET, SNAPSHOT, Fram
                            save_snapshot)
 from edgecam.sinks.overlay import annotate, hud
 from edgecam.sources import Frame, Source
+from edgecam.store.sink import HistorySink
 from edgecam.track.motion import gate_for
 from edgecam.track.stage import TrackStage, tracking_on
 
@@ -80,6 +81,9 @@ class LiveRun:
         self.state = LiveState(model=model, tuning=self.tuning,
                                models=switcher.options(model.task) if switcher else [],
                                on_model=self.model_switched, tracking=self.stage, teach=teach)
+        for history in sinks.sinks:          # today's totals, resumed from the history
+            if isinstance(history, HistorySink):
+                self.state.history, self.state.today = history, history.today
         sinks.watch(self.state.snapshot)
         self.to_infer, self.to_show = LatestSlot(), LatestSlot()
         self.tally = Tally(model.name, hooks)
@@ -355,8 +359,7 @@ class Display:
         s.result_age_ms = (time.monotonic() - r.captured) * 1000 if r else 0.0
         image, drawn = frame.image, self.moved(r, frame)
         if s.overlay:
-            scene = s.tracking.scene() if s.tracking is not None else ()
-            image = annotate(image.copy(), drawn, hud(s.model, s.camera.rate, s.hud_extra()), scene)
+            image = annotate(image.copy(), drawn, hud(s.model, s.camera.rate, s.hud_extra()), s.scene())
         return image, FrameInfo(drawn, s.snapshot, frame)
 
     def moved(self, r: Optional[Result], frame: Frame) -> Optional[Result]:

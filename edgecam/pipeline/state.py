@@ -5,11 +5,12 @@ tuning's (edgecam/pipeline/tuning.py): /status shows them by their short names."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 from edgecam.model import Model, Result
 from edgecam.pipeline.meter import RateMeter
 from edgecam.pipeline.tuning import Tuning
+from edgecam.track.today import with_today
 
 
 def _ignore(model: Model) -> None:
@@ -40,6 +41,8 @@ class LiveState:
     on_model: Callable[[Model], None] = _ignore       # the runner: told of every model switch
     tracking: Optional[Any] = None           # the tracking stage (edgecam/track/), when on
     teach: Optional[Any] = None              # the teach stage (edgecam/teach/), with a taught set
+    today: Optional[Any] = None              # today's totals (edgecam/track/today.py), with a history
+    history: Optional[Any] = None            # the history's sink (edgecam/store/), when on
 
     @property
     def paused(self) -> bool:
@@ -66,8 +69,22 @@ class LiveState:
                 "dropped": self.dropped, "not_inferred": self.not_inferred,
                 "reconnects": self.reconnects, "models": self.models,
                 "latest": r.to_json() if r else None,
-                **({"tracking": self.tracking.status()} if self.tracking is not None else {}),
-                **({"teach": self.teach.status()} if self.teach is not None else {})}
+                **({"tracking": self.tracking_status()} if self.tracking is not None else {}),
+                **({"teach": self.teach.status()} if self.teach is not None else {}),
+                **({"history": self.history.status()} if self.history is not None else {})}
+
+    def tracking_status(self) -> dict:
+        """The tracking stage's status, with today's totals of its lines and zones (0 until counted)."""
+        status = self.tracking.status() if self.tracking is not None else {}
+        if self.today is None:
+            return status
+        today = self.today.totals()
+        return {**status, "today": {name: today.get(name) or _zero(c) for name, c in status.get("counts", {}).items()}}
+
+    def scene(self) -> Sequence:
+        """The lines and zones the overlay draws, with today's totals when they are kept."""
+        scene = self.tracking.scene() if self.tracking is not None else ()
+        return with_today(scene, self.today.totals()) if self.today is not None and scene else scene
 
     def hud_extra(self) -> List[str]:
         lines = [f"camera {self.camera.rate:4.1f} FPS  inference {self.inference.rate:4.1f} FPS",
@@ -79,3 +96,7 @@ class LiveState:
         if self.teach is not None and self.teach.frame is not None:
             lines.append(f"state {self.teach.frame.label}")
         return lines
+
+
+def _zero(counts: dict) -> dict:
+    return {"in": 0, "out": 0, "by_label": {}} if "in" in counts else {"entered": 0, "by_label": {}}

@@ -25,6 +25,7 @@ from edgecam.sinks.web import WebView
 from edgecam.sinks.web.metrics import Metrics
 from edgecam.sinks.window import open_window
 from edgecam.sources.base import Source
+from edgecam.store.sink import HistorySink
 
 log = logging.getLogger("edgecam")
 
@@ -74,9 +75,10 @@ def open_sinks(cfg: Config, source: Source, size: Optional[Tuple[int, int]] = No
             check_writable(Path(cfg.output.events), "events", overwrite=source.live or out.overwrite)
         opened += open_outputs(out, fps, size or source.size, live=source.live)
         opened += open_tracking_outputs(cfg, source, fps)
+        history = next((s for s in opened if isinstance(s, HistorySink)), None)
         if cfg.mqtt.url:
-            opened.append(MqttSink(cfg, live=source.live))
-        opened += open_web(cfg, source)
+            opened.append(MqttSink(cfg, live=source.live, today=history.today if history else None))
+        opened += open_web(cfg, source, history.reader if history else None)
         if source.still:     # what the model saw in each photo, printed (not a progress bar)
             opened.append(PhotoReport(photo_names(source), sys.stderr if "-" in (out.json, out.events) else None))
         elif not source.live:
@@ -98,9 +100,10 @@ def open_photos(out: OutputConfig, source: Source) -> PhotoSink:
     return PhotoSink(out.video or "", list(source.paths), overwrite=out.overwrite)   # (wants_photos: a target)
 
 
-def open_web(cfg: Config, source: Source) -> List[Sink]:
+def open_web(cfg: Config, source: Source, history=None) -> List[Sink]:
     """The browser view and the Prometheus metrics (live sources only). The view serves
-    /metrics when prometheus_client is installed; --metrics needs it."""
+    /metrics when prometheus_client is installed; --metrics needs it; ``history``: what its
+    review page reads (edgecam/store/queries.py)."""
     out = cfg.output
     if not source.live:
         if out.web or out.metrics:
@@ -116,7 +119,7 @@ def open_web(cfg: Config, source: Source) -> List[Sink]:
         except OutputError as exc:
             log.info("browser view: no /metrics: %s", exc)
     try:
-        web = WebView(out, metrics) if out.web else None
+        web = WebView(out, metrics, history) if out.web else None
     except BaseException:
         if metrics is not None:
             metrics.close()
@@ -125,8 +128,9 @@ def open_web(cfg: Config, source: Source) -> List[Sink]:
 
 
 def open_tracking_outputs(cfg: Config, source: Source, fps: float) -> List[Sink]:
-    """The events file and the clips folder: in live mode the events file is appended (and
-    rotated like the JSON lines) and retried when writing fails, like every live output."""
+    """The events file, the history and the clips folder: in live mode the events file is
+    appended (and rotated like the JSON lines) and retried when writing fails, like every live
+    output; the history (live mode, history.enabled) is told of the clips, and closed after them."""
     out = cfg.output
     opened: List[Sink] = []
     if out.clips:   # checked in every mode, like every value a mode ignores
@@ -137,8 +141,11 @@ def open_tracking_outputs(cfg: Config, source: Source, fps: float) -> List[Sink]
             events, append=True, max_mb=out.json_max_mb, keep=out.json_keep))))
     elif events:
         opened.append(EventsSink(JsonLinesSink(events, overwrite=out.overwrite)))
-    if out.clips and source.live:
-        opened.append(ClipSink(out.clips, cfg.clips, fps, source.size))
+    clips = ClipSink(out.clips, cfg.clips, fps, source.size) if out.clips and source.live else None
+    if cfg.history.enabled and source.live:
+        opened.append(HistorySink(cfg.history, clips))
+    if clips is not None:
+        opened.append(clips)
     elif out.clips:
         log.warning("--clips records live sources only (a camera, a stream, or a file with --realtime or --loop)")
     return opened

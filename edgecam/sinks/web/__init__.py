@@ -7,6 +7,7 @@
   security.py  Host, Origin, token and ticket checks; the token's file in the state folder
   routes.py    what each URL answers; the controls' intents
   page.py      the page (HTML, CSS, JS; no CDN)
+  review.py    the review page's routes and the history's JSON API; review_page.py its page
   metrics.py   the Prometheus sink (prometheus_client, optional: edgecam[metrics])"""
 
 from edgecam.sinks.web.view import WebView

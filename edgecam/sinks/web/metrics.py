@@ -19,6 +19,8 @@ into a private CollectorRegistry.
   edgecam_objects_seen_total{label}       tracked objects (distinct ids) since the start
   edgecam_line_crossings_total{line,direction}, edgecam_zone_entries_total{zone},
   edgecam_zone_inside{zone}               the counting rules
+  edgecam_line_crossings_today{line,direction}, edgecam_zone_entries_today{zone}
+                                          today's totals (since local midnight; with a history)
   edgecam_model_info{model,task,alpha,rho,input_px,madds}   1
   edgecam_state{state}                    the taught frame state (--teach-frame): 1 for the one in force
   edgecam_embedded_total                  crops and frames embedded by the taught sets
@@ -180,6 +182,14 @@ def _tracking(core, t: dict) -> Iterator:
                     {k: c["entered"] for k, c in zones.items()})
     yield _labelled(core.GaugeMetricFamily("edgecam_zone_inside", "objects inside each zone now", labels=["zone"]),
                     {k: c["inside"] for k, c in zones.items()})
+    if "today" in t:
+        today = t["today"] or {}             # (the lines and zones in force: 0 until counted today)
+        yield _labelled(core.GaugeMetricFamily("edgecam_line_crossings_today", "crossings of each line since "
+                                               "local midnight", labels=["line", "direction"]),
+                        {(n, d): c.get(d, 0) for n, c in today.items() if "in" in c for d in ("in", "out")})
+        yield _labelled(core.GaugeMetricFamily("edgecam_zone_entries_today", "entries into each zone since local "
+                                               "midnight", labels=["zone"]),
+                        {(n,): c.get("entered", 0) for n, c in today.items() if "entered" in c})
 
 
 def _teach(core, t: Optional[dict]) -> Iterator:

@@ -63,7 +63,7 @@ PAGE = """<!doctype html>
 </style></head><body>
 <div id="view"><img id="stream" alt="live stream">
 <a id="tradeoff_link"><img id="tradeoff" alt="the trade-off chart of the last sweep" style="background:#fff;margin-top:8px"></a></div>
-<div id="side"><h1>edgecam</h1>
+<div id="side"><h1>edgecam</h1><a id="review" href="/review" style="color:#9cf">review events, clips and counts</a>
 <table>
  <tr><td>status</td><td id="status" class="state">…</td></tr>
  <tr><td>model</td><td id="model"></td></tr>
@@ -188,8 +188,10 @@ let clicks = [];
 function tracking(t) {  // objects per label and line/zone counts (names are the user's: text only)
   const per = o => Object.entries(o || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
   text("objects", t ? per(t.in_view) : "tracking off"); text("seen", t ? per(t.seen) + " since the start" : "");
-  list("counts", Object.entries(t ? t.counts : {}).map(([name, c]) =>
-    "in" in c ? `${name}: in ${c.in}, out ${c.out}` : `${name}: ${c.inside} inside, ${c.entered} entered`));
+  const today = (t && t.today) || null, day = n => today ? (today[n] || {}) : null;
+  list("counts", Object.entries(t ? t.counts : {}).map(([name, c]) => "in" in c
+    ? `${name}: in ${c.in}, out ${c.out}` + (today ? `; today in ${day(name).in || 0}, out ${day(name).out || 0}` : "")
+    : `${name}: ${c.inside} inside, ${c.entered} entered` + (today ? `; today ${day(name).entered || 0}` : "")));
 }
 async function post(path, body) {
   try {

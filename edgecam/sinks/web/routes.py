@@ -8,6 +8,7 @@
   GET  /snapshot.jpg  the latest annotated frame
   GET  /metrics       Prometheus metrics (edgecam/sinks/web/metrics.py)
   GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
+  GET  /review, /api/events, /api/counts, /api/clips/ID ...   the history (edgecam/sinks/web/review.py)
   POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live control
                       (edgecam.config.CONTROLS, by key or short name), through the run's tuning
   POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
@@ -35,6 +36,7 @@ from edgecam.bounds import show
 from edgecam.sinks.base import NEXT_MODEL, SET, SNAPSHOT, Intent
 from edgecam.sinks.web.page import PAGE
 from edgecam.sinks.web.protocol import Request, response, text
+from edgecam.sinks.web.review import Review
 from edgecam.sinks.web.security import CLEAR_COOKIE, TICKET_PATH, TICKET_S, Guard, has_old_cookie
 from edgecam.sinks.web.server import Reply
 from edgecam.tradeoff import tradeoff_svg
@@ -82,13 +84,14 @@ class Controls:
 
 
 class Routes:
-    def __init__(self, view, guard: Guard, controls: Controls, metrics=None):
+    def __init__(self, view, guard: Guard, controls: Controls, metrics=None, history=None):
         self.view, self.guard, self.controls, self.metrics = view, guard, controls, metrics
+        self.review = Review(history)
         self.gets: Dict[str, Callable[[Request], Reply]] = {
             "/": self.page, "/index.html": self.page, "/status": self.status, "/snapshot.jpg": self.snapshot,
             "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff,
-            TICKET_PATH: self.ticket}
-        self.pages = {"/", "/index.html"}        # shells served to anyone: they hold no data
+            TICKET_PATH: self.ticket, "/review": self.review_page}
+        self.pages = {"/", "/index.html", "/review"}        # shells served to anyone: they hold no data
         self.posts: Dict[str, Callable[[Request], Reply]] = {
             "/set": self.set, "/model": self.model, "/snapshot": self.save}
 
@@ -100,6 +103,8 @@ class Routes:
         if refusal is not None:
             return Reply(refusal)
         route = (self.posts if write else self.gets).get(req.path)
+        if route is None and not write and self.review.handles(req.path):
+            return self.review.handle(req)
         if route is None:
             return Reply(text(404, "not found"))
         return route(req)
@@ -107,6 +112,9 @@ class Routes:
     # -- reading ----------------------------------------------------------------------------
     def page(self, req: Request) -> Reply:
         return page_reply(req, PAGE)
+
+    def review_page(self, req: Request) -> Reply:
+        return page_reply(req, self.review.page_html())
 
     def ticket(self, req: Request) -> Reply:
         scope = req.query.get("path", "")

@@ -13,7 +13,8 @@ fixed pool of worker threads computes the answers; nothing grows with the number
   and accepting pauses a moment; one log line per episode, never a spinning loop. The worker
   threads are started once, at the start: no thread is created per client.
 
-Edgecam runs threads outside edgecam/pipeline/ only here (the loop and its workers)."""
+Edgecam runs threads outside edgecam/pipeline/ only here (the loop and its workers) and in the
+history's writer (edgecam/store/writer.py)."""
 
 from __future__ import annotations
 

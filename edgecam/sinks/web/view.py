@@ -29,9 +29,10 @@ def _no_status() -> dict:
 
 
 class WebView(Sink):
-    def __init__(self, out, metrics=None):
+    def __init__(self, out, metrics=None, history=None):
         """``out``: the output config (web, web_token, web_auth, web_public_view, web_hosts,
-        web_max_connections, web_max_viewers); ``metrics``: what GET /metrics serves."""
+        web_max_connections, web_max_viewers); ``metrics``: what GET /metrics serves;
+        ``history``: what the review page reads (edgecam/store/queries.py)."""
         host, port = parse_address(out.web)
         local = is_loopback(host)
         # on loopback a token is needed only when one was configured
@@ -47,7 +48,7 @@ class WebView(Sink):
         self._status: Callable[[], dict] = _no_status
         self.encoded = 0
         self.controls = Controls()
-        routes = Routes(self, guard, self.controls, metrics)
+        routes = Routes(self, guard, self.controls, metrics, history)
         try:
             self.server = Server(host, port, routes.handle, out.web_max_connections, out.web_max_viewers,
                                  frames=self.part)
