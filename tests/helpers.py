@@ -63,3 +63,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# what a run may print besides its error: the runtime's delegate note, and edgecam's own INFO
+# notes (the int8 file made at a model's first start, measured once per machine)
+NOTES = ("INFO: Created TensorFlow Lite", "INFO edgecam.")
+
+
+def one_sentence(r) -> str:
+    """The one error sentence of a refused run ``r`` (a CompletedProcess), notes aside."""
+    err = [line for line in r.stderr.splitlines() if not line.startswith(NOTES)]
+    assert "Traceback" not in r.stderr, r.stderr
+    assert len(err) == 1 and err[0].startswith("edgecam: error: "), r.stderr
+    return err[0]

@@ -2,14 +2,7 @@
 
 import pytest
 
-from helpers import run_edgecam
-
-
-def one_sentence(r):
-    err = [l for l in r.stderr.splitlines() if not l.startswith("INFO: Created TensorFlow Lite")]
-    assert "Traceback" not in r.stderr
-    assert len(err) == 1 and err[0].startswith("edgecam: error: "), r.stderr
-    return err[0]
+from helpers import one_sentence, run_edgecam
 
 
 @pytest.fixture

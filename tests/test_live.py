@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import free_port, run_edgecam  # noqa: E402
+from helpers import free_port, one_sentence, run_edgecam  # noqa: E402
 from loopback import LoopbackCamera, read_stamp  # noqa: E402
 
 from edgecam import app  # noqa: E402
@@ -259,13 +259,6 @@ def test_window_shows_boxes_under_xvfb(xvfb, mirror, media, tmp_path, mode):
 
 # --- bad input: one sentence, non-zero exit ---------------------------------------------------------------
 
-def _one_sentence(r) -> str:
-    err = [line for line in r.stderr.splitlines() if not line.startswith("INFO: Created TensorFlow Lite")]
-    assert "Traceback" not in r.stderr, r.stderr
-    assert len(err) == 1 and err[0].startswith("edgecam: error: "), r.stderr
-    return err[0]
-
-
 def test_bad_live_inputs(mirror, media):
     model = ["--model", "v1_ssd", "--model-dir", str(mirror), "--display", "none"]
     with socket.socket() as busy:
@@ -290,7 +283,7 @@ def test_bad_live_inputs(mirror, media):
         with ThreadPoolExecutor(len(cases)) as pool:
             results = list(pool.map(lambda c: run_edgecam(*model, *c[0], timeout=60), cases))
     for (args, code, text), r in zip(cases, results):
-        line = _one_sentence(r)
+        line = one_sentence(r)
         assert r.returncode == code and text in line, (args, r.returncode, line)
 
 

@@ -14,7 +14,7 @@ import numpy
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import run_edgecam  # noqa: E402
+from helpers import NOTES, run_edgecam  # noqa: E402
 
 APT_SITE = "/usr/lib/python3/dist-packages"
 NUMPY2_BANNER = ("\nA module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.4.6 as it may crash. "
@@ -64,7 +64,7 @@ def test_a_broken_picamera2_is_one_sentence_for_picamera2_and_auto(mirror, tmp_p
         results = list(pool.map(run, runs))
     for (name, source), r in zip(runs, results):
         err = [line for line in r.stderr.splitlines()   # the runtime's and the model's notes are not errors
-               if not line.startswith(("INFO: Created TensorFlow Lite", "INFO edgecam."))]
+               if not line.startswith(NOTES)]
         assert "Traceback" not in r.stderr, (name, source, r.stderr)
         assert r.returncode == 1 and len(err) == 1, (name, source, r.returncode, r.stderr)
         assert err[0].startswith("edgecam: error: cannot use the Pi camera: picamera2 "), (name, source, err[0])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ffprobe, free_port, run_edgecam
+from helpers import NOTES, ffprobe, free_port, run_edgecam
 
 SLOW_START = 90       # seconds a model may take to load on a loaded 2-core machine
 
@@ -105,7 +105,7 @@ def test_full_disk_in_file_mode_stops_in_one_sentence(models_dir, media, small_d
     r = run_edgecam("--model", "v1_ssd", "--model-dir", models_dir, "--source", media / "bottle-detection.mp4",
                     "--output", video, "--json", jsonl, "--display", "none", timeout=SLOW_START + 60)
     took = time.monotonic() - t0
-    err = [l for l in r.stderr.splitlines() if not l.startswith("INFO: Created TensorFlow Lite")]
+    err = [l for l in r.stderr.splitlines() if not l.startswith(NOTES)]
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert len(err) == 1 and err[0].startswith("edgecam: error: writing ") and "No space left on device" in err[0], err
     assert str(small_disk) in err[0]
