@@ -45,10 +45,12 @@ def history_path() -> Path:
 
 
 class HistorySink(Sink):
-    def __init__(self, history, clips: Optional[Any] = None, path: Optional[Path] = None, pad: float = 0.1):
+    def __init__(self, history, clips: Optional[Any] = None, path: Optional[Path] = None,
+                 pad: Optional[float] = None):
         """``history``: the config's history section; ``clips``: the run's ClipSink, if any
-        (its finished clips, ``written``, are recorded); ``pad``: an event's clean crop is its
-        box grown by this much (teach.pad: the crop a taught set embeds)."""
+        (its finished clips, ``written``, are recorded); ``pad``: each event keeps a clean crop,
+        its box grown by this much (teach.pad, with --teach: what the browser teaches from;
+        None: no crops)."""
         self.pad = pad
         self.path = path or history_path()
         self.snapshot_px = history.snapshot_px
@@ -152,7 +154,7 @@ class HistorySink(Sink):
 
     def crop(self, raw: Optional[np.ndarray], box) -> Optional[np.ndarray]:
         """The event's object on the clean frame (teach.pad around its box), at most CROP_PX a side."""
-        if raw is None or not isinstance(box, list) or len(box) != 4:
+        if raw is None or self.pad is None or not isinstance(box, list) or len(box) != 4:
             return None
         crop = crop_of(raw, box, self.pad)
         h, w = crop.shape[:2]
