@@ -147,10 +147,13 @@ class HistorySink(Sink):
             self.waiting = [w for w in self.waiting if w not in ready]
         small = self.shrink(image) if image is not None and any(w[1] <= (drawn or -1) for w in ready) else None
         raw = getattr(info.frame, "image", None)
+        # the boxes as drawn on this frame (a later camera frame than the result's: moved with their tracks)
+        boxes = {d.id: list(d.box) for d in getattr(info.result, "detections", None) or [] if d.id is not None}
         for _, frame, ts, event in ready:
             pictured = drawn is not None and frame <= drawn
+            box = boxes.get(event.get("id"), event.get("box"))
             self.writer.put("event", (ts, event, small if pictured else None,
-                                      self.crop(raw, event.get("box")) if pictured else None))
+                                      self.crop(raw, box) if pictured else None))
 
     def crop(self, raw: Optional[np.ndarray], box) -> Optional[np.ndarray]:
         """The event's object on the clean frame (teach.pad around its box), at most CROP_PX a side."""
