@@ -111,7 +111,7 @@ def test_an_events_crop_is_taught_used_within_seconds_and_removed(run):
 
 def test_a_live_detection_is_taught(run):
     live = wait_for("a live detection", lambda: get_json(run, "/api/teach")["live"], 60)
-    code, answer = post(run, "/api/teach", {"live": live[0]["index"], "label": "thing"})
+    code, answer = post(run, "/api/teach", {"live": live[0]["index"], "box": live[0]["box"], "label": "thing"})
     assert code == 200, answer
     file = json.loads(answer)["value"]
     image = cv2.imread(str(run["set"] / file))
@@ -129,6 +129,7 @@ def test_bad_examples_and_requests_change_nothing(run):
            ({"event": event["id"]}, "say what it is"),
            ({"event": "x", "label": "car"}, "an event's id"),
            ({"live": 9999, "label": "car"}, "latest result"),
+           ({"live": 0, "box": [0, 0, 1, 1], "label": "car"}, "latest result"),
            ({"event": event["id"], "live": 0, "label": "car"}, "send")]
     for body, why in bad:
         code, answer = post(run, "/api/teach", body)
