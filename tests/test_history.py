@@ -237,3 +237,29 @@ def test_todays_totals_start_again_at_midnight_and_show_on_the_overlay():
     assert today.of("desk", zone=True) == {"today_entered": 2}
     scene = with_today([("line", [], "door: in 0 out 1"), ("zone", [], "desk: 0 in, 0 entered")], today.totals())
     assert [s[2] for s in scene] == ["door: in 0 out 1; today in 5 out 1", "desk: 0 in, 0 entered; today 2"]
+
+
+def test_an_events_clean_crop_is_kept_and_an_older_file_gets_the_column(tmp_path):
+    """The crop a browser teaches from (edgecam/sinks/web/teach.py): stored beside the snapshot;
+    a history made before crops is given the column at its opening, its events kept."""
+    path, now = tmp_path / "history.db", time.time()
+    with sqlite3.connect(path) as conn:                 # the events table as it was before crops
+        conn.execute("CREATE TABLE events(id INTEGER PRIMARY KEY, ts REAL NOT NULL, run INTEGER NOT NULL, t REAL, "
+                     "kind TEXT NOT NULL, track INTEGER, label TEXT, place TEXT, direction TEXT, data TEXT, "
+                     "clip INTEGER, clip_at REAL, snapshot BLOB)")
+        conn.execute("INSERT INTO events(ts, run, kind, label, data) VALUES (?, 1, 'new', 'person', '{}')", (now,))
+    crop = picture(2)[:40, :30]
+    write(path, [("event", (now, EVENT, picture(), crop))])
+    h = History(path)
+    events = h.events()
+    assert [e["crop"] for e in events] == [True, False]
+    jpeg, event = h.crop(events[0]["id"])
+    assert jpeg[:2] == b"\xff\xd8" and event["label"] == "person" and h.crop(events[1]["id"]) is None
+    sink = HistorySink(HistoryConfig(), path=tmp_path / "other.db", pad=0.1)
+    try:
+        raw = picture(3)
+        small = sink.crop(raw, [10, 20, 110, 170])           # teach.pad around the box, at most CROP_PX a side
+        assert max(small.shape[:2]) == 160
+        assert sink.crop(raw, None) is None and sink.crop(None, [1, 2, 3, 4]) is None
+    finally:
+        sink.close()

@@ -422,3 +422,12 @@ def test_chromium_keeps_the_token_to_its_origin_and_the_page_works(net, tmp_path
     for path, headers in other.seen:
         assert "cookie" not in {k.lower() for k in headers}, (path, headers)
         assert token not in path and token not in json.dumps(headers) and "ticket" not in path + json.dumps(headers)
+
+
+def test_teaching_without_a_taught_set_is_refused_in_one_sentence(net):
+    """A run without --teach: the browser's teach requests say so (400) and write nothing."""
+    for path, body in (("/api/teach", {"event": 1, "label": "car"}), ("/api/teach/remove", {"example": "a/b.jpg"})):
+        code, _, answer = call(net["base"] + path, body, headers=net["auth"])
+        assert code == 400 and "--teach SET" in json.loads(answer)["message"], answer
+    assert json.loads(call(net["base"] + "/api/teach", headers=net["auth"])[2])["set"] is None
+    assert call(net["base"] + "/api/teach", {"event": 1, "label": "car"})[0] == 401

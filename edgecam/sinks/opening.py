@@ -119,7 +119,7 @@ def open_web(cfg: Config, source: Source, history=None) -> List[Sink]:
         except OutputError as exc:
             log.info("browser view: no /metrics: %s", exc)
     try:
-        web = WebView(out, metrics, history) if out.web else None
+        web = WebView(out, metrics, history, cfg.teach) if out.web else None
     except BaseException:
         if metrics is not None:
             metrics.close()
@@ -143,7 +143,7 @@ def open_tracking_outputs(cfg: Config, source: Source, fps: float) -> List[Sink]
         opened.append(EventsSink(JsonLinesSink(events, overwrite=out.overwrite)))
     clips = ClipSink(out.clips, cfg.clips, fps, source.size) if out.clips and source.live else None
     if cfg.history.enabled and source.live:
-        opened.append(HistorySink(cfg.history, clips))
+        opened.append(HistorySink(cfg.history, clips, pad=cfg.teach.pad if cfg.teach.set else None))
     if clips is not None:
         opened.append(clips)
     elif out.clips:

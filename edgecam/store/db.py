@@ -27,7 +27,7 @@ PRUNE_BATCH = 500       # rows deleted per statement while over the size cap
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, ts REAL NOT NULL, run INTEGER NOT NULL,
     t REAL, kind TEXT NOT NULL, track INTEGER, label TEXT, place TEXT, direction TEXT, data TEXT,
-    clip INTEGER, clip_at REAL, snapshot BLOB);
+    clip INTEGER, clip_at REAL, snapshot BLOB, crop BLOB);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_track ON events(run, track);
 CREATE TABLE IF NOT EXISTS clips(id INTEGER PRIMARY KEY, ts REAL NOT NULL, run INTEGER NOT NULL,
@@ -88,6 +88,8 @@ def _open(path: Path) -> sqlite3.Connection:
         if check != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
         conn.executescript(SCHEMA)
+        if "crop" not in [r[1] for r in conn.execute("PRAGMA table_info(events)")]:   # (a file made before crops)
+            conn.execute("ALTER TABLE events ADD COLUMN crop BLOB")
     except BaseException:
         conn.close()
         raise
@@ -95,12 +97,13 @@ def _open(path: Path) -> sqlite3.Connection:
 
 
 # -- writes (the writer thread: each call inside its transaction) ----------------------------------
-def add_event(conn: sqlite3.Connection, run: int, ts: float, event: dict, snapshot: Optional[bytes]) -> None:
+def add_event(conn: sqlite3.Connection, run: int, ts: float, event: dict, snapshot: Optional[bytes],
+              crop: Optional[bytes] = None) -> None:
     place = event.get("line") or event.get("zone")
-    conn.execute("INSERT INTO events(ts, run, t, kind, track, label, place, direction, data, snapshot) "
-                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
+    conn.execute("INSERT INTO events(ts, run, t, kind, track, label, place, direction, data, snapshot, crop) "
+                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                  (ts, run, event.get("t"), event.get("event", "?"), event.get("id"), event.get("label"), place,
-                  event.get("direction"), json.dumps(event, default=str), snapshot))
+                  event.get("direction"), json.dumps(event, default=str), snapshot, crop))
 
 
 def set_counts(conn: sqlite3.Connection, run: int, minutes: Dict[int, Dict[CountKey, int]]) -> None:

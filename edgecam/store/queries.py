@@ -20,7 +20,8 @@ BUCKETS = {   # a count's minute -> the start of its bucket (local hours and day
     "hour": "CAST(strftime('%s', strftime('%Y-%m-%d %H:00:00', minute, 'unixepoch', 'localtime'), 'utc') AS INTEGER)",
     "day": "CAST(strftime('%s', date(minute, 'unixepoch', 'localtime'), 'utc') AS INTEGER)",
 }
-EVENT_COLUMNS = "id, ts, kind, track, label, place, direction, data, clip, clip_at, snapshot IS NOT NULL"
+EVENT_COLUMNS = ("id, ts, kind, track, label, place, direction, data, clip, clip_at, snapshot IS NOT NULL, "
+                 "crop IS NOT NULL")
 
 
 def midnight(now: Optional[float] = None) -> float:
@@ -56,6 +57,12 @@ class History:
         with self._conn() as conn:
             row = conn.execute("SELECT snapshot FROM events WHERE id = ?", (event_id,)).fetchone()
         return row[0] if row and row[0] else None
+
+    def crop(self, event_id: int) -> Optional[Tuple[bytes, dict]]:
+        """An event's clean crop (JPEG, the object without drawing) and the event, or None."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT crop, data FROM events WHERE id = ?", (event_id,)).fetchone()
+        return (row[0], json.loads(row[1] or "{}")) if row and row[0] else None
 
     def clip(self, clip_id: int) -> Optional[Tuple[str, Optional[float]]]:
         """A clip's path and length in seconds, or None."""
@@ -110,4 +117,4 @@ def _event(r) -> dict:
     return {"id": r[0], "ts": round(r[1], 3), "time": dt.datetime.fromtimestamp(r[1]).isoformat(timespec="seconds"),
             "event": r[2], "track": r[3], "label": r[4], "place": r[5], "direction": r[6],
             "score": data.get("score"), "seconds": data.get("seconds"), "clip": r[8], "clip_at": r[9],
-            "snapshot": bool(r[10])}
+            "snapshot": bool(r[10]), "crop": bool(r[11]), "detected_as": data.get("detected_as")}

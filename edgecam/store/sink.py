@@ -27,6 +27,7 @@ from edgecam.statedir import state_dir
 from edgecam.store import db
 from edgecam.store.queries import History, today_totals
 from edgecam.store.writer import RETRY_S, Writer
+from edgecam.teach.embedder import crop_of
 from edgecam.track.today import Today
 
 log = logging.getLogger("edgecam.store")
@@ -36,6 +37,7 @@ STATUS_S = 60.0         # a status sample this often
 PICTURE_WAIT_S = 2.0    # an event whose frame is not drawn within this long is kept without a snapshot
 MAX_WAITING = 64        # events waiting for their frame; beyond, kept without a snapshot
 NOT_SAMPLED = ("latest", "models")
+CROP_PX = 160           # an event's clean crop (what a browser can teach from) at most this long a side
 
 
 def history_path() -> Path:
@@ -43,9 +45,13 @@ def history_path() -> Path:
 
 
 class HistorySink(Sink):
-    def __init__(self, history, clips: Optional[Any] = None, path: Optional[Path] = None):
+    def __init__(self, history, clips: Optional[Any] = None, path: Optional[Path] = None,
+                 pad: Optional[float] = None):
         """``history``: the config's history section; ``clips``: the run's ClipSink, if any
-        (its finished clips, ``written``, are recorded)."""
+        (its finished clips, ``written``, are recorded); ``pad``: each event keeps a clean crop,
+        its box grown by this much (teach.pad, with --teach: what the browser teaches from;
+        None: no crops)."""
+        self.pad = pad
         self.path = path or history_path()
         self.snapshot_px = history.snapshot_px
         self.wants_frames = self.snapshot_px > 0           # (snapshots need the drawn frames)
@@ -140,8 +146,26 @@ class HistorySink(Sink):
             ready = [w for w in self.waiting if (drawn is not None and w[1] <= drawn) or w[0] < late]
             self.waiting = [w for w in self.waiting if w not in ready]
         small = self.shrink(image) if image is not None and any(w[1] <= (drawn or -1) for w in ready) else None
+        raw = getattr(info.frame, "image", None)
+        # the boxes as drawn on this frame (a later camera frame than the result's: moved with their tracks)
+        boxes = {d.id: list(d.box) for d in getattr(info.result, "detections", None) or [] if d.id is not None}
         for _, frame, ts, event in ready:
-            self.writer.put("event", (ts, event, small if drawn is not None and frame <= drawn else None))
+            pictured = drawn is not None and frame <= drawn
+            box = boxes.get(event.get("id"), event.get("box"))
+            self.writer.put("event", (ts, event, small if pictured else None,
+                                      self.crop(raw, box) if pictured else None))
+
+    def crop(self, raw: Optional[np.ndarray], box) -> Optional[np.ndarray]:
+        """The event's object on the clean frame (teach.pad around its box), at most CROP_PX a side."""
+        if raw is None or self.pad is None or not isinstance(box, list) or len(box) != 4:
+            return None
+        crop = crop_of(raw, box, self.pad)
+        h, w = crop.shape[:2]
+        if min(h, w) < 2:
+            return None
+        scale = min(1.0, CROP_PX / max(h, w))
+        return crop.copy() if scale == 1.0 else cv2.resize(crop, (max(2, round(w * scale)), max(2, round(h * scale))),
+                                                           interpolation=cv2.INTER_AREA)
 
     def shrink(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]

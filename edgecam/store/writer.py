@@ -145,8 +145,8 @@ class Writer:
 
     def _apply(self, conn: sqlite3.Connection, kind: str, data: Any) -> None:
         if kind == "event":
-            ts, event, jpeg = data
-            db.add_event(conn, self.run, ts, event, jpeg)
+            ts, event, jpeg, crop = data
+            db.add_event(conn, self.run, ts, event, jpeg, crop)
         elif kind == "counts":
             db.set_counts(conn, self.run, data)
         elif kind == "status":
@@ -167,13 +167,9 @@ class Writer:
 def _encoded(item: Item) -> Item:
     """An item as it is kept until written: an event's picture as JPEG, a clip's sidecar read."""
     kind, data = item
-    if kind == "event":
-        ts, event, image = data
-        jpeg = None
-        if image is not None:
-            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
-            jpeg = buf.tobytes() if ok else None
-        return kind, (ts, event, jpeg)
+    if kind == "event":              # (the annotated snapshot, the object's clean crop)
+        ts, event, image, *crop = data
+        return kind, (ts, event, _jpeg(image), _jpeg(crop[0] if crop else None))
     if kind == "clip":                   # (the wall time of the run's t = 0, the video)
         t0, path = data
         side = _sidecar(Path(path))
@@ -181,6 +177,13 @@ def _encoded(item: Item) -> Item:
         ts = wall if _number(wall) else t0 + start if _number(start) else time.time()
         return kind, (ts, str(path), side)
     return item
+
+
+def _jpeg(image) -> Optional[bytes]:
+    if image is None:
+        return None
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+    return buf.tobytes() if ok else None
 
 
 def _number(value) -> bool:

@@ -253,16 +253,28 @@ def add_example(folder: Path, label: str, image: np.ndarray, name: str) -> Path:
     ok, data = cv2.imencode(suffix if suffix != ".jpeg" else ".jpg", image)
     if not ok:
         raise UsageError(f"the example for {label} cannot be encoded as {suffix}")
-    path.write_bytes(data.tobytes())
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target)     # (a running stage never reads half a file)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.tobytes())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
 def remove_example(folder: Path, file: str) -> None:
-    """``SET/label/name`` removed (``file`` relative to the set; nothing outside it)."""
+    """``SET/label/name`` removed (``file`` relative to the set; nothing outside it), and its label's
+    folder with it when that was its last example (an empty label folder is a bad set)."""
     path = (Path(folder) / file).resolve()
     if path.parent.parent != Path(folder).resolve() or path.suffix.lower() not in SUFFIXES or not path.is_file():
         raise UsageError(f"{file} is not an example of the taught set {folder}")
     path.unlink()
+    try:
+        path.parent.rmdir()
+    except OSError:                                     # (not empty: other examples stay)
+        pass
 
 
 def is_not(label: str) -> bool:

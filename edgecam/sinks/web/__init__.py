@@ -8,6 +8,7 @@
   routes.py    what each URL answers; the controls' intents
   page.py      the page (HTML, CSS, JS; no CDN)
   review.py    the review page's routes and the history's JSON API; review_page.py its page
+  teach.py     teaching from the browser (/api/teach); teach_page.py the panel both pages share
   metrics.py   the Prometheus sink (prometheus_client, optional: edgecam[metrics])"""
 
 from edgecam.sinks.web.view import WebView

@@ -11,6 +11,7 @@ scheme, host and port) and takes it off the address bar; ``api()`` sends it in a
 which carry a short-lived ticket for their path instead (security.py)."""
 
 from edgecam.config import CONTROL_NAMES
+from edgecam.sinks.web.teach_page import TEACH_HTML, TEACH_JS
 
 
 def _slider(name: str) -> str:
@@ -98,8 +99,9 @@ PAGE = """<!doctype html>
 <div class="legend"><span style="color:#f86">latency ms</span><span style="color:#8f8">result age ms</span></div>
 <h1>latest</h1><ul id="latest"></ul>
 <h1>counts</h1><ul id="counts"></ul>
+%TEACH_HTML%
 </div>
-<script>%AUTH%
+<script>%AUTH%%TEACH_JS%
 const $ = id => document.getElementById(id);
 const HISTORY = 300;   // one sample a second: the last five minutes
 const hist = {cam: [], inf: [], lat: [], age: []};
@@ -234,5 +236,12 @@ async function links() {   // tickets expire: the links get fresh ones every min
 stream(); ticketed("/tradeoff.svg").then(u => { $("tradeoff").src = u; });
 links(); setInterval(links, 60000);
 tick(); setInterval(tick, 1000);
+examples().then(t => {   // a taught set (--teach): teach from the latest result's detections
+  if (!t || !t.set) return;
+  const b = document.createElement("button");
+  b.id = "teach_now"; b.textContent = "teach from the detections now"; b.onclick = liveTeach;
+  $("teach").insertBefore(b, $("teach_live"));
+});
 </script></body></html>
-""".replace("%THRESHOLD%", _slider("threshold")).replace("%AUTH%", AUTH_JS).encode()
+""".replace("%THRESHOLD%", _slider("threshold")).replace("%AUTH%", AUTH_JS).replace(
+    "%TEACH_HTML%", TEACH_HTML).replace("%TEACH_JS%", TEACH_JS).encode()

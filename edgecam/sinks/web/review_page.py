@@ -13,6 +13,7 @@ import json
 from typing import Dict, List, Tuple
 
 from edgecam.sinks.web.page import AUTH_JS
+from edgecam.sinks.web.teach_page import TEACH_HTML, TEACH_JS
 
 W, H, PAD = 640, 160, 28
 COLOURS = ("#4cf", "#fc4", "#f86", "#8f8", "#c8f", "#fff", "#f4c", "#4fc")
@@ -50,7 +51,8 @@ def chart(rows: List[dict], by: str, title: str) -> str:
 
 def review_page(pre_s: float) -> bytes:
     """The page (no data in it: its script asks the API, behind the view's token)."""
-    return PAGE.replace("%PRE%", json.dumps(pre_s)).replace("%AUTH%", AUTH_JS).encode()
+    return PAGE.replace("%PRE%", json.dumps(pre_s)).replace("%AUTH%", AUTH_JS + TEACH_JS).replace(
+        "%TEACH_HTML%", TEACH_HTML).encode()
 
 
 PAGE = """<!doctype html>
@@ -76,6 +78,7 @@ PAGE = """<!doctype html>
  <a id="csv_counts" href="/api/counts?format=csv&amp;by=hour">counts CSV (per hour)</a></form>
 <div id="player" hidden><div id="caption"></div><video id="video" controls playsinline muted></video>
  <img id="still" alt="the event's snapshot" hidden></div>
+%TEACH_HTML%
 <div id="msg"></div>
 <ul id="events"></ul>
 <script>%AUTH%
@@ -134,6 +137,11 @@ async function load() {
       li.append(img);
     }
     li.append(describe(e));
+    if (e.crop && taughtSet) {      // its clean crop can join the taught set
+      const row = document.createElement("div");
+      teachButtons(row, {event: e.id}, e.detected_as || e.label);
+      li.append(row);
+    }
     li.onclick = () => play(e);
     list.append(li);
   }
@@ -157,9 +165,11 @@ async function filters() {   // the labels and lines/zones the history holds, as
     }
   }
 }
+let taughtSet = null;
 for (const by of ["hour", "day"]) link("/api/chart.svg?by=" + by).then(u => { $("chart_" + by).src = u; });
 filters();
-load().then(events => {        // review#event=ID: that event, played at once
+examples().then(t => { taughtSet = t && t.set; }, () => {})   // (the teach buttons need to know first)
+.then(load).then(events => {        // review#event=ID: that event, played at once
   const id = Number((location.hash.match(/event=([0-9]+)/) || [])[1]);
   const e = events.find(x => x.id === id);
   if (e) play(e);

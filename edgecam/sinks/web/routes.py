@@ -9,6 +9,7 @@
   GET  /metrics       Prometheus metrics (edgecam/sinks/web/metrics.py)
   GET  /tradeoff.svg  the α/ρ trade-off chart of the last `edgecam bench --models` sweep
   GET  /review, /api/events, /api/counts, /api/clips/ID ...   the history (edgecam/sinks/web/review.py)
+  GET  /api/teach ..., POST /api/teach, /api/teach/remove   teaching (edgecam/sinks/web/teach.py)
   POST /set           {"key": "postprocess.threshold", "value": 0.6}: a live control
                       (edgecam.config.CONTROLS, by key or short name), through the run's tuning
   POST /model         {"model": "v1_ssd"} ({} for the next provisioned one)
@@ -39,6 +40,7 @@ from edgecam.sinks.web.protocol import Request, response, text
 from edgecam.sinks.web.review import Review
 from edgecam.sinks.web.security import CLEAR_COOKIE, TICKET_PATH, TICKET_S, Guard, has_old_cookie
 from edgecam.sinks.web.server import Reply
+from edgecam.sinks.web.teach import Teach
 from edgecam.tradeoff import tradeoff_svg
 
 ANSWER_S = 10.0       # how long a POST waits for the runner's answer
@@ -84,9 +86,11 @@ class Controls:
 
 
 class Routes:
-    def __init__(self, view, guard: Guard, controls: Controls, metrics=None, history=None):
+    def __init__(self, view, guard: Guard, controls: Controls, metrics=None, history=None,
+                 teach: Optional[Teach] = None):
         self.view, self.guard, self.controls, self.metrics = view, guard, controls, metrics
         self.review = Review(history)
+        self.teach = teach or Teach(None, 0.0, history, lambda: (None, None))
         self.gets: Dict[str, Callable[[Request], Reply]] = {
             "/": self.page, "/index.html": self.page, "/status": self.status, "/snapshot.jpg": self.snapshot,
             "/stream.mjpg": self.stream, "/metrics": self.prometheus, "/tradeoff.svg": self.tradeoff,
@@ -103,6 +107,8 @@ class Routes:
         if refusal is not None:
             return Reply(refusal)
         route = (self.posts if write else self.gets).get(req.path)
+        if route is None and self.teach.handles(req.path):
+            return self.teach_post(req) if write else self.teach.get(req)
         if route is None and not write and self.review.handles(req.path):
             return self.review.handle(req)
         if route is None:
@@ -166,6 +172,10 @@ class Routes:
     def save(self, req: Request) -> Reply:
         body = _json_object(req)
         return body if isinstance(body, Reply) else self._ask(SNAPSHOT)
+
+    def teach_post(self, req: Request) -> Reply:
+        body = _json_object(req)
+        return body if isinstance(body, Reply) else self.teach.post(req, body)
 
     def _ask(self, kind: str, **fields) -> Reply:
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -19,6 +19,7 @@ from edgecam.sinks.base import FrameInfo, Intent, Sink
 from edgecam.sinks.web.routes import BOUNDARY, Controls, Routes
 from edgecam.sinks.web.security import Guard, is_loopback, load_token
 from edgecam.sinks.web.server import Server
+from edgecam.sinks.web.teach import Teach
 
 log = logging.getLogger("edgecam.web")
 QUALITY = 80
@@ -29,10 +30,11 @@ def _no_status() -> dict:
 
 
 class WebView(Sink):
-    def __init__(self, out, metrics=None, history=None):
+    def __init__(self, out, metrics=None, history=None, teach=None):
         """``out``: the output config (web, web_token, web_auth, web_public_view, web_hosts,
         web_max_connections, web_max_viewers); ``metrics``: what GET /metrics serves;
-        ``history``: what the review page reads (edgecam/store/queries.py)."""
+        ``history``: what the review page reads (edgecam/store/queries.py); ``teach``: the
+        config's teach section (its set is what the browser teaches, /api/teach)."""
         host, port = parse_address(out.web)
         local = is_loopback(host)
         # on loopback a token is needed only when one was configured
@@ -46,9 +48,11 @@ class WebView(Sink):
         self._jpeg: Tuple[int, bytes] = (0, b"")       # (seq, bytes) of the last encoded frame
         self._encode_lock = threading.Lock()
         self._status: Callable[[], dict] = _no_status
+        self._clean: Tuple[Optional[np.ndarray], Any] = (None, None)   # the latest clean frame, its result
         self.encoded = 0
         self.controls = Controls()
-        routes = Routes(self, guard, self.controls, metrics, history)
+        taught = Teach(teach.set if teach else None, teach.pad if teach else 0.1, history, self.clean)
+        routes = Routes(self, guard, self.controls, metrics, history, taught)
         try:
             self.server = Server(host, port, routes.handle, out.web_max_connections, out.web_max_viewers,
                                  frames=self.part)
@@ -85,9 +89,11 @@ class WebView(Sink):
 
     # the runner's side --------------------------------------------------------------------------
     def frame(self, image: np.ndarray, info: FrameInfo) -> None:
-        self.publish(image, info.status)
+        self.refresh(image, info)
 
     def refresh(self, image: Optional[np.ndarray], info: FrameInfo) -> None:
+        if image is not None and info.frame is not None:     # (references: teaching cuts a crop from them)
+            self._clean = (info.frame.image, info.result)
         self.publish(image, info.status)
 
     def intents(self) -> List[Intent]:
@@ -106,6 +112,10 @@ class WebView(Sink):
         self.server.close()
 
     # the server's side --------------------------------------------------------------------------
+    def clean(self) -> Tuple[Optional[np.ndarray], Any]:
+        """The latest clean frame and the result drawn on it (what a live detection is taught from)."""
+        return self._clean
+
     def jpeg(self) -> Tuple[int, bytes]:
         """The newest frame as JPEG, encoded at most once per frame whoever asks."""
         with self._encode_lock:
