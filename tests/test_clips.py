@@ -55,8 +55,9 @@ def test_clip_is_pre_plus_event_plus_post(models_dir, media, tmp_path, annotated
     ((event, direction, frame),) = [(e["event"], e["direction"], e["frame"]) for e in side["events"]]
     assert (event, direction) == ("cross", "in") and 64 <= frame <= 72, side["events"]
     t = frame / 10
-    assert side["start_t"] == pytest.approx(t - 1.0, abs=0.15)
-    assert side["end_t"] == pytest.approx(t + 1.5, abs=0.15)
+    # the first and last frames kept within pre_s and post_s of it: a slow runtime (x86's
+    # tflite-runtime 2.14, ~0.3 s a frame) shows frames that far apart, so the ends move inwards
+    assert t - 1.15 <= side["start_t"] <= t - 0.6 and t + 1.0 <= side["end_t"] <= t + 1.65, side
     video = ffprobe(clips / side["clip"])
     # 2.5 s at 10 fps, both ends included, and a frame or two that the realtime source repeats
     # (fewer where a busy machine drops some)

@@ -37,6 +37,9 @@ QUALITY = 85
 CLOSE_WAIT_S = 70.0       # at most this for an ending clip's encoder at close (it is killed after 60 s)
 
 
+LATE_S = 2.0     # seconds an event may be told after its frame (the ring keeps them too)
+
+
 class Ring:
     """The last ``seconds`` of frames as JPEG (with their source and capture times), at most
     ``max_bytes`` of them."""
@@ -116,7 +119,9 @@ class ClipSink(Sink):
         self.kinds = set(clips.events or DEFAULT_KINDS)
         self.labels = set(clips.labels)
         self.fps, self.size = fps, size
-        self.ring = Ring(clips.pre_s, int(clips.buffer_mb * 1e6))
+        # the ring holds LATE_S more than the pre-roll: an event is told when its track is confirmed,
+        # some results after the frame it happened on (a slow model: most of a second, measured)
+        self.ring = Ring(clips.pre_s + LATE_S, int(clips.buffer_mb * 1e6))
         self.keep_mb, self.keep_s = clips.keep_mb, clips.keep_days * 86400
         self.pending: List[dict] = []
         self.lock = Lock()
@@ -177,7 +182,10 @@ class ClipSink(Sink):
                 self.clip = Clip(self.folder / name, self.fps, self.size)
             except Exception as exc:
                 return self.fail(exc, name)
+            since = min(e["t"] for e in events) - self.pre_s      # pre_s before the event itself
             for ring_t, captured, jpeg in self.ring.take():
+                if ring_t < since:
+                    continue
                 image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
                 if image is not None and not self.record(ring_t, captured, image):
                     return
