@@ -6,7 +6,10 @@ with the tests' folder."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,42 @@ def one_sentence(r) -> str:
     assert "Traceback" not in r.stderr, r.stderr
     assert len(err) == 1 and err[0].startswith("edgecam: error: "), r.stderr
     return err[0]
+
+
+class PageServer:
+    """Another server on another port of 127.0.0.1 (Home Assistant, Node-RED, an attacker's
+    page): ``answer(path)`` gives (content type, body); every request's path and headers are
+    kept in ``seen``."""
+
+    def __init__(self, answer):
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append((self.path, dict(self.headers)))
+                kind, body = answer(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stop_edgecam(p, log: Path) -> str:
+    """SIGTERM a running ``python -m edgecam`` whose stderr goes to ``log``: it exits 0 with no
+    traceback; its log's text."""
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    text = log.read_text()
+    assert p.returncode == 0 and "Traceback" not in text, text[-2000:]
+    return text

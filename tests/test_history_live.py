@@ -25,7 +25,7 @@ from browser import Browser  # noqa: E402
 from loopback import LoopbackCamera  # noqa: E402
 from test_web import call, wait_for  # noqa: E402
 
-from helpers import ffprobe, free_port  # noqa: E402
+from helpers import ffprobe, free_port, stop_edgecam  # noqa: E402
 from test_survive import fill, small_disk  # noqa: E402,F401 (the fixture)
 
 CLIP = "one-by-one-person-detection.mp4"
@@ -44,12 +44,7 @@ def start(models_dir, cam, tmp: Path, port: int):
     return p, log
 
 
-def stop(p, log: Path) -> str:
-    p.send_signal(signal.SIGTERM)
-    p.wait(timeout=30)
-    text = log.read_text()
-    assert p.returncode == 0 and "Traceback" not in text, text[-2000:]
-    return text
+stop = stop_edgecam
 
 
 def get(base: str, path: str, headers=None):

@@ -15,10 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from loopback import LoopbackCamera  # noqa: E402
 
 from edgecam.sinks.web.server import READ_S  # noqa: E402
-from helpers import free_port  # noqa: E402
+from helpers import PageServer, free_port  # noqa: E402
 
 
 
@@ -356,7 +354,7 @@ def test_idle_half_sent_and_excess_connections_are_bounded(net):
     assert web["evicted"] - before["evicted"] >= 130 and web["timed_out"] - before["timed_out"] >= 30
 
 
-class OtherPort:
+class OtherPort(PageServer):
     """Another server on another port of the same host (Home Assistant, Node-RED on a Pi): it
     records every request a browser sends it, and serves a page that asks for more."""
 
@@ -364,27 +362,7 @@ class OtherPort:
             b"fetch('/api', {credentials: 'include'}).then(() => { document.title = 'done'; });</script>")
 
     def __init__(self):
-        seen = self.seen = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                seen.append((self.path, dict(self.headers)))
-                body = OtherPort.PAGE if self.path == "/" else b"{}"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html" if self.path == "/" else "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda path: ("text/html", self.PAGE) if path == "/" else ("application/json", b"{}"))
 
 
 def test_chromium_keeps_the_token_to_its_origin_and_the_page_works(net, tmp_path):

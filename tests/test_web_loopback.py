@@ -13,13 +13,11 @@ import os
 import resource
 import selectors
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from loopback import LoopbackCamera  # noqa: E402
 from test_web import call, free_port, wait_for  # noqa: E402
+from helpers import PageServer, stop_edgecam  # noqa: E402
 
 from edgecam.config import load_config  # noqa: E402
 from edgecam.sinks.web import WebView  # noqa: E402
@@ -48,12 +47,7 @@ def start(args, tmp: Path, env=None, limit_files: int = 0):
     return p, log
 
 
-def stop(p, log: Path) -> str:
-    p.send_signal(signal.SIGTERM)
-    p.wait(timeout=30)
-    text = log.read_text()
-    assert p.returncode == 0 and "Traceback" not in text, text[-2000:]
-    return text
+stop = stop_edgecam
 
 
 EVIL = {  # forms a page on another origin submits at once: urlencoded, and JSON disguised as text/plain
@@ -67,30 +61,12 @@ document.getElementById("f").submit();</script></body></html>""",
 <script>document.getElementById("f").submit();</script></body></html>"""}
 
 
-class Evil:
+class Evil(PageServer):
     """Another origin (another port of 127.0.0.1) serving a page that attacks ``target``."""
 
     def __init__(self, target: str):
         pages = {path: page.format(target=target).encode() for path, page in EVIL.items()}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                page = pages.get(self.path, b"")
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-
-            def log_message(self, *args):
-                pass
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda path: ("text/html", pages.get(path, b"")))
 
 
 def test_cross_site_forms_from_chromium_are_refused_on_loopback(models_dir, media, tmp_path):

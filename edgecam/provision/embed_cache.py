@@ -25,7 +25,7 @@ from typing import Optional
 from edgecam.errors import ConversionError, CorruptModelError, ModelError
 from edgecam.costlens import embedding, tflite_file
 from edgecam.provision import catalog, int8_cache
-from edgecam.provision.fetch import provision_configured, sha256_of, temp_in
+from edgecam.provision.fetch import provision_configured, sha256_of, temp_in, write_synced
 
 DERIVER = 1                                        # bumped when the derivation changes
 
@@ -96,7 +96,7 @@ def _derive(source: Path, digest: str, path: Path, record_file: Path, runtime: s
     data = tflite_file.write(derived.model)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _temp(path) as tmp:
-        _write(tmp, data)
+        write_synced(tmp, data)
         with warnings.catch_warnings():          # preserve_all_tensors: "for debugging purposes only"
             warnings.simplefilter("ignore")
             try:
@@ -112,7 +112,7 @@ def _derive(source: Path, digest: str, path: Path, record_file: Path, runtime: s
                   "check": {"images": "the built-in probes", "max_diff": diff}}
         os.replace(tmp, path)
     with _temp(path) as tmp:
-        _write(tmp, json.dumps(record, indent=1).encode("utf-8"))
+        write_synced(tmp, json.dumps(record, indent=1).encode("utf-8"))
         os.replace(tmp, record_file)
     return record
 
@@ -120,11 +120,3 @@ def _derive(source: Path, digest: str, path: Path, record_file: Path, runtime: s
 def _temp(path: Path):
     """A fresh .tmp-* file beside ``path``, removed on exit unless renamed into place."""
     return temp_in(path.parent, ".embed", lambda d, e: ModelError(f"the folder {d} is not writable ({e.strerror})"))
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, 0o644)

@@ -258,6 +258,15 @@ def _unwritable(directory: Path, e: OSError) -> Exception:
                       "choose another one with model.dir or EDGECAM_MODEL_DIR")
 
 
+def write_synced(path: Path, data: bytes) -> None:
+    """``data`` into ``path``, on the disk before it returns (then moved into place), mode 644."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, 0o644)
+
+
 @contextlib.contextmanager
 def temp_in(directory: Path, suffix: str = "",
             refused: Callable[[Path, OSError], Exception] = _unwritable) -> Iterator[Path]:

@@ -26,7 +26,7 @@ from typing import Optional
 
 from edgecam.errors import ConversionError, CorruptModelError, ModelError
 from edgecam.costlens import int8, int8_check, tflite_file
-from edgecam.provision.fetch import mirror_from_env, sha256_of, temp_in
+from edgecam.provision.fetch import mirror_from_env, sha256_of, temp_in, write_synced
 from edgecam.statedir import state_dir
 
 MODES = ("auto", "on", "off")
@@ -155,7 +155,7 @@ def _convert(published: Path, digest: str, runtime: str) -> dict:
     data = tflite_file.write(conversion.model)
     folder(published).mkdir(parents=True, exist_ok=True)
     with _temp_beside(published) as tmp:
-        _write_synced(tmp, data)
+        write_synced(tmp, data)
         try:
             task, tally = int8_check.compare_files(published, tmp, runtime)
         except ModelError as exc:
@@ -167,17 +167,10 @@ def _convert(published: Path, digest: str, runtime: str) -> dict:
                             "bar": int8_check.bar(task), "failures": tally.failures[:8]}}
         os.replace(tmp, int8_path(published))
     with _temp_beside(published) as tmp:
-        _write_synced(tmp, json.dumps(record, indent=1).encode("utf-8"))
+        write_synced(tmp, json.dumps(record, indent=1).encode("utf-8"))
         os.replace(tmp, record_path(published))
     return record
 
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, 0o644)
 
 
 def _temp_beside(published: Path):
