@@ -515,10 +515,7 @@ def test_lines_and_zones_changed_by_every_route_reach_mqtt_status_and_metrics(mo
               ", ".join(f"{k} {v:.2f}" for k, v in took.items()))
         assert all(v < 2.0 for v in took.values()), took    # within a second, on an idle machine
     finally:
-        proc.terminate()
-        proc.wait(30)
-        sub.close()
-        broker.stop()
+        _end(proc, sub, broker)
     assert "Traceback" not in (tmp_path / "edgecam.log").read_text()
 
 
@@ -554,8 +551,13 @@ def test_a_taught_frame_state_reaches_mqtt_home_assistant_status_and_metrics(mod
         metrics = _web(port, "/metrics")
         assert b'edgecam_state{state="missing"}' in metrics and b"edgecam_embedded_total" in metrics
     finally:
-        proc.terminate()
-        proc.wait(30)
-        sub.close()
-        broker.stop()
+        _end(proc, sub, broker)
     assert "Traceback" not in (tmp_path / "edgecam.log").read_text()
+
+
+def _end(proc, sub, broker) -> None:
+    """A live run's end: edgecam stopped (SIGTERM), the subscriber closed, the broker stopped."""
+    proc.terminate()
+    proc.wait(30)
+    sub.close()
+    broker.stop()
