@@ -1,6 +1,7 @@
 """`edgecam models info NAME --measure` on a real model of the mirror: each separable pair and
 the whole network timed, standard against separable, in the installed interpreter. Outcomes
-are asserted, not speeds (beyond the separable network being the faster)."""
+are asserted, not speeds: the separable network is not faster in every interpreter (tflite-runtime
+2.14's x86 wheel on Python 3.9 measured it at 0.2x, the standard network the faster)."""
 
 import json
 import re
@@ -28,7 +29,7 @@ def test_whole_model_line(measured):
                   r"convolutions \(mult-adds predict (\d+\.\d)x; efficiency (\d+)%\)", out)
     assert m, out
     speedup, predicted, efficiency = float(m.group(1)), float(m.group(2)), int(m.group(3))
-    assert speedup > 1
+    assert speedup > 0
     assert predicted == 7.4                       # 1/N + 1/Dk^2 over the network, from the graph
     assert abs(efficiency - 100 * speedup / predicted) <= 2
     assert "Traceback" not in measured.stderr
@@ -56,7 +57,7 @@ def test_json(mirror, capsys):
                      "--budget", "3", "--repeat", "5", "--threads", "1"]) == 0
     m = json.loads(capsys.readouterr().out)["measured"]
     assert m["threads"] == 1 and 3 <= m["rounds"] <= 5 and len(m["pairs"]) == 13
-    assert m["speedup"] > 1 and m["efficiency"] == pytest.approx(m["speedup"] / m["predicted"])
+    assert m["speedup"] > 0 and m["efficiency"] == pytest.approx(m["speedup"] / m["predicted"])
     assert sum(v["time"] for v in m["shares"].values()) == pytest.approx(1)
     assert m["shares"]["pointwise"]["madds"] > 0.8                 # V1: 1x1 convs do the arithmetic
     assert all(v > 0 for v in m["gmadds_per_s"].values())

@@ -12,6 +12,7 @@ import pytest
 
 from edgecam.model.postprocess import Detection
 from edgecam.model.results import Result
+from edgecam.sinks.overlay import font
 from edgecam.track.rules import Line, Rules, Zone
 
 W, H = 640, 360
@@ -100,6 +101,12 @@ def ink_rows(image, rect, ink) -> list:
     return runs
 
 
+def score_columns(rect, before: str, text: str, f) -> tuple:
+    """The part of a label's ``rect`` holding ``text``, which follows ``before`` on it."""
+    x = rect[0] + f.pad + cv2.getTextSize(before, cv2.FONT_HERSHEY_SIMPLEX, f.scale, f.thick)[0][0]
+    return (x, rect[1], x + cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, f.scale, f.thick)[0][0], rect[3])
+
+
 def black(c):   # a label's text on its class colour
     return c.max(axis=2) < 90
 
@@ -114,12 +121,13 @@ def pale(c):    # the HUD's text (220, 255, 220) on its dark panel
 
 def test_text_is_readable_at_480_px_and_not_huge_at_1080p(still):
     """Capitals at least 10 px high on a 480x270 frame and at most 2.2 % of a 1080p frame's
-    height, growing with the frame: measured in the drawn pixels of a label ("car #7 87%"), the
-    door's caption ("door: in 0 out 0") and the HUD's second line (none of them has a descender)."""
+    height, growing with the frame: measured in the drawn pixels of a label's score ("87" of
+    "car #7 87%": OpenCV 4.x's "#" and "%" reach below the baseline), the door's caption ("door:
+    in 0 out 0") and the HUD's second line (neither has a descender)."""
     heights = {}
     for size in SIZES:
         image, layout = drawn(still, size, boxes(size, *CROWD), shot="text")
-        label = ink_rows(image, layout.labels[1], black)
+        label = ink_rows(image, score_columns(layout.labels[1], "car #7 ", "87", font(image)), black)
         caption = ink_rows(image, layout.captions[0], yellow)
         hud = ink_rows(image, layout.hud, pale)
         assert len(label) == len(caption) == 1 and len(hud) == 2, (size, label, caption, hud)
@@ -153,7 +161,11 @@ def test_with_nothing_in_the_way_hud_and_caption_stay_where_they_always_were(sti
     _, layout = drawn(still, size, boxes(size, ("person", 0, 4, (0.55, 0.45, 0.7, 0.95))))
     assert layout.hud[0] < 0.02 * size[0] and layout.hud[1] < 0.02 * size[1]
     caption = layout.captions[0]
-    assert caption[1] == 0 and 0 < caption[0] - 0.45 * size[0] < 0.02 * size[0], caption
+    assert 0 < caption[0] - 0.45 * size[0] < 0.02 * size[0], caption
+    if layout.hud[2] <= caption[0]:
+        assert caption[1] == 0, caption
+    else:   # OpenCV 4.x's face is 25 % wider: at 480x270 its HUD reaches past the door line,
+        assert caption[3] == size[1], caption     # and the caption takes the line's other end
 
 
 def test_where_every_place_is_taken_labels_are_drawn_over_everything(still):

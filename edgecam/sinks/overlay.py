@@ -16,6 +16,7 @@ What the picture says stays readable:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -40,24 +41,37 @@ HUD_SHARE = 0.85          # the HUD a little smaller than labels: it is read les
 
 @dataclass(frozen=True)
 class Font:
-    scale: float   # cv2's fontScale: the simplex face's capitals are 20 px high at 1.0 (measured)
+    scale: float   # cv2's fontScale giving capitals ``cap`` px high with this OpenCV's face (:func:`face`)
     thick: int
     cap: int       # capital height in pixels
+    descent: int   # below the baseline: how far "p", "g" and "_" reach, in pixels
 
     @property
     def pad(self) -> int:
         return max(2, round(self.cap * 0.35))
 
-    @property
-    def descent(self) -> int:     # below the baseline: "p", "g" reach 0.25 of a capital
-        return round(self.cap * 0.3)
+
+@lru_cache(maxsize=1)
+def face() -> Tuple[float, float]:
+    """FONT's capital height at fontScale 1.0, and how far its descenders reach below the
+    baseline as a share of a capital: measured in pixels this OpenCV draws, as its faces differ
+    between releases (OpenCV 4.x's Hershey simplex: 21 px and 0.35, and 25 % wider text;
+    OpenCV 5.x: 20 px and 0.31)."""
+    scale, base = 4.0, 200
+    image = np.zeros((2 * base, 600), np.uint8)
+    cv2.putText(image, "Hpg_", (20, base), FONT, scale, 255, 1, cv2.LINE_8)
+    rows = np.flatnonzero(image.any(axis=1))
+    top, bottom = base - int(rows[0]), int(rows[-1]) + 1 - base
+    return top / scale, bottom / top
 
 
 def font(frame: np.ndarray, share: float = 1.0) -> Font:
     """The text size for ``frame``: capitals CAP_SHARE of its short side times ``share``, at
     least CAP_MIN pixels; strokes 2 px thick from 14 px capitals up (thinner ones blur)."""
     cap = max(CAP_MIN, round(min(frame.shape[:2]) * CAP_SHARE * share))
-    return Font(cap / 20, 1 if cap < 14 else 2, cap)
+    unit, reach = face()
+    thick = 1 if cap < 14 else 2
+    return Font(cap / unit, thick, cap, int(np.ceil(cap * reach)) + thick - 1)
 
 
 @dataclass
