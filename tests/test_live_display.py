@@ -73,15 +73,45 @@ def in_order(shown) -> bool:
     return all(a[1] < b[1] for a, b in zip(shown, shown[1:]))
 
 
-def test_a_model_that_keeps_up_draws_each_frame_once_with_its_own_result(camera, mirror):
-    summary, screen = run_for(camera, mirror, 4.0)
-    assert len(screen.shown) > 40, f"only {len(screen.shown)} frames shown in 4 s of a 30 fps camera"
+def inference_ms(mirror, media) -> float:
+    """v1_ssd's median inference time here, on a frame of the clip (the first call warms it)."""
+    import cv2
+    cap = cv2.VideoCapture(str(media / "bottle-detection.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    model = load_model(load_config(None, {"model": {"name": "v1_ssd", "dir": str(mirror)}}))
+    times = []
+    for _ in range(6):
+        model.infer(frame)
+        times.append(model.engine.last_ms)
+    return float(np.median(times[1:]))
+
+
+def test_a_model_that_keeps_up_draws_each_frame_once_with_its_own_result(camera, mirror, media):
+    # v1_ssd takes ~5-15 ms a frame with ai-edge-litert against 33 ms between a 30 fps camera's
+    # frames; an interpreter that takes longer (tflite-runtime 2.14's x86 wheel: ~65 ms) gets
+    # a camera it can keep up with, at most one frame per two inferences' time
+    ms = inference_ms(mirror, media)
+    fps = min(30.0, 1000.0 / (2 * ms))
+    seconds = max(4.0, 50 / fps)
+    if fps < 30.0:
+        from loopback import LoopbackCamera
+        camera = LoopbackCamera(media / "bottle-detection.mp4", fps=fps, stamp=True)
+        camera.start()
+    try:
+        summary, screen = run_for(camera, mirror, seconds)
+    finally:
+        if fps < 30.0:
+            camera.stop()
+    assert len(screen.shown) > 40 * fps / 30 * seconds / 4, \
+        f"only {len(screen.shown)} frames shown in {seconds:.0f} s of a {fps:.1f} fps camera ({ms:.0f} ms a frame)"
     assert in_order(screen.shown), "a frame was shown after a later one"
     indices = [s[0] for s in screen.shown]
     assert len(set(indices)) == len(indices), "a camera frame was shown twice as a new frame"
     own = sum(1 for i, _, r, _ in screen.shown if r == i)
-    # v1_ssd takes ~5-10 ms per frame against 33 ms between frames: nearly every frame gets its
-    # own result before it is shown (under heavy load a few are shown with the previous one)
+    # nearly every frame gets its own result before it is shown (under heavy load a few are
+    # shown with the previous one)
     assert own >= 0.7 * len(screen.shown), f"{own} of {len(screen.shown)} frames shown with their own result"
 
 
@@ -104,7 +134,12 @@ def test_the_inference_thread_and_the_interpreters_threads_get_a_core_each(mirro
         pytest.skip("needs Linux and at least 2 cores")
     cfg = load_config(None, {"model": {"name": "v1_ssd", "dir": str(mirror), "threads": 2}})
     model = load_model(cfg)
-    assert len(model.engine.workers) == 1, model.engine.workers    # 2 threads: the caller + 1 worker
+    # 2 threads: the caller and a worker (tflite-runtime 2.14 also starts XNNPACK's, idle on uint8)
+    workers = model.engine.workers
+    assert 1 <= len(workers) <= 2, workers
+    enough = len(cores) >= len(workers) + 1                    # else each is left to the scheduler
+    everywhere = (set(cores), [set(cores)] * len(workers))
+    placed = ({cores[0]}, [{c} for c in cores[1:len(workers) + 1]])
     image = np.zeros((360, 640, 3), np.uint8)
     unpinned = model.infer(image).detections
     seen = {}
@@ -114,7 +149,7 @@ def test_the_inference_thread_and_the_interpreters_threads_get_a_core_each(mirro
         value = 0.0
 
     def affinity():
-        return os.sched_getaffinity(threading.get_native_id()), os.sched_getaffinity(model.engine.workers[0])
+        return os.sched_getaffinity(threading.get_native_id()), [os.sched_getaffinity(w) for w in workers]
 
     def inference():
         placement = Placement()
@@ -132,8 +167,12 @@ def test_the_inference_thread_and_the_interpreters_threads_get_a_core_each(mirro
     t = threading.Thread(target=inference)
     t.start()
     t.join(30)
-    assert seen["pinned"] and seen["me"] == {cores[0]} and seen["worker"] == {cores[1]}
     assert seen["result"] == unpinned                          # the same result, only placed
-    assert seen["busy"] == (False, (set(cores), set(cores)))
-    assert seen["quiet"] == (True, ({cores[0]}, {cores[1]}))
+    if not enough:
+        assert (seen["pinned"], (seen["me"], seen["worker"])) == (False, everywhere)
+        assert seen["busy"] == seen["quiet"] == (False, everywhere)
+    else:
+        assert (seen["pinned"], (seen["me"], seen["worker"])) == (True, placed)
+        assert seen["busy"] == (False, everywhere)
+        assert seen["quiet"] == (True, placed)
     assert os.sched_getaffinity(0) == set(cores)              # the other threads are left alone

@@ -17,8 +17,10 @@ measured a frame age of 13.4 ms p50 and 306 ms max against the classic loop's 10
 :class:`Placement` therefore pins only while other programs leave the cores quiet, and hands
 the threads back to the scheduler while they do not (checked every 2 s from /proc/stat).
 
-Worker threads are found as the threads that appear while the interpreter is made
-(``new_threads``); elsewhere than Linux nothing is pinned."""
+Worker threads are found as the threads that appear while the interpreter is made and runs
+once (``new_threads`` around engine.make_started: tflite-runtime 2.14 starts its worker at the
+first invoke, and a thread started by the pinned invoking thread shares its core); elsewhere
+than Linux nothing is pinned."""
 
 from __future__ import annotations
 
