@@ -145,7 +145,7 @@ def test_full_disk_ends_the_clip_with_one_warning_and_keeps_running(models_dir, 
             started = len(jsonl.read_text().splitlines())
         if any("clip " in line and "ended" in line for line in lines):
             ended = len(jsonl.read_text().splitlines())
-    time.sleep(4)                            # a slower interpreter (tflite-runtime 2.14: ~65 ms a frame) gives 60 results
+    time.sleep(4)                 # a slower interpreter (tflite-runtime 2.14: ~65 ms a frame) gives 60
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=60)
     reader.join(timeout=10)
