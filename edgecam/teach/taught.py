@@ -25,16 +25,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from edgecam.costlens.int8_check import probes
 from edgecam.errors import UsageError
+from edgecam.provision.fetch import temp_in
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CACHE_JSON, CACHE_NPY = ".embeddings.json", ".embeddings.npy"
@@ -221,18 +221,19 @@ def _save_cache(t: TaughtSet) -> None:
     meta = {"model": t.model, "embedding": t.embedding, "sha256": t.sha256, "labels": t.labels,
             "images": [vars(e) for e in t.entries]}
     try:
-        for name, write in ((CACHE_NPY, lambda f: np.save(f, t.vectors, allow_pickle=False)),
-                            (CACHE_JSON, lambda f: f.write(json.dumps(meta, indent=1).encode("utf-8")))):
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=t.folder)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    write(f)
-                os.replace(tmp, t.folder / name)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        _write_whole(t.folder / CACHE_NPY, lambda f: np.save(f, t.vectors, allow_pickle=False))
+        _write_whole(t.folder / CACHE_JSON, lambda f: f.write(json.dumps(meta, indent=1).encode("utf-8")))
     except OSError:
         pass
+
+
+def _write_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a temporary file beside ``path``, then renamed onto it: a reader (a running
+    stage) never sees half a file; OSError where it cannot be written."""
+    with temp_in(path.parent, refused=lambda folder, exc: exc) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
 
 
 def add_example(folder: Path, label: str, image: np.ndarray, name: str) -> Path:
@@ -253,14 +254,7 @@ def add_example(folder: Path, label: str, image: np.ndarray, name: str) -> Path:
     ok, data = cv2.imencode(suffix if suffix != ".jpeg" else ".jpg", image)
     if not ok:
         raise UsageError(f"the example for {label} cannot be encoded as {suffix}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target)     # (a running stage never reads half a file)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _write_whole(path, lambda f: f.write(data.tobytes()))
     return path
 
 
