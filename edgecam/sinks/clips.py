@@ -37,6 +37,7 @@ QUALITY = 85
 CLOSE_WAIT_S = 70.0       # at most this for an ending clip's encoder at close (it is killed after 60 s)
 
 
+KEEP_FINISHED = 64   # finished clips' paths kept until the history takes them (it does every 5 s)
 LATE_S = 2.0     # seconds an event may be told after its frame (the ring keeps them too)
 
 
@@ -127,7 +128,9 @@ class ClipSink(Sink):
         self.lock = Lock()
         self.clip: Optional[Clip] = None
         self.failing = False
-        self.written: List[Path] = []
+        # finished clips the history (edgecam/store/sink.py) has not taken yet: the newest KEEP_FINISHED
+        self.finished: Deque[Path] = deque(maxlen=KEEP_FINISHED)
+        self.clips_written = 0
         self.closers: List[Thread] = []
         self.prune()
         VideoSink.prepare(size)
@@ -248,11 +251,12 @@ class ClipSink(Sink):
         except Exception as exc:
             return self.fail(exc, clip.path.name)
         self.failing = False
-        self.written.append(clip.path)
+        self.finished.append(clip.path)
+        self.clips_written += 1
         log.info("clip %s: %d frames, %d events", clip.path.name, clip.video.frames, len(clip.events))
 
     def status(self) -> dict:
-        return {"recording": self.clip.path.name if self.clip else None, "clips": len(self.written),
+        return {"recording": self.clip.path.name if self.clip else None, "clips": self.clips_written,
                 "buffer_mb": round(self.ring.bytes / 1e6, 2), "buffer_frames": len(self.ring.items)}
 
     def close(self) -> None:

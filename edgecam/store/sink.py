@@ -48,7 +48,7 @@ class HistorySink(Sink):
     def __init__(self, history, clips: Optional[Any] = None, path: Optional[Path] = None,
                  pad: Optional[float] = None):
         """``history``: the config's history section; ``clips``: the run's ClipSink, if any
-        (its finished clips, ``written``, are recorded); ``pad``: each event keeps a clean crop,
+        (its finished clips, ``finished``, are recorded); ``pad``: each event keeps a clean crop,
         its box grown by this much (teach.pad, with --teach: what the browser teaches from;
         None: no crops)."""
         self.pad = pad
@@ -64,7 +64,7 @@ class HistorySink(Sink):
         self.writer.failing = self.failed                  # (said once: here)
         self.writer.start()
         self.reader = History(self.path, clips.pre_s if clips is not None else 0.0)
-        self.clips, self.clips_seen = clips, 0
+        self.clips = clips
         self.lock = threading.Lock()
         self.waiting: List[Tuple[float, int, float, dict]] = []    # (when, frame, ts, event)
         self.minutes: Dict[int, Dict[db.CountKey, int]] = {}
@@ -187,11 +187,13 @@ class HistorySink(Sink):
                     del self.minutes[m]
 
     def _finished_clips(self) -> None:
-        written = list(self.clips.written) if self.clips is not None else []
-        if len(written) > self.clips_seen:
-            for path in written[self.clips_seen:]:
-                self.writer.put("clip", (self.t0 if self.t0 is not None else time.time(), str(path)))
-            self.clips_seen = len(written)
+        finished = self.clips.finished if self.clips is not None else None
+        while finished:
+            try:
+                path = finished.popleft()      # (the clip sink appends from its own thread)
+            except IndexError:
+                return
+            self.writer.put("clip", (self.t0 if self.t0 is not None else time.time(), str(path)))
 
     def _sample(self) -> None:
         try:
